@@ -1,0 +1,37 @@
+# Set-up is `make install` (run by `train` and `test` too): a virtualenv in .venv with
+# torch pinned to the CPU wheel this machine has. Elsewhere: make install TORCH='torch>=2.2'.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+CONFIG ?= configs/quickstart.yaml
+RUN ?= runs/quickstart
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install train evaluate test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+train: install  ## train + evaluate on the embedded default
+	$(BIN)/recbce train --config $(CONFIG) --overwrite
+
+evaluate: install
+	$(BIN)/recbce evaluate --run $(RUN)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check recbce tests
+
+bench: install
+	@echo "not yet: the benchmarks land with the performance issues"
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache .hypothesis build *.egg-info

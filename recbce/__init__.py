@@ -1,0 +1,3 @@
+"""recbce: implicit-feedback recommenders trained with sigmoid BCE and negative sampling."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from recbce.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""The config schema: validated once at load, then passed down as plain objects.
+
+Every section forbids unknown keys, so a typo is an error ("did you mean ...?")
+rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from recbce.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(Section):
+    method: Literal["random", "leave_one_out", "predefined"] = "random"
+    test_ratio: float = Field(0.2, gt=0, lt=1)
+    valid_ratio: float = Field(0.0, ge=0, lt=1)
+    test_path: str | None = None
+
+
+class DataConfig(Section):
+    path: str = "data/quickstart.tsv"
+    format: Literal["tsv", "csv", "adjacency"] = "tsv"
+    min_rating: float | None = None
+    split: SplitConfig = SplitConfig()
+
+
+class ModelConfig(Section):
+    dim: int = Field(64, ge=1)
+    bias: bool = True
+    init_std: float = Field(0.1, gt=0)
+
+
+class SamplerConfig(Section):
+    kind: Literal["uniform"] = "uniform"
+    ratio: int = Field(4, ge=0)
+    exclude_positives: bool = True
+
+
+class LossConfig(Section):
+    name: Literal["bce"] = "bce"
+    pos_weight: float = Field(1.0, ge=0)
+    neg_weight: float = Field(1.0, ge=0)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(4096, ge=1)
+    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad"] = "adam"
+    lr: float = Field(1e-2, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    threads: int | None = Field(None, ge=1)
+    eval_every: int = Field(1, ge=0)
+
+
+class EvalConfig(Section):
+    k: list[int] = [10, 20]
+    metric: str = "ndcg@20"
+    batch_users: int = Field(1024, ge=1)
+
+    @field_validator("k")
+    @classmethod
+    def _positive_ks(cls, ks: list[int]) -> list[int]:
+        if not ks or min(ks) < 1:
+            raise ValueError("every K must be >= 1")
+        return sorted(set(ks))
+
+
+class RunConfig(Section):
+    dir: str = "runs"
+    name: str = "run"
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # A run name is one folder inside `dir`: no way to write elsewhere.
+        if not name or name in {".", ".."} or "/" in name or "\\" in name:
+            raise ValueError("must be a plain folder name (no '/', '..')")
+        return name
+
+
+class Config(Section):
+    seed: int = 0
+    run: RunConfig = RunConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.dir) / self.run.name
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a YAML file, apply `key.sub=value` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for override in overrides:
+        apply_override(raw, override)
+    return validate(raw, source=str(path))
+
+
+def validate(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {describe_error(err.errors()[0])}") from None
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (so 3 is an int)."""
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. train.lr=0.01")
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {part} is not a section")
+        node = child
+    try:
+        node[leaf] = yaml.safe_load(value)
+    except yaml.YAMLError:
+        node[leaf] = value
+
+
+def describe_error(error: dict[str, Any]) -> str:
+    """One line naming the key, for the first pydantic error."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'{suggestion(loc)}"
+    value = error.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+    return f"{key}: {error['msg']}{shown}"
+
+
+def suggestion(loc: list[str]) -> str:
+    """' (did you mean 'x'?)' for a misspelt key, from the fields of its section."""
+    section: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = section.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        section = annotation
+    close = difflib.get_close_matches(loc[-1], list(section.model_fields), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def to_yaml(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(), sort_keys=False)

@@ -1,0 +1,19 @@
+"""Errors a user can cause and fix. The CLI catches `RecbceError` once and prints it on one line."""
+
+
+class RecbceError(Exception):
+    """Base class: bad input, not a bug. `exit_code` 2 matches click's usage errors."""
+
+    exit_code = 2
+
+
+class ConfigError(RecbceError):
+    """The config file or a `--set` override is invalid."""
+
+
+class DataError(RecbceError):
+    """An interaction file is missing, malformed or unusable."""
+
+
+class RunError(RecbceError):
+    """A run directory is missing, incomplete or would be overwritten."""

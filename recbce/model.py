@@ -1,0 +1,54 @@
+"""Scorers. A model only scores (user, item) pairs; it never samples or computes a loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recbce.config import ModelConfig
+
+
+class DotProduct(nn.Module):
+    """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction."""
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
+        self.item = nn.Embedding(n_items, config.dim, sparse=sparse)
+        # A user bias cannot change a user's ranking, so only items get one.
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if config.bias else None
+        nn.init.normal_(self.user.weight, std=config.init_std, generator=generator)
+        nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores for users [B] against items [B] or [B, k]; shaped like `items`."""
+        p = self.user(users)
+        q = self.item(items)
+        if items.dim() == 2:
+            scores = torch.bmm(q, p.unsqueeze(2)).squeeze(2)
+        else:
+            scores = (p * q).sum(-1)
+        if self.item_bias is not None:
+            scores = scores + self.item_bias(items).squeeze(-1)
+        return scores
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """[B, n_items] scores of every item, one matrix product."""
+        scores = self.user.weight[users] @ self.item.weight.T
+        if self.item_bias is not None:
+            scores += self.item_bias.weight.T
+        return scores
+
+
+class Popularity:
+    """Baseline: every user gets the items with the most training interactions."""
+
+    def __init__(self, item_counts: torch.Tensor):
+        self.item_counts = item_counts.float()
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        return self.item_counts.expand(len(users), -1).clone()

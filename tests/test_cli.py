@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from recbce.cli import app
+
+runner = CliRunner()
+
+
+def test_train_then_evaluate(make_config, tmp_path):
+    result = runner.invoke(app, ["train", "--config", str(make_config()), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "recall@20" in result.output and "popularity" in result.output
+    run = tmp_path / "runs" / "tiny"
+    result = runner.invoke(app, ["evaluate", "--run", str(run), "--k", "5,10"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "eval-test.json").read_text())
+    assert set(saved) == {f"{m}@{k}" for m in ("recall", "ndcg", "hr", "precision", "mrr")
+                          for k in (5, 10)}
+    trained = json.loads((run / "summary.json").read_text())["test"]
+    assert trained["ndcg@10"] == saved["ndcg@10"]  # the reloaded model is the trained one
+
+
+def test_existing_run_is_not_overwritten(make_config):
+    config = str(make_config())
+    assert runner.invoke(app, ["train", "-c", config, "-q"]).exit_code == 0
+    result = runner.invoke(app, ["train", "-c", config, "-q"])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_config_error_is_one_line_exit_2(make_config):
+    result = runner.invoke(app, ["train", "-c", str(make_config(train={"lrr": 1}))])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "did you mean 'lr'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_data_file_and_run(tmp_path, make_config):
+    result = runner.invoke(app, ["train", "-c", str(make_config(data={"path": "nope.tsv"}))])
+    assert result.exit_code == 2 and "data file not found: nope.tsv" in result.output
+    result = runner.invoke(app, ["evaluate", "--run", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "run directory not found" in result.output
+
+
+def test_data_generate_writes_file(tmp_path):
+    out = tmp_path / "gen.tsv"
+    result = runner.invoke(app, ["data", "generate", "--out", str(out), "--users", "30", "--items", "40"])
+    assert result.exit_code == 0, result.output
+    assert Path(out).read_text().count("\n") > 30 * 9

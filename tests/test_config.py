@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from recbce.config import Config, load_config
+from recbce.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    assert isinstance(load_config(path), Config)
+
+
+def test_scientific_notation_string_becomes_float(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 1e-3\n")  # PyYAML reads 1e-3 as the string '1e-3'
+    assert load_config(path).train.lr == pytest.approx(1e-3)
+
+
+def test_set_overrides_nested_keys_with_yaml_types(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sampler:\n  ratio: 4\n")
+    config = load_config(path, ["sampler.ratio=16", "model.bias=false", "train.lr=2e-2"])
+    assert (config.sampler.ratio, config.model.bias, config.train.lr) == (16, False, 0.02)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("train:\n  lrr: 0.1\n", "unknown key 'train.lrr' (did you mean 'lr'?)"),
+        ("sampler:\n  ratio: many\n", "sampler.ratio: Input should be a valid integer"),
+        ("train:\n  lr: -1\n", "train.lr: Input should be greater than 0"),
+        ("sampler:\n  ratio: -2\n", "sampler.ratio: Input should be greater than or equal to 0"),
+        ("eval:\n  k: [0, 10]\n", "eval.k: Value error, every K must be >= 1"),
+        ("loss:\n  name: hinge\n", "loss.name: Input should be 'bce'"),
+        ("run:\n  name: ../escape\n", "run.name: Value error, must be a plain folder name"),
+        ("train: [1, 2\n", "invalid YAML at line"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_each_kind_of_error_names_the_key(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert expected in message and str(path) in message
+    assert "\n" not in message
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_bad_override_syntax(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("{}")
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(path, ["train.lr"])
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        load_config(path, ["trian.lr=1"])
