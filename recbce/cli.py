@@ -41,6 +41,9 @@ def _options(
     ctx.obj = {"debug": debug}
 
 
+# --- training -------------------------------------------------------------
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
@@ -62,6 +65,9 @@ def train(
                   f"run saved to {summary['run_dir']}")
 
 
+# --- evaluation and recommendations ----------------------------------------
+
+
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Option("--run", "-r", help="A run folder written by `recbce train`.")],
@@ -80,6 +86,15 @@ def evaluate(
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
 
 
+# --- sweeps ------------------------------------------------------------------
+
+
+# --- runs, configs and plots -------------------------------------------------
+
+
+# --- data ---------------------------------------------------------------------
+
+
 @data_app.command("generate")
 def data_generate(
     out: Annotated[Path, typer.Option("--out", help="Where to write the TSV.")] = Path("data/quickstart.tsv"),
@@ -96,6 +111,9 @@ def data_generate(
     frame = synth.generate(n_users=users, n_items=items, seed=seed)
     runs.write_text(out, frame.to_csv(sep="\t", header=False, index=False))
     console.print(f"wrote {len(frame):,} interactions to {out}")
+
+
+# --- helpers ------------------------------------------------------------------
 
 
 def parse_ks(text: str) -> list[int]:

@@ -8,8 +8,11 @@ MRR@K = 1/rank of the first hit within the top K, else 0.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from recbce import runs
 from recbce.config import EvalConfig
 from recbce.data import Dataset, Positives, Split
 from recbce.errors import RunError
@@ -75,10 +78,6 @@ def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=N
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None) -> dict:
     """Reload a finished run, evaluate it, write eval-<split>.json into the run folder."""
-    from pathlib import Path
-
-    from recbce import runs
-
     config, dataset, model = runs.load_trained(run_dir)
     metrics = evaluate_split(model, dataset, split, config.eval, ks)
     runs.write_json(Path(run_dir) / f"eval-{split}.json", metrics)

@@ -17,7 +17,9 @@ import torch
 import yaml
 
 from recbce.config import Config, to_yaml, validate
+from recbce.data import load_dataset
 from recbce.errors import RunError
+from recbce.model import DotProduct
 
 MODEL_FILE = "model.pt"
 
@@ -87,9 +89,6 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict]:
 
 def load_trained(run_dir: str | Path):
     """(config, dataset, model) of a finished run, the data split again exactly as in training."""
-    from recbce.data import load_dataset
-    from recbce.model import DotProduct
-
     config, saved = load_run(run_dir)
     dataset = load_dataset(config.data, config.seed)
     if saved["user_ids"] != dataset.user_ids or saved["item_ids"] != dataset.item_ids:
