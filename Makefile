@@ -28,10 +28,10 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check recbce tests
+	$(BIN)/ruff check recbce tests bench
 
-bench: install
-	@echo "not yet: the benchmarks land with the performance issues"
+bench: install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
+	ONLY="$(ONLY)" $(BIN)/python bench/run.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,66 @@
+"""`make bench`: run every bench/bench_*.py (or those named in ONLY), then write BENCHMARKS.md.
+
+Each benchmark script writes its own section to bench/results/<name>.md, with
+the command that reproduces it; this script adds a header describing the
+machine and joins the sections, so BENCHMARKS.md only ever holds measured figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB RAM"
+    return (f"{os.cpu_count()} cores ({cpu}){memory}; {platform.system()} {platform.machine()}; "
+            f"Python {platform.python_version()}; torch {torch.__version__}; "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def main() -> None:
+    only = set(os.environ.get("ONLY", "").split()) - {""}
+    scripts = sorted(HERE.glob("bench_*.py"))
+    for script in scripts:
+        name = script.stem.removeprefix("bench_")
+        if only and name not in only:
+            continue
+        print(f"== bench {name}", flush=True)
+        subprocess.run([sys.executable, str(script)], check=True)
+    sections = [p.read_text().strip() for p in sorted(RESULTS.glob("*.md"))]
+    header = (
+        "# Benchmarks\n\n"
+        "Made by `make bench` (one part: `make bench ONLY=<name>`); every figure below was\n"
+        "measured by the script named in its section. Timings on a shared 2-core machine are\n"
+        "noisy: compare ratios measured in the same run, not absolute seconds across runs.\n\n"
+        f"Collected {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine of the last run: {machine()}.\n"
+    )
+    text = header + "".join(f"\n{s}\n" for s in sections)
+    tmp = Path("BENCHMARKS.md.tmp")
+    tmp.write_text(text)
+    tmp.replace("BENCHMARKS.md")
+    print(f"wrote BENCHMARKS.md ({len(sections)} sections)")
+
+
+if __name__ == "__main__":
+    main()
