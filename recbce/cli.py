@@ -46,8 +46,9 @@ def _options(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run folder.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ):
@@ -58,7 +59,16 @@ def train(
     from recbce.config import load_config
     from recbce.train import train as run_training
 
-    summary = run_training(load_config(config, set_ or []), overwrite=overwrite, progress=not quiet)
+    if (config is None) == (resume is None):
+        raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
+    if resume is not None and set_:
+        raise RecbceError("--set cannot change a run being resumed")
+    loaded = load_config(config or resume / "config.yaml", set_ or [])
+    if resume is not None and loaded.run_dir.resolve() != resume.resolve():
+        loaded = loaded.model_copy(update={"run": loaded.run.model_copy(
+            update={"dir": str(resume.parent), "name": resume.name})})
+    summary = run_training(loaded, overwrite=overwrite, resume=resume is not None,
+                           progress=not quiet, log=console.print)
     print_metrics({"model": summary["test"], "popularity": summary["popularity"]},
                   title=f"test metrics, {summary['run_dir']}")
     console.print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "

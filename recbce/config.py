@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recbce.errors import ConfigError
 
@@ -38,18 +38,26 @@ class ModelConfig(Section):
     dim: int = Field(64, ge=1)
     bias: bool = True
     init_std: float = Field(0.1, gt=0)
+    scorer: Literal["dot", "cosine"] = "dot"
+    temperature: float = Field(1.0, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature
 
 
 class SamplerConfig(Section):
-    kind: Literal["uniform"] = "uniform"
-    ratio: int = Field(4, ge=0)
+    kind: Literal["uniform", "popularity", "in_batch"] = "uniform"
+    ratio: int = Field(4, ge=0)  # in_batch ignores it: the batch's other positives are the negatives
     exclude_positives: bool = True
+    alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
 
 
 class LossConfig(Section):
-    name: Literal["bce"] = "bce"
+    name: Literal["bce", "bce_pos_only", "softmax", "bpr", "gbce", "ccl"] = "bce"
     pos_weight: float = Field(1.0, ge=0)
-    neg_weight: float = Field(1.0, ge=0)
+    neg_weight: float = Field(1.0, ge=0)  # bce, ccl
+    temperature: float = Field(1.0, gt=0)  # softmax
+    gbce_t: float = Field(0.0, ge=0, le=1)  # gbce calibration: 0 is plain bce
+    margin: float = Field(0.8, ge=-1, le=1)  # ccl
+    l2: float = Field(0.0, ge=0)  # on the batch's embeddings, as in the BPR/LightGCN papers
+    logq: bool = False  # subtract log sampling probability from scores (non-uniform samplers)
 
 
 class TrainConfig(Section):
@@ -59,7 +67,9 @@ class TrainConfig(Section):
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     threads: int | None = Field(None, ge=1)
-    eval_every: int = Field(1, ge=0)
+    eval_every: int = Field(1, ge=0)  # epochs between validation runs; 0: only the final test
+    patience: int = Field(0, ge=0)  # stop after this many evaluations without gain; 0: never
+    checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints; 0: epoch ends only
 
 
 class EvalConfig(Section):
@@ -97,6 +107,17 @@ class Config(Section):
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        positives_only = self.loss.name == "bce_pos_only"
+        if positives_only != (self.sampler.ratio == 0 and self.sampler.kind != "in_batch"):
+            raise ValueError("sampler.ratio must be 0 exactly when loss.name is bce_pos_only")
+        if self.loss.name == "ccl" and self.model.scorer != "cosine":
+            raise ValueError("loss.name ccl needs model.scorer: cosine (its margin is a cosine)")
+        if self.model.scorer == "cosine" and self.model.bias:
+            raise ValueError("model.bias must be false with model.scorer: cosine")
+        return self
 
     @property
     def run_dir(self) -> Path:
@@ -156,9 +177,12 @@ def describe_error(error: dict[str, Any]) -> str:
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
         return f"unknown key '{key}'{suggestion(loc)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:
+        return message
     value = error.get("input")
     shown = f" (got {value!r})" if not isinstance(value, dict) else ""
-    return f"{key}: {error['msg']}{shown}"
+    return f"{key}: {message}{shown}"
 
 
 def suggestion(loc: list[str]) -> str:

@@ -1,8 +1,19 @@
-"""Losses: pure functions of scores, `(pos[B], neg[B, k]) -> scalar`.
+"""Losses: pure functions of scores, `(pos[B], neg[B, k]) -> scalar`, picked by name.
 
 Sigmoid BCE is cross-entropy over two classes: softmax([z, 0])_0 = σ(z), so
-−log σ(z) = softplus(−z) and −log(1 − σ(z)) = softplus(z). Writing the loss with
-softplus/logsigmoid keeps it finite for any logit, with no epsilon.
+−log σ(z) = softplus(−z) and −log(1 − σ(z)) = softplus(z). Every loss here is
+written with softplus / logsigmoid / cross_entropy, so it stays finite for any
+logit, with no epsilon. A negative whose score is −inf (masked by the sampler)
+costs nothing in every loss.
+
+| name | formula, per positive |
+|---|---|
+| bce | w⁺·softplus(−s⁺) + w⁻·Σ_k softplus(s⁻_k) |
+| bce_pos_only | softplus(−s⁺): no negatives; minimised by scoring everything high, so it collapses |
+| softmax | −log softmax([s⁺, s⁻_1..k] / τ)_0: the C-class form of the same cross-entropy |
+| bpr | mean_k softplus(−(s⁺ − s⁻_k)) = mean_k −log σ(s⁺ − s⁻_k) |
+| gbce | β·softplus(−s⁺) + Σ_k softplus(s⁻_k), β = α(t(1 − 1/α) + 1/α), α = k/(n_items − 1) |
+| ccl | (1 − s⁺) + w/k·Σ_k relu(s⁻_k − m), s = cosine (SimpleX) |
 """
 
 from __future__ import annotations
@@ -15,18 +26,56 @@ import torch.nn.functional as F
 from recbce.config import LossConfig
 
 
-def bce(pos: torch.Tensor, neg: torch.Tensor, pos_weight: float = 1.0, neg_weight: float = 1.0):
-    """Mean over positives of pos_weight·(−log σ(s⁺)) + neg_weight·Σ_k (−log(1 − σ(s⁻_k)))."""
-    positive_term = F.softplus(-pos)
-    negative_term = F.softplus(neg).sum(dim=1)
-    return (pos_weight * positive_term + neg_weight * negative_term).mean()
+def bce(pos, neg, pos_weight: float = 1.0, neg_weight: float = 1.0):
+    """Sigmoid binary cross-entropy over the positive (target 1) and its negatives (target 0)."""
+    return (pos_weight * F.softplus(-pos) + neg_weight * F.softplus(neg).sum(dim=1)).mean()
 
 
-LOSSES = {"bce": bce}
+def bce_pos_only(pos, neg):
+    """BCE on observed pairs alone. Its minimum is every score at +inf: ranking is arbitrary."""
+    return F.softplus(-pos).mean()
 
 
-def build_loss(config: LossConfig):
+def softmax(pos, neg, temperature: float = 1.0):
+    """Cross-entropy over [positive, negatives]: class 0 is the observed item."""
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / temperature
+    target = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
+    return F.cross_entropy(logits, target)
+
+
+def bpr(pos, neg):
+    """Pairwise −log σ(s⁺ − s⁻), averaged over the k negatives and the batch."""
+    return F.softplus(neg - pos.unsqueeze(1)).mean()
+
+
+def gbce(pos, neg, n_items: int, t: float = 0.0):
+    """Generalised BCE (gSASRec): calibrates σ(s) under k sampled negatives; t = 0 is plain BCE."""
+    alpha = neg.shape[1] / (n_items - 1)
+    beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+    return (beta * F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
+
+
+def ccl(pos, neg, margin: float = 0.8, neg_weight: float = 1.0):
+    """Cosine contrastive loss (SimpleX): negatives below the margin cost nothing."""
+    return ((1 - pos) + neg_weight * F.relu(neg - margin).mean(dim=1)).mean()
+
+
+LOSSES = {
+    "bce": bce,
+    "bce_pos_only": bce_pos_only,
+    "softmax": softmax,
+    "bpr": bpr,
+    "gbce": gbce,
+    "ccl": ccl,
+}
+
+
+def build_loss(config: LossConfig, n_items: int):
     """The configured loss with its parameters bound: a function of (pos, neg) only."""
-    if config.name == "bce":
-        return partial(bce, pos_weight=config.pos_weight, neg_weight=config.neg_weight)
-    return LOSSES[config.name]
+    params = {
+        "bce": {"pos_weight": config.pos_weight, "neg_weight": config.neg_weight},
+        "softmax": {"temperature": config.temperature},
+        "gbce": {"n_items": n_items, "t": config.gbce_t},
+        "ccl": {"margin": config.margin, "neg_weight": config.neg_weight},
+    }.get(config.name, {})
+    return partial(LOSSES[config.name], **params)

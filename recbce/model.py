@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
 
 
 class DotProduct(nn.Module):
-    """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction."""
+    """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction.
+
+    With `scorer: cosine` the vectors are L2-normalised first and the score is
+    cos(p_u, q_v) / temperature: still a dot product, of unit vectors.
+    """
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,
                  generator: torch.Generator | None = None):
         super().__init__()
+        self.cosine = config.scorer == "cosine"
+        self.temperature = config.temperature
         self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
         self.item = nn.Embedding(n_items, config.dim, sparse=sparse)
         # A user bias cannot change a user's ranking, so only items get one.
@@ -25,8 +32,7 @@ class DotProduct(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores for users [B] against items [B] or [B, k]; shaped like `items`."""
-        p = self.user(users)
-        q = self.item(items)
+        p, q = self.embed(self.user(users)), self.embed(self.item(items))
         if items.dim() == 2:
             scores = torch.bmm(q, p.unsqueeze(2)).squeeze(2)
         else:
@@ -35,10 +41,15 @@ class DotProduct(nn.Module):
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores
 
+    def embed(self, vectors: torch.Tensor) -> torch.Tensor:
+        if not self.cosine:
+            return vectors
+        return F.normalize(vectors, dim=-1) / self.temperature**0.5
+
     @torch.no_grad()
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """[B, n_items] scores of every item, one matrix product."""
-        scores = self.user.weight[users] @ self.item.weight.T
+        scores = self.embed(self.user.weight[users]) @ self.embed(self.item.weight).T
         if self.item_bias is not None:
             scores += self.item_bias.weight.T
         return scores

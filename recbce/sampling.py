@@ -1,11 +1,18 @@
 """Negative samplers: unobserved (user, item) pairs, drawn for a whole batch at once.
 
-A sampler owns no randomness of its own: every draw takes an explicit
-`torch.Generator`, so a run is reproducible from its seed and a checkpoint can
-store the generator's state.
+A sampler owns no randomness: every draw takes an explicit `torch.Generator`,
+so a run is reproducible from its seed and a checkpoint can store the
+generator's state. `sample` returns `Negatives`: the items [B, k] and, for the
+in-batch sampler, a mask of usable ones; the training step gives masked
+negatives the score −inf, which every loss treats as costing nothing, so the
+loss signature stays (pos[B], neg[B, k]) -> scalar. `log_prob` gives each
+item's sampling log-probability, for losses that correct for it (log-Q).
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 
@@ -16,13 +23,34 @@ from recbce.errors import DataError
 MAX_REDRAWS = 100
 
 
-class UniformSampler:
-    """Items uniform over the catalogue, or over each user's unobserved items (exact exclusion)."""
+@dataclass
+class Negatives:
+    items: torch.Tensor  # [B, k]
+    valid: torch.Tensor | None = None  # [B, k] bool; None means all usable
 
-    def __init__(self, positives: Positives, exclude_positives: bool = True):
+
+def make_generator(seed: int, rank: int = 0) -> torch.Generator:
+    """A generator for one process: ranks get independent, reproducible streams."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + rank)
+
+
+class ItemSampler:
+    """Items drawn i.i.d. from a distribution over the catalogue (uniform, or ∝ count^alpha).
+
+    With `exclude_positives`, draws that hit one of the user's training items are
+    redrawn (only those), so every negative is an unobserved pair: the result is
+    the distribution restricted to the user's unobserved items.
+    """
+
+    def __init__(self, positives: Positives, probs: torch.Tensor | None = None,
+                 exclude_positives: bool = True):
         self.positives = positives
         self.n_items = positives.n_items
         self.exclude_positives = exclude_positives
+        self.cdf = None if probs is None else torch.cumsum(probs.double() / probs.sum(), 0)
+        self.log_probs = None if probs is None else torch.log(probs.double() / probs.sum()).float()
+        if self.n_items < 2:
+            raise DataError("the catalogue has fewer than 2 items: there is nothing to rank")
         if exclude_positives:
             full = positives.counts() >= self.n_items
             if bool(full.any()):
@@ -32,23 +60,58 @@ class UniformSampler:
                     "(drop such users or set sampler.exclude_positives: false)"
                 )
 
-    def sample(self, users: torch.Tensor, ratio: int, generator: torch.Generator) -> torch.Tensor:
-        """[B, ratio] item indices; with exclusion, none is a training positive of its user."""
+    def draw(self, shape, generator: torch.Generator) -> torch.Tensor:
+        if self.cdf is None:
+            return torch.randint(self.n_items, shape, generator=generator)
+        u = torch.rand(shape, generator=generator, dtype=torch.float64)
+        return torch.searchsorted(self.cdf, u).clamp_(max=self.n_items - 1)
+
+    def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
+               generator: torch.Generator) -> Negatives:
+        """[B, ratio] negatives for the batch's users (`items`, their positives, are unused here)."""
         users = users.unsqueeze(1).expand(-1, ratio)
-        items = torch.randint(self.n_items, users.shape, generator=generator)
+        negatives = self.draw(users.shape, generator)
         if not self.exclude_positives:
-            return items
-        # Redraw only the collisions: each round keeps a fraction (density) of the last,
-        # so this ends in a few rounds unless a user has nearly every item.
-        bad = self.positives.contains(users, items)
+            return Negatives(negatives)
+        # Redraw only the collisions: each round keeps about a density-sized fraction of
+        # the last, so it ends in a few rounds unless a user has nearly every item.
+        bad = self.positives.contains(users, negatives)
         for _ in range(MAX_REDRAWS):
             if not bool(bad.any()):
-                return items
-            redraw = torch.randint(self.n_items, (int(bad.sum()),), generator=generator)
-            items[bad] = redraw
+                return Negatives(negatives)
+            redraw = self.draw((int(bad.sum()),), generator)
+            negatives[bad] = redraw
             bad[bad.clone()] = self.positives.contains(users[bad], redraw)
         raise DataError("negative sampling did not converge: some users have almost every item")
 
+    def log_prob(self, items: torch.Tensor) -> torch.Tensor:
+        if self.log_probs is None:
+            return torch.full(items.shape, -math.log(self.n_items))
+        return self.log_probs[items]
 
-def build_sampler(config: SamplerConfig, positives: Positives) -> UniformSampler:
-    return UniformSampler(positives, exclude_positives=config.exclude_positives)
+
+class InBatchSampler:
+    """The batch's other positives are each user's negatives; the user's own positives are masked."""
+
+    def __init__(self, positives: Positives, item_counts: torch.Tensor):
+        self.positives = positives
+        # A batch is a uniform draw of training pairs: an item appears ∝ its count.
+        self.log_probs = torch.log(item_counts.double() / item_counts.sum()).float()
+
+    def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
+               generator: torch.Generator) -> Negatives:
+        size = len(users)
+        others = ~torch.eye(size, dtype=torch.bool)
+        negatives = items.expand(size, -1)[others].view(size, size - 1)
+        valid = ~self.positives.contains(users.unsqueeze(1).expand_as(negatives), negatives)
+        return Negatives(negatives, valid)
+
+    def log_prob(self, items: torch.Tensor) -> torch.Tensor:
+        return self.log_probs[items]
+
+
+def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):
+    if config.kind == "in_batch":
+        return InBatchSampler(positives, item_counts)
+    probs = item_counts.double() ** config.alpha if config.kind == "popularity" else None
+    return ItemSampler(positives, probs, exclude_positives=config.exclude_positives)

@@ -2,88 +2,176 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
 from tqdm.auto import tqdm
 
-from recbce import runs
+from recbce import checkpoint, runs
+from recbce.checkpoint import Interrupted, Progress, StopFlag
 from recbce.config import Config, TrainConfig
 from recbce.data import Dataset, load_dataset
 from recbce.evaluate import evaluate_split
 from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
-from recbce.sampling import build_sampler
+from recbce.sampling import build_sampler, make_generator
 
 
-def train(config: Config, overwrite: bool = False, progress: bool = True) -> dict:
+def train(config: Config, overwrite: bool = False, resume: bool = False,
+          progress: bool = True, log=print) -> dict:
     """Train the configured model, write the run folder, return the summary."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     dataset = load_dataset(config.data, config.seed)
-    sampler = build_sampler(config.sampler, dataset.positives)
-    loss_fn = build_loss(config.loss)
-    generator = torch.Generator().manual_seed(config.seed)
-    model = DotProduct(
-        dataset.n_users, dataset.n_items, config.model,
-        sparse=config.train.optimizer == "sparse_adam", generator=generator,
-    )
+    sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
+    loss_fn = build_loss(config.loss, dataset.n_items)
+    generator = make_generator(config.seed)
+    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
+                       sparse=config.train.optimizer == "sparse_adam", generator=generator)
     optimizer = build_optimizer(model, config.train)
     run_dir = config.run_dir
-    runs.prepare_run_dir(run_dir, overwrite)
-    runs.write_config(run_dir, config)
+    if resume:
+        state = checkpoint.load(run_dir, model, optimizer, generator)
+        log(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
+    else:
+        runs.prepare_run_dir(run_dir, overwrite)
+        runs.write_config(run_dir, config)
+        state = Progress()
+    if config.loss.name == "bce_pos_only":
+        log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
+            "so the ranking it learns is arbitrary (see the README)")
+    checkpoint.write_status(run_dir, "running")
+    started = time.perf_counter()
+    try:
+        with StopFlag() as stop:
+            while state.epoch <= config.train.epochs:
+                finished = train_epoch(model, optimizer, sampler, loss_fn, dataset, config,
+                                       generator, state, stop, progress)
+                if not finished:
+                    checkpoint.save(run_dir, model, optimizer, generator, state)
+                    checkpoint.write_status(run_dir, "interrupted", f"epoch {state.epoch}, step {state.step}")
+                    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; "
+                                      f"checkpoint saved. Resume with: recbce train --resume {run_dir}")
+                stop_early = end_epoch(model, dataset, config, state, log)
+                runs.write_jsonl(run_dir / "metrics.jsonl", state.history)
+                state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
+                checkpoint.save(run_dir, model, optimizer, generator, state)
+                if stop_early:
+                    break
+    except Interrupted:
+        raise
+    except BaseException as err:
+        checkpoint.write_status(run_dir, "failed", str(err).splitlines()[0] if str(err) else repr(err))
+        raise
+    return finish(model, dataset, config, state, time.perf_counter() - started)
 
-    history, started = [], time.perf_counter()
+
+def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Config,
+                generator: torch.Generator, state: Progress, stop: StopFlag, progress: bool) -> bool:
+    """Run the epoch's remaining steps; False if a stop signal came first."""
+    model.train()
+    ratio, batch_size, every = config.sampler.ratio, config.train.batch_size, config.train.checkpoint_every
+    if state.order is None:
+        state.order = torch.randperm(len(dataset.train), generator=generator)
+    batches = state.order.split(batch_size)
+    examples = len(state.order) * (1 + ratio)
+    started = time.perf_counter()
+    with tqdm(total=examples, initial=state.step * batch_size * (1 + ratio), unit="ex",
+              unit_scale=True, desc=f"epoch {state.epoch}/{config.train.epochs}",
+              disable=not progress, leave=False) as bar:
+        for batch in batches[state.step:]:
+            users, items = dataset.train.users[batch], dataset.train.items[batch]
+            negatives = sampler.sample(users, items, ratio, generator)
+            loss = train_step(model, optimizer, loss_fn, sampler, config, users, items, negatives)
+            state.loss_sum += loss * len(batch)
+            state.step += 1
+            bar.update(len(batch) * (1 + ratio))
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if stop.requested:
+                return False
+            if every and state.step % every == 0 and state.step < len(batches):
+                checkpoint.save(config.run_dir, model, optimizer, generator, state)
+    seconds = time.perf_counter() - started
+    state.history.append({
+        "epoch": state.epoch,
+        "loss": state.loss_sum / len(state.order),
+        "seconds": round(seconds, 3),
+        "examples_per_s": round(examples / seconds, 1),
+    })
+    return True
+
+
+def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives) -> float:
+    """One gradient step on a batch of positives and their negatives; returns the loss."""
+    pos = model(users, items)
+    neg = model(users, negatives.items)
+    if negatives.valid is not None:
+        neg = neg.masked_fill(~negatives.valid, -torch.inf)
+    if config.loss.logq:
+        pos = pos - sampler.log_prob(items)
+        neg = neg - sampler.log_prob(negatives.items)
+    loss = loss_fn(pos, neg)
+    if config.loss.l2:
+        loss = loss + config.loss.l2 * batch_l2(model, users, items, negatives.items)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def batch_l2(model, users, items, negative_items) -> torch.Tensor:
+    """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention)."""
+    used = (model.user(users).pow(2).sum() + model.item(items).pow(2).sum()
+            + model.item(negative_items).pow(2).sum())
+    return used / len(users)
+
+
+def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> bool:
+    """Evaluate if due, keep the best model; True when early stopping says stop."""
+    every, record = config.train.eval_every, state.history[-1]
+    if not every or (state.epoch % every and state.epoch != config.train.epochs):
+        return False
     split = "valid" if dataset.valid is not None else "test"
-    for epoch in range(1, config.train.epochs + 1):
-        record = {"epoch": epoch}
-        record.update(train_epoch(model, optimizer, sampler, loss_fn, dataset, config, generator,
-                                  desc=f"epoch {epoch}/{config.train.epochs}", progress=progress))
-        every = config.train.eval_every
-        if every and (epoch % every == 0 or epoch == config.train.epochs):
-            scores = evaluate_split(model, dataset, split, config.eval)
-            record.update({f"{split}/{name}": value for name, value in scores.items()})
-        history.append(record)
-        runs.write_jsonl(run_dir / "metrics.jsonl", history)
-    train_seconds = time.perf_counter() - started
+    scores = evaluate_split(model, dataset, split, config.eval)
+    record.update({f"{split}/{name}": value for name, value in scores.items()})
+    metric = scores.get(config.eval.metric)
+    log(f"epoch {state.epoch}: loss {record['loss']:.4f}, {record['examples_per_s']:,.0f} ex/s, "
+        f"{split} {config.eval.metric} {metric:.4f}")
+    if split != "valid":
+        return False
+    if state.best_metric is None or metric > state.best_metric:
+        state.best_metric, state.best_epoch = metric, state.epoch
+        state.best_state = copy.deepcopy(model.state_dict())
+        state.evals_without_gain = 0
+        return False
+    state.evals_without_gain += 1
+    patience = config.train.patience
+    if patience and state.evals_without_gain >= patience:
+        log(f"early stop: no {config.eval.metric} gain for {patience} evaluations; "
+            f"best epoch {state.best_epoch}")
+        return True
+    return False
 
+
+def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: float) -> dict:
+    """Keep the best validated model, write model, summary and status; return the summary."""
+    run_dir = config.run_dir
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.eval()
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
     summary = {
         "run_dir": str(run_dir),
-        "epochs": config.train.epochs,
-        "train_seconds": round(train_seconds, 3),
+        "epochs": len(state.history),
+        "best_epoch": state.best_epoch,
+        "train_seconds": round(seconds, 3),
         "test": evaluate_split(model, dataset, "test", config.eval),
         "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval),
     }
     runs.write_json(run_dir / "summary.json", summary)
+    checkpoint.write_status(run_dir, "finished")
     return summary
-
-
-def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Config,
-                generator: torch.Generator, desc: str, progress: bool) -> dict:
-    """One pass over the training positives in a fresh random order."""
-    model.train()
-    ratio, batch_size = config.sampler.ratio, config.train.batch_size
-    order = torch.randperm(len(dataset.train), generator=generator)
-    total_loss, started = torch.zeros((), dtype=torch.float64), time.perf_counter()
-    with tqdm(total=len(order) * (1 + ratio), unit="ex", unit_scale=True, desc=desc,
-              disable=not progress, leave=False) as bar:
-        for batch in order.split(batch_size):
-            users, items = dataset.train.users[batch], dataset.train.items[batch]
-            negatives = sampler.sample(users, ratio, generator)
-            loss = loss_fn(model(users, items), model(users, negatives))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(batch)
-            bar.update(len(batch) * (1 + ratio))
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-    seconds = time.perf_counter() - started
-    return {
-        "loss": float(total_loss / len(order)),
-        "seconds": round(seconds, 3),
-        "examples_per_s": round(len(order) * (1 + ratio) / seconds, 1),
-    }
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

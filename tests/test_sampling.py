@@ -1,39 +1,92 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from recbce.config import SamplerConfig
 from recbce.data import Positives
 from recbce.errors import DataError
-from recbce.sampling import UniformSampler
+from recbce.sampling import InBatchSampler, ItemSampler, build_sampler, make_generator
 
 
-def dense_positives(n_users=30, n_items=20, density=0.5, seed=0):
+def random_positives(n_users, n_items, density, seed):
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(n_users, n_items, generator=g) < density
-    mask[:, 0] = False  # every user has at least one unobserved item
+    mask[:, 0] = False  # every user keeps at least one unobserved item
     users, items = mask.nonzero(as_tuple=True)
     return Positives.from_pairs(users, items, n_users, n_items), mask
 
 
-def test_exact_exclusion_never_returns_a_positive():
-    positives, mask = dense_positives(density=0.8)
-    users = torch.arange(30).repeat(20)
-    negatives = UniformSampler(positives).sample(users, 7, torch.Generator().manual_seed(1))
-    assert negatives.shape == (600, 7)
-    assert not mask[users.unsqueeze(1).expand_as(negatives), negatives].any()
+@settings(max_examples=30, deadline=None)
+@given(n_users=st.integers(1, 20), n_items=st.integers(2, 30), density=st.floats(0, 0.95),
+       ratio=st.integers(1, 9), seed=st.integers(0, 10**6), kind=st.sampled_from(["uniform", "popularity"]))
+def test_exclusion_shapes_and_seed(n_users, n_items, density, ratio, seed, kind):
+    positives, mask = random_positives(n_users, n_items, density, seed)
+    counts = torch.bincount(positives.indices, minlength=n_items) + 1
+    sampler = build_sampler(SamplerConfig(kind=kind, ratio=ratio), positives, counts)
+    users = torch.randint(n_users, (50,), generator=torch.Generator().manual_seed(seed))
+    first = sampler.sample(users, users, ratio, make_generator(seed))
+    again = sampler.sample(users, users, ratio, make_generator(seed))
+    assert first.items.shape == (50, ratio) and first.valid is None
+    assert torch.equal(first.items, again.items)
+    assert not mask[users.unsqueeze(1).expand_as(first.items), first.items].any()
 
 
-def test_same_seed_same_draws():
-    positives, _ = dense_positives()
-    sampler = UniformSampler(positives)
-    users = torch.arange(30)
-    a = sampler.sample(users, 4, torch.Generator().manual_seed(5))
-    b = sampler.sample(users, 4, torch.Generator().manual_seed(5))
-    assert torch.equal(a, b)
+def chi_square(observed: torch.Tensor, expected: torch.Tensor) -> float:
+    return float(((observed - expected) ** 2 / expected).sum())
 
 
-def test_user_with_every_item_is_an_error():
-    positives = Positives.from_pairs(torch.tensor([0, 0]), torch.tensor([0, 1]), 1, 2)
+@pytest.mark.parametrize("kind", ["uniform", "popularity"])
+def test_draws_match_the_target_distribution(kind):
+    n_items, draws = 50, 200_000
+    observed_items = torch.tensor([3, 7, 8, 20])
+    positives = Positives.from_pairs(torch.zeros(4, dtype=torch.long), observed_items, 1, n_items)
+    counts = torch.arange(1, n_items + 1)
+    sampler = build_sampler(SamplerConfig(kind=kind, alpha=0.75), positives, counts)
+    got = sampler.sample(torch.zeros(draws // 10, dtype=torch.long), None, 10, make_generator(1)).items
+    observed = torch.bincount(got.flatten(), minlength=n_items).double()
+    target = counts.double() ** 0.75 if kind == "popularity" else torch.ones(n_items, dtype=torch.float64)
+    target[observed_items] = 0
+    assert observed[observed_items].sum() == 0
+    keep = target > 0
+    expected = target[keep] / target.sum() * draws
+    df = int(keep.sum()) - 1
+    assert chi_square(observed[keep], expected) < df + 6 * (2 * df) ** 0.5  # mean + 6 sd
+
+
+def test_popularity_log_prob_is_normalised():
+    positives, _ = random_positives(5, 12, 0.3, 0)
+    counts = torch.arange(1, 13)
+    sampler = build_sampler(SamplerConfig(kind="popularity", alpha=0.5), positives, counts)
+    probs = sampler.log_prob(torch.arange(12)).double().exp()
+    assert abs(probs.sum().item() - 1) < 1e-6 and torch.all(probs[1:] > probs[:-1])
+
+
+def test_unchecked_uniform_can_return_positives_but_is_uniform():
+    positives = Positives.from_pairs(torch.zeros(9, dtype=torch.long), torch.arange(9), 1, 10)
+    sampler = ItemSampler(positives, exclude_positives=False)
+    got = sampler.sample(torch.zeros(1000, dtype=torch.long), None, 5, make_generator(0)).items
+    assert (got < 9).float().mean() > 0.8
+
+
+def test_in_batch_uses_other_positives_and_masks_own():
+    positives = Positives.from_pairs(torch.tensor([0, 0, 1, 2]), torch.tensor([5, 6, 6, 7]), 3, 8)
+    users, items = torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7])
+    got = InBatchSampler(positives, torch.ones(8)).sample(users, items, 1, make_generator(0))
+    assert got.items.tolist() == [[6, 7], [5, 7], [5, 6]]
+    assert got.valid.tolist() == [[False, True], [True, True], [True, True]]  # (0, 6) is a positive
+
+
+def test_user_with_every_item_or_one_item_catalogue_is_an_error():
+    full = Positives.from_pairs(torch.tensor([0, 0]), torch.tensor([0, 1]), 1, 2)
     with pytest.raises(DataError, match="every item"):
-        UniformSampler(positives)
-    unchecked = UniformSampler(positives, exclude_positives=False)
-    assert unchecked.sample(torch.tensor([0]), 3, torch.Generator()).shape == (1, 3)
+        ItemSampler(full)
+    one = Positives.from_pairs(torch.tensor([0]), torch.tensor([0]), 2, 1)
+    with pytest.raises(DataError, match="fewer than 2 items"):
+        ItemSampler(one, exclude_positives=False)
+
+
+def test_ranks_get_different_streams():
+    a = torch.randint(1000, (10,), generator=make_generator(3, rank=0))
+    b = torch.randint(1000, (10,), generator=make_generator(3, rank=1))
+    assert not torch.equal(a, b)

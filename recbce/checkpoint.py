@@ -1,0 +1,101 @@
+"""Training state that survives a crash: checkpoints, the run status, and signal handling.
+
+A checkpoint is a plain dict of tensors and numbers (loadable with
+weights_only=True) holding everything a resumed run needs to continue exactly
+where the interrupted one was: model, optimizer, the generator state, the
+epoch's permutation and the next step, the history and the best model so far.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from recbce import runs
+from recbce.errors import RecbceError, RunError
+
+CHECKPOINT_FILE = "checkpoint.pt"
+STATUS_FILE = "run.json"
+
+
+class Interrupted(RecbceError):
+    """SIGINT/SIGTERM: the run stopped after a step and saved a checkpoint."""
+
+    exit_code = 130
+
+
+@dataclass
+class Progress:
+    """Where training stands: the counters and records a checkpoint carries."""
+
+    epoch: int = 1  # the epoch in progress (1-based)
+    step: int = 0  # next batch of that epoch
+    order: torch.Tensor | None = None  # that epoch's permutation of the training pairs
+    loss_sum: float = 0.0  # over that epoch's finished steps
+    history: list = field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    best_state: dict | None = None
+    evals_without_gain: int = 0
+
+
+def save(run_dir: Path, model, optimizer, generator: torch.Generator, progress: Progress) -> None:
+    runs.save_torch(run_dir / CHECKPOINT_FILE, {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "progress": asdict(progress),
+    })
+
+
+def load(run_dir: Path, model, optimizer, generator: torch.Generator) -> Progress:
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
+    try:
+        saved = torch.load(path, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        return Progress(**saved["progress"])
+    except Exception as err:  # a damaged or foreign file can fail in many ways inside torch
+        raise RunError(f"{path}: cannot resume from it: {str(err).splitlines()[0]}") from None
+
+
+def write_status(run_dir: Path, status: str, message: str = "") -> None:
+    """run.json: running, finished, interrupted or failed, for `recbce runs list`."""
+    runs.write_json(run_dir / STATUS_FILE, {
+        "status": status,
+        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "message": message,
+    })
+
+
+class StopFlag:
+    """Within `with`, SIGINT and SIGTERM set `.requested` instead of killing the process,
+    so the loop can finish its step and checkpoint; the old handlers come back after."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __enter__(self):
+        try:
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        except ValueError:  # not the main thread: signals stay as they were
+            self.previous = {}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
