@@ -105,6 +105,46 @@ def evaluate(
 # --- data ---------------------------------------------------------------------
 
 
+@data_app.command("stats")
+def data_stats(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A config whose data section to read.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: data.kcore=5")] = None,
+):
+    """Users, items, interactions, density, count quantiles and split sizes of a config's data.
+
+    Example: recbce data stats --config configs/gowalla.yaml
+    """
+    from recbce.config import load_config
+    from recbce.data import describe
+
+    loaded = load_config(config, set_ or [])
+    table = Table(title=f"data: {loaded.data.path}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for name, value in describe(loaded.data, loaded.seed).items():
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.6g}"
+                      if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-20m or ml-latest-small.")],
+    cache: Annotated[Path | None, typer.Option("--cache", help="Folder (default $RECBCE_DATA "
+                                               "or ~/.cache/recbce).")] = None,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Base URL serving the archives.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Download a public data set, verify its checksum, unpack it safely; print the ratings path.
+
+    Example: recbce data fetch ml-100k --cache data/cache
+    """
+    from recbce.fetch import GROUPLENS, fetch
+
+    path = fetch(name, cache, mirror or GROUPLENS, progress=not quiet)
+    console.print(str(path), highlight=False)
+
+
 @data_app.command("generate")
 def data_generate(
     out: Annotated[Path, typer.Option("--out", help="Where to write the TSV.")] = Path("data/quickstart.tsv"),

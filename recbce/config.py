@@ -21,16 +21,34 @@ class Section(BaseModel):
 
 
 class SplitConfig(Section):
-    method: Literal["random", "leave_one_out", "predefined"] = "random"
+    # random: per-user holdout of test_ratio (seeded); leave_one_out: each user's latest
+    # interaction; temporal: the globally latest test_ratio of interactions; predefined: files.
+    method: Literal["random", "leave_one_out", "temporal", "predefined"] = "random"
     test_ratio: float = Field(0.2, gt=0, lt=1)
+    # Validation is carved from what is left for training, by the same method (leave_one_out:
+    # the latest remaining interaction, when valid_ratio > 0; predefined: valid_path or random).
     valid_ratio: float = Field(0.0, ge=0, lt=1)
     test_path: str | None = None
+    valid_path: str | None = None
+
+
+class ColumnsConfig(Section):
+    """Where each field is: a 0-based position, or a name when the file has a header."""
+
+    user: int | str = 0
+    item: int | str = 1
+    rating: int | str | None = None  # None: position 2 if the file has it
+    timestamp: int | str | None = None  # None: position 3 if the file has it
 
 
 class DataConfig(Section):
     path: str = "data/quickstart.tsv"
-    format: Literal["tsv", "csv", "adjacency"] = "tsv"
-    min_rating: float | None = None
+    format: Literal["auto", "csv", "tsv", "delimited", "movielens", "adjacency", "parquet"] = "auto"
+    sep: str | None = None  # delimited text: the separator
+    header: bool = False  # delimited text: the first line names the columns
+    columns: ColumnsConfig = ColumnsConfig()
+    min_rating: float | None = None  # implicit feedback: keep ratings >= this
+    kcore: int = Field(0, ge=0)  # keep users and items with >= kcore interactions, iteratively
     split: SplitConfig = SplitConfig()
 
 

@@ -6,17 +6,15 @@ training pairs that sampling and evaluation both query in whole batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import torch
 
 from recbce.config import DataConfig
 from recbce.errors import DataError
-
-COLUMNS = ["user", "item", "rating", "timestamp"]
+from recbce.readers import read_interactions
+from recbce.splits import holdout, implicit, kcore, leave_one_out, temporal
 
 
 @dataclass
@@ -74,6 +72,7 @@ class Dataset:
     user_ids: list  # index -> the user's own id
     item_ids: list
     positives: Positives  # training pairs
+    report: dict = field(default_factory=dict)  # rows dropped while loading, by reason
 
     @property
     def n_users(self) -> int:
@@ -88,100 +87,78 @@ class Dataset:
         return torch.bincount(self.train.items, minlength=self.n_items)
 
 
-def read_interactions(path: str | Path, fmt: str) -> pd.DataFrame:
-    """A frame with columns user, item and, where present, rating and timestamp."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    if fmt == "adjacency":
-        return _read_adjacency(path)
-    sep = "\t" if fmt == "tsv" else ","
-    try:
-        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot parse as {fmt}: {str(err).splitlines()[0]}") from None
-    if frame.shape[1] < 2:
-        raise DataError(f"{path}: expected at least 2 columns (user, item), found {frame.shape[1]}")
-    frame = frame.iloc[:, :4]
-    frame.columns = COLUMNS[: frame.shape[1]]
-    for column in ("rating", "timestamp"):
-        if column in frame:
-            frame[column] = _numeric(frame[column], path, column)
-    return frame
-
-
-def _numeric(values: pd.Series, path: Path, column: str) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = np.flatnonzero(numbers.isna().to_numpy())
-    if len(bad):
-        raise DataError(f"{path}: line {bad[0] + 1}: {column} {values.iloc[bad[0]]!r} is not a number")
-    return numbers
-
-
-def _read_adjacency(path: Path) -> pd.DataFrame:
-    """LightGCN/NGCF form: one line per user, `user item item ...`."""
-    users, items = [], []
-    with path.open() as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if not all(p.isdigit() for p in parts):
-                raise DataError(f"{path}: line {number}: expected integer ids")
-            users.append(np.full(len(parts) - 1, int(parts[0]), dtype=np.int64))
-            items.append(np.asarray(parts[1:], dtype=np.int64))
-    if not users:
-        raise DataError(f"{path}: the file is empty")
-    return pd.DataFrame({"user": np.concatenate(users), "item": np.concatenate(items)})
-
-
 def load_dataset(config: DataConfig, seed: int) -> Dataset:
-    frame = read_interactions(config.path, config.format)
-    if config.min_rating is not None:
-        if "rating" not in frame:
-            raise DataError(f"{config.path}: data.min_rating is set but the file has no rating column")
-        frame = frame[frame["rating"] >= config.min_rating]
-    frame = frame.drop_duplicates(["user", "item"], keep="last")
-    split = config.split
-    if split.method == "predefined":
-        if split.test_path is None:
-            raise DataError("data.split.test_path is required when data.split.method is predefined")
-        train, test = frame, read_interactions(split.test_path, config.format)
-        train, valid = holdout(train, split.valid_ratio, seed)
-    elif split.method == "leave_one_out":
-        train, test = leave_one_out(frame, config.path)
-        train, valid = leave_one_out(train, config.path) if split.valid_ratio > 0 else (train, None)
-    else:
-        train, test = holdout(frame, split.test_ratio, seed)
-        train, valid = holdout(train, split.valid_ratio / (1 - split.test_ratio), seed + 1)
+    """Read, convert to implicit feedback, filter, split and index the configured data."""
+    train, valid, test, report = load_frames(config, seed)
+    dataset = index(train, valid, test)
+    report["unseen_heldout"] = heldout_size(valid, test) - heldout_size(dataset.valid, dataset.test)
+    dataset.report = report
+    return dataset
+
+
+def heldout_size(valid, test) -> int:
+    return len(test) + (len(valid) if valid is not None else 0)
+
+
+def load_frames(config: DataConfig, seed: int):
+    """(train, valid or None, test, report of dropped rows) as frames in the file's own ids."""
+    frame = read_interactions(config.path, config)
+    frame, report = implicit(frame, config.min_rating, config.path)
+    frame, report["kcore"] = kcore(frame, config.kcore)
+    train, valid, test = split(frame, config, seed)
     if len(train) == 0:
-        raise DataError(f"{config.path}: no training interactions left")
-    return index(train, valid, test)
+        raise DataError(f"{config.path}: no training interactions left after filtering")
+    return train, valid, test, report
 
 
-def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Move a seeded random `ratio` of each user's rows out; users keep at least one row."""
-    if ratio <= 0:
-        return frame, None
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(frame)), frame["user"].to_numpy()))
-    shuffled = frame.iloc[order]
-    rank = shuffled.groupby("user", sort=False).cumcount().to_numpy()
-    size = shuffled.groupby("user", sort=False)["item"].transform("size").to_numpy()
-    held = rank < np.minimum(np.floor(size * ratio), size - 1)
-    return shuffled[~held], shuffled[held]
+def describe(config: DataConfig, seed: int) -> dict:
+    """Sizes, density and count quantiles of the interactions, and the split sizes."""
+    train, valid, test, report = load_frames(config, seed)
+    frame = pd.concat([f for f in (train, valid, test) if f is not None], ignore_index=True)
+    n_users, n_items = frame["user"].nunique(), frame["item"].nunique()
+    quantiles = [0, 0.25, 0.5, 0.75, 1]
+    per_user = frame.groupby("user").size().quantile(quantiles).round(1).tolist()
+    per_item = frame.groupby("item").size().quantile(quantiles).round(1).tolist()
+    dataset = index(train, valid, test)
+    return {
+        "users": n_users, "items": n_items, "interactions": len(frame),
+        "density": len(frame) / (n_users * n_items),
+        "per-user count (min, q25, median, q75, max)": per_user,
+        "per-item count (min, q25, median, q75, max)": per_item,
+        "train": len(train), "valid": len(valid) if valid is not None else 0, "test": len(test),
+        "train users x items": f"{dataset.n_users} x {dataset.n_items}",
+        "held-out rows dropped (unseen user or item)":
+            heldout_size(valid, test) - heldout_size(dataset.valid, dataset.test),
+        **{f"dropped: {reason}": count for reason, count in report.items()},
+    }
 
 
-def leave_one_out(frame: pd.DataFrame, path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each user's latest interaction (by timestamp) is held out; single-row users keep theirs."""
-    if "timestamp" not in frame:
-        raise DataError(f"{path}: leave_one_out needs a timestamp column (the 4th)")
-    ordered = frame.sort_values(["user", "timestamp"], kind="stable")
-    last = ~ordered["user"].duplicated(keep="last").to_numpy()
-    many = ordered.groupby("user", sort=False)["item"].transform("size").to_numpy() > 1
-    return ordered[~(last & many)], ordered[last & many]
+def split(frame: pd.DataFrame, config: DataConfig, seed: int):
+    """(train, valid or None, test) frames by the configured method."""
+    method, path = config.split, config.path
+    if method.method == "predefined":
+        if method.test_path is None:
+            raise DataError("data.split.test_path is required when data.split.method is predefined")
+        test = implicit(read_interactions(method.test_path, config), config.min_rating, method.test_path)[0]
+        if method.valid_path is not None:
+            valid = implicit(read_interactions(method.valid_path, config), config.min_rating,
+                             method.valid_path)[0]
+            return frame, valid, test
+        train, valid = holdout(frame, method.valid_ratio, seed)
+        return train, valid, test
+    if method.method == "leave_one_out":
+        train, test = leave_one_out(frame, path)
+        train, valid = leave_one_out(train, path) if method.valid_ratio > 0 else (train, None)
+        return train, valid, test
+    if method.method == "temporal":
+        train, test = temporal(frame, method.test_ratio, path)
+        valid = None
+        if method.valid_ratio > 0:
+            train, valid = temporal(train, method.valid_ratio / (1 - method.test_ratio), path)
+        return train, valid, test
+    train, test = holdout(frame, method.test_ratio, seed)
+    train, valid = holdout(train, method.valid_ratio / (1 - method.test_ratio), seed + 1)
+    return train, valid, test
 
 
 def index(train: pd.DataFrame, valid: pd.DataFrame | None, test: pd.DataFrame) -> Dataset:

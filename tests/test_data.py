@@ -1,10 +1,10 @@
-import pandas as pd
 import pytest
 import torch
+from conftest import SHARED_DATA
 
 from recbce.config import DataConfig
-from recbce.data import Positives, holdout, leave_one_out, load_dataset, read_interactions
-from recbce.errors import DataError
+from recbce.data import Positives, load_dataset
+from recbce.readers import read_interactions
 
 
 def test_positives_contains_and_rows():
@@ -19,22 +19,7 @@ def test_positives_contains_and_rows():
     assert rows.tolist() == [0, 1, 1] and got.tolist() == [0, 1, 3]
 
 
-def test_random_holdout_has_no_leakage_and_keeps_every_user():
-    frame = pd.DataFrame({"user": [u for u in range(50) for _ in range(10)], "item": list(range(500))})
-    train, test = holdout(frame, 0.2, seed=3)
-    assert len(train) + len(test) == 500
-    assert not set(zip(train.user, train.item, strict=False)) & set(zip(test.user, test.item, strict=False))
-    assert test.groupby("user").size().eq(2).all() and train.user.nunique() == 50
-
-
-def test_leave_one_out_holds_out_latest():
-    frame = pd.DataFrame({"user": [1, 1, 1, 2], "item": [5, 6, 7, 5], "timestamp": [3, 9, 1, 4]})
-    train, test = leave_one_out(frame, "f")
-    assert test[["user", "item"]].values.tolist() == [[1, 6]]
-    assert len(train) == 3  # user 2 has one interaction and keeps it
-
-
-def test_unseen_test_items_are_dropped(tmp_path):
+def test_predefined_split_drops_unseen_and_maps_string_ids(tmp_path):
     (tmp_path / "train.tsv").write_text("a\tx\na\ty\nb\tx\n")
     (tmp_path / "test.tsv").write_text("a\tz\nb\ty\nc\tx\n")
     config = DataConfig(path=str(tmp_path / "train.tsv"),
@@ -42,24 +27,42 @@ def test_unseen_test_items_are_dropped(tmp_path):
     data = load_dataset(config, seed=0)
     assert (data.n_users, data.n_items, len(data.train), len(data.test)) == (2, 2, 3, 1)
     assert data.user_ids == ["a", "b"] and data.item_ids == ["x", "y"]
+    assert data.report["unseen_heldout"] == 2
 
 
-@pytest.mark.parametrize(
-    "content, expected",
-    [
-        ("", "the file is empty"),
-        ("1\n2\n", "expected at least 2 columns"),
-        ("1\t2\tfive\t100\n", "line 1: rating 'five' is not a number"),
-    ],
-)
-def test_malformed_files_name_the_file(tmp_path, content, expected):
-    path = tmp_path / "bad.tsv"
-    path.write_text(content)
-    with pytest.raises(DataError, match=expected) as caught:
-        read_interactions(path, "tsv")
-    assert str(path) in str(caught.value)
+def test_min_rating_duplicates_and_kcore_are_reported(tmp_path):
+    rows = ["1\t1\t5\t1", "1\t1\t4\t2", "1\t2\t5\t3", "2\t1\t1\t4", "2\t2\t5\t5", "3\t3\t5\t6",
+            "1\t3\t5\t7", "2\t3\t5\t8"]
+    (tmp_path / "r.tsv").write_text("\n".join(rows) + "\n")
+    config = DataConfig(path=str(tmp_path / "r.tsv"), min_rating=4, kcore=2,
+                        split={"test_ratio": 0.3})
+    data = load_dataset(config, seed=0)
+    assert data.report["below_min_rating"] == 1 and data.report["duplicates"] == 1
+    assert data.report["kcore"] == 2  # item 1 (user 1 only), then user 3 (item 3 only)
+    assert set(data.user_ids) == {1, 2}
 
 
-def test_missing_file():
-    with pytest.raises(DataError, match="data file not found"):
-        read_interactions("/nonexistent/x.tsv", "tsv")
+def test_splits_never_leak(tiny_data):
+    for method in ("random", "leave_one_out", "temporal"):
+        config = DataConfig(path=str(tiny_data), split={"method": method, "valid_ratio": 0.1})
+        data = load_dataset(config, seed=0)
+        for heldout in (data.test, data.valid):
+            assert not data.positives.contains(heldout.users, heldout.items).any(), method
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "gowalla").is_dir(), reason="../shared/data/gowalla is absent")
+def test_gowalla_counts_match_the_published_split():
+    config = DataConfig(path=str(SHARED_DATA / "gowalla/train.txt"), format="adjacency",
+                        split={"method": "predefined", "test_path": str(SHARED_DATA / "gowalla/test.txt")})
+    data = load_dataset(config, seed=0)
+    assert (data.n_users, data.n_items, len(data.train), len(data.test)) == (29858, 40981, 810128, 217242)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data/ml-100k is absent")
+def test_ml100k_counts():
+    config = DataConfig(path=str(SHARED_DATA / "ml-100k/u.data"), split={"method": "leave_one_out"})
+    raw = read_interactions(config.path, config)
+    assert (raw.user.nunique(), raw.item.nunique(), len(raw)) == (943, 1682, 100_000)
+    data = load_dataset(config, seed=0)
+    assert data.n_users == 943 and len(data.test) + data.report["unseen_heldout"] == 943
+    assert len(data.train) + 943 == 100_000

@@ -1,0 +1,200 @@
+"""Readers: any supported interaction file -> a frame with columns user, item[, rating, timestamp].
+
+Formats (`data.format`): `csv`, `tsv` and `delimited` (any `data.sep`), `movielens`
+(u.data, ratings.dat with `::`, ratings.csv with a header), `adjacency` (the
+LightGCN/NGCF `user item item ...` lines), `parquet`; `auto` picks one from the
+file name. Every problem is a one-line `DataError` naming the file and, where
+it applies, the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recbce.config import DataConfig
+from recbce.errors import DataError
+
+FIELDS = ("user", "item", "rating", "timestamp")
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower()
+    if name in ("u.data", "ratings.dat", "ratings.csv"):
+        return "movielens"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".tsv", ".data")):
+        return "tsv"
+    if name.endswith(".txt"):
+        return "adjacency"
+    raise DataError(f"{path}: cannot tell the format from the name; set data.format")
+
+
+def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
+    """Columns user, item and, where present, rating and timestamp; validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    fmt = detect_format(path) if config.format == "auto" else config.format
+    if fmt == "parquet":
+        frame, first_line = _read_parquet(path, config), 1
+    else:
+        _check_text(path)
+        if fmt == "adjacency":
+            return _read_adjacency(path)
+        frame, first_line = _read_delimited(path, fmt, config)
+    return _validate(frame, path, first_line)
+
+
+def _check_text(path: Path) -> None:
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+    if not head.strip():
+        raise DataError(f"{path}: the file is empty")
+    if b"\0" in head:
+        raise DataError(f"{path}: a binary file, not delimited text")
+
+
+def _delimited_options(path: Path, fmt: str, config: DataConfig) -> tuple[str, bool, dict]:
+    """(separator, has header, column -> name or position) for a text format."""
+    columns = config.columns.model_dump()
+    if fmt == "movielens":
+        name = path.name.lower()
+        if name.endswith(".dat"):  # "1::2::5::978300760": split on ':' and skip the empty fields
+            return ":", False, {"user": 0, "item": 2, "rating": 4, "timestamp": 6}
+        if name.endswith(".csv"):
+            return ",", True, {"user": "userId", "item": "movieId", "rating": "rating",
+                               "timestamp": "timestamp"}
+        return "\t", False, {"user": 0, "item": 1, "rating": 2, "timestamp": 3}
+    sep = config.sep or {"csv": ",", "tsv": "\t"}.get(fmt)
+    if sep is None:
+        raise DataError(f"{path}: data.format delimited needs data.sep")
+    return sep, config.header, columns
+
+
+def _read_delimited(path: Path, fmt: str, config: DataConfig) -> tuple[pd.DataFrame, int]:
+    sep, header, columns = _delimited_options(path, fmt, config)
+    try:
+        raw = pd.read_csv(path, sep=sep, header=0 if header else None, skip_blank_lines=False,
+                          engine="c", low_memory=False, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: ragged rows: {_parser_message(err)}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    if len(raw) == 0:
+        raise DataError(f"{path}: no interactions (only a header)")
+    wanted = _wanted(columns, raw.shape[1], header)
+    frame = pd.DataFrame({field: _column(raw, col, path, field) for field, col in wanted.items()})
+    return frame, 2 if header else 1
+
+
+def _wanted(columns: dict, n_columns: int, named: bool) -> dict:
+    """Columns to read: rating and timestamp left unset mean positions 2 and 3 when present,
+    in files without a header (in a file with one, name them)."""
+    wanted = {"user": columns["user"], "item": columns["item"]}
+    for field, position in (("rating", 2), ("timestamp", 3)):
+        if columns[field] is not None:
+            wanted[field] = columns[field]
+        elif n_columns > position and not named:
+            wanted[field] = position
+    return wanted
+
+
+def _parser_message(err: Exception) -> str:
+    text = str(err).strip().splitlines()[-1]
+    return text.replace("Error tokenizing data. C error: ", "")
+
+
+def _column(raw: pd.DataFrame, col, path: Path, field: str) -> pd.Series:
+    if isinstance(col, int):
+        if col >= raw.shape[1]:
+            raise DataError(f"{path}: no column {col} for {field}: the file has {raw.shape[1]} columns")
+        return raw.iloc[:, col]
+    if col not in raw.columns:
+        names = ", ".join(map(str, raw.columns))
+        raise DataError(f"{path}: no column '{col}' for {field} (columns: {names})")
+    return raw[col]
+
+
+def _read_parquet(path: Path, config: DataConfig) -> pd.DataFrame:
+    try:
+        raw = pd.read_parquet(path)
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install 'recbce[parquet]'") from None
+    except Exception as err:  # pyarrow raises its own error types for broken files
+        raise DataError(f"{path}: cannot read as Parquet: {str(err).splitlines()[0]}") from None
+    wanted = _wanted(config.columns.model_dump(), raw.shape[1], True)
+    names = {f: (raw.columns[c] if isinstance(c, int) and c < raw.shape[1] else c)
+             for f, c in wanted.items()}
+    return pd.DataFrame({field: _column(raw, col, path, field) for field, col in names.items()})
+
+
+def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
+    """Ids: all integers or all strings; rating and timestamp: numbers; nothing missing."""
+    for field in frame.columns:
+        values = frame[field]
+        missing = np.flatnonzero(values.isna().to_numpy())
+        if len(missing):
+            raise DataError(f"{path}: line {missing[0] + first_line}: {field} is missing")
+        if field in ("user", "item"):
+            frame[field] = _ids(values, path, field, first_line)
+        elif not pd.api.types.is_numeric_dtype(values):
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = np.flatnonzero(numbers.isna().to_numpy())
+            if len(bad):
+                raise DataError(f"{path}: line {bad[0] + first_line}: {field} "
+                                f"{values.iloc[bad[0]]!r} is not a number")
+            frame[field] = numbers
+    return frame
+
+
+def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        fractional = np.flatnonzero(np.mod(values.to_numpy(), 1) != 0)
+        if len(fractional):
+            bad = fractional[0]
+            raise DataError(f"{path}: line {bad + first_line}: {field} id {values.iloc[bad]} "
+                            "is not an integer")
+        return values.astype(np.int64)
+    text = values.astype(str)
+    numeric = text.str.fullmatch(r"-?\d+").to_numpy()
+    if numeric.all():
+        return text.astype(np.int64)
+    if numeric.any():
+        bad = np.flatnonzero(~numeric)[0]
+        raise DataError(f"{path}: line {bad + first_line}: {field} id {text.iloc[bad]!r} is not a "
+                        "number while other ids are (mixed id types)")
+    return text
+
+
+def _read_adjacency(path: Path) -> pd.DataFrame:
+    """LightGCN/NGCF form: one line per user, `user item item ...` (integer ids)."""
+    text = path.read_text()
+    lines = text.splitlines()
+    lengths = np.fromiter((line.count(" ") + 1 if line.strip() else 0 for line in lines),
+                          dtype=np.int64, count=len(lines))
+    try:
+        tokens = np.array(text.split(), dtype=np.int64)
+    except ValueError:
+        bad = next(n for n, line in enumerate(lines, 1) if not all(t.lstrip("-").isdigit()
+                                                                    for t in line.split()))
+        raise DataError(f"{path}: line {bad}: expected integer ids") from None
+    if len(tokens) != lengths.sum():  # tabs or repeated spaces: count tokens per line instead
+        lengths = np.array([len(line.split()) for line in lines], dtype=np.int64)
+    lengths = lengths[lengths > 0]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    users = np.repeat(tokens[starts], lengths - 1)
+    mask = np.ones(len(tokens), dtype=bool)
+    mask[starts] = False
+    if len(users) == 0:
+        raise DataError(f"{path}: no interactions")
+    return pd.DataFrame({"user": users, "item": tokens[mask]})

@@ -1,0 +1,77 @@
+"""From raw interactions to implicit feedback, filtered and split without leakage.
+
+Every function takes and returns pandas frames (columns user, item[, rating,
+timestamp]) and is vectorised: no loop over users.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recbce.errors import DataError
+
+
+def implicit(frame: pd.DataFrame, min_rating: float | None, path) -> tuple[pd.DataFrame, dict]:
+    """Keep ratings >= min_rating, drop repeated (user, item) pairs keeping the latest."""
+    dropped = {}
+    if min_rating is not None:
+        if "rating" not in frame:
+            raise DataError(f"{path}: data.min_rating is set but the file has no rating column")
+        keep = frame["rating"].to_numpy() >= min_rating
+        dropped["below_min_rating"] = int((~keep).sum())
+        frame = frame[keep]
+    if "timestamp" in frame:
+        frame = frame.sort_values("timestamp", kind="stable")
+    before = len(frame)
+    frame = frame.drop_duplicates(["user", "item"], keep="last")
+    dropped["duplicates"] = before - len(frame)
+    return frame, dropped
+
+
+def kcore(frame: pd.DataFrame, k: int) -> tuple[pd.DataFrame, int]:
+    """Iteratively drop users and items with fewer than k interactions; (frame, rows dropped)."""
+    before = len(frame)
+    while k > 1:
+        user_counts = frame.groupby("user")["item"].transform("size").to_numpy()
+        item_counts = frame.groupby("item")["user"].transform("size").to_numpy()
+        keep = (user_counts >= k) & (item_counts >= k)
+        if keep.all():
+            break
+        frame = frame[keep]
+    return frame, before - len(frame)
+
+
+def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Move a seeded random `ratio` of each user's rows out; every user keeps at least one."""
+    if ratio <= 0:
+        return frame, None
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(frame)), frame["user"].to_numpy()))
+    shuffled = frame.iloc[order]
+    rank = shuffled.groupby("user", sort=False).cumcount().to_numpy()
+    size = shuffled.groupby("user", sort=False)["item"].transform("size").to_numpy()
+    held = rank < np.minimum(np.floor(size * ratio), size - 1)
+    return shuffled[~held], shuffled[held]
+
+
+def leave_one_out(frame: pd.DataFrame, path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's latest interaction (by timestamp) is held out; single-row users keep theirs."""
+    _need_timestamp(frame, path, "leave_one_out")
+    ordered = frame.sort_values(["user", "timestamp"], kind="stable")
+    last = ~ordered["user"].duplicated(keep="last").to_numpy()
+    many = ordered.groupby("user", sort=False)["item"].transform("size").to_numpy() > 1
+    return ordered[~(last & many)], ordered[last & many]
+
+
+def temporal(frame: pd.DataFrame, ratio: float, path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A global cut-off: the latest `ratio` of all interactions are held out."""
+    _need_timestamp(frame, path, "temporal")
+    ordered = frame.sort_values("timestamp", kind="stable")
+    cut = len(ordered) - int(round(len(ordered) * ratio))
+    return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
+def _need_timestamp(frame: pd.DataFrame, path, method: str) -> None:
+    if "timestamp" not in frame:
+        raise DataError(f"{path}: the {method} split needs a timestamp column")

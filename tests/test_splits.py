@@ -1,0 +1,33 @@
+import pandas as pd
+
+from recbce.splits import holdout, kcore, leave_one_out, temporal
+
+
+def test_random_holdout_has_no_leakage_and_keeps_every_user():
+    frame = pd.DataFrame({"user": [u for u in range(50) for _ in range(10)], "item": list(range(500))})
+    train, test = holdout(frame, 0.2, seed=3)
+    assert len(train) + len(test) == 500
+    assert not set(zip(train.user, train.item, strict=True)) & set(zip(test.user, test.item, strict=True))
+    assert test.groupby("user").size().eq(2).all() and train.user.nunique() == 50
+    again, _ = holdout(frame, 0.2, seed=3)
+    assert train.equals(again)
+
+
+def test_leave_one_out_holds_out_latest():
+    frame = pd.DataFrame({"user": [1, 1, 1, 2], "item": [5, 6, 7, 5], "timestamp": [3, 9, 1, 4]})
+    train, test = leave_one_out(frame, "f")
+    assert test[["user", "item"]].values.tolist() == [[1, 6]]
+    assert len(train) == 3  # user 2 has one interaction and keeps it
+
+
+def test_temporal_cut_is_global():
+    frame = pd.DataFrame({"user": [1, 2, 1, 2, 3], "item": [1, 2, 3, 4, 5], "timestamp": [5, 1, 4, 2, 3]})
+    train, test = temporal(frame, 0.4, "f")
+    assert sorted(test.timestamp) == [4, 5] and train.timestamp.max() < test.timestamp.min()
+
+
+def test_kcore_is_iterative():
+    # Dropping item 9 (one interaction) leaves user 3 with one interaction, which must go too.
+    frame = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": [1, 2, 1, 2, 1, 9]})
+    kept, dropped = kcore(frame, 2)
+    assert set(kept.user) == {1, 2} and dropped == 2
