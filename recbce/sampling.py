@@ -20,7 +20,7 @@ from recbce.config import SamplerConfig
 from recbce.data import Positives
 from recbce.errors import DataError
 
-MAX_REDRAWS = 100
+REJECTION_ROUNDS = 8
 
 
 @dataclass
@@ -47,7 +47,8 @@ class ItemSampler:
         self.positives = positives
         self.n_items = positives.n_items
         self.exclude_positives = exclude_positives
-        self.cdf = None if probs is None else torch.cumsum(probs.double() / probs.sum(), 0)
+        self.probs = None if probs is None else probs.double() / probs.sum()
+        self.cdf = None if probs is None else torch.cumsum(self.probs, 0)
         self.log_probs = None if probs is None else torch.log(probs.double() / probs.sum()).float()
         if self.n_items < 2:
             raise DataError("the catalogue has fewer than 2 items: there is nothing to rank")
@@ -73,16 +74,27 @@ class ItemSampler:
         negatives = self.draw(users.shape, generator)
         if not self.exclude_positives:
             return Negatives(negatives)
-        # Redraw only the collisions: each round keeps about a density-sized fraction of
-        # the last, so it ends in a few rounds unless a user has nearly every item.
+        # Redraw only the collisions: each round keeps about a density-sized fraction of the
+        # last. The few left after some rounds (users holding most of the probability mass)
+        # are drawn exactly from their unobserved items instead, so this always ends.
         bad = self.positives.contains(users, negatives)
-        for _ in range(MAX_REDRAWS):
+        for _ in range(REJECTION_ROUNDS):
             if not bool(bad.any()):
                 return Negatives(negatives)
             redraw = self.draw((int(bad.sum()),), generator)
             negatives[bad] = redraw
             bad[bad.clone()] = self.positives.contains(users[bad], redraw)
-        raise DataError("negative sampling did not converge: some users have almost every item")
+        if bool(bad.any()):
+            negatives[bad] = self.draw_unobserved(users[bad], generator)
+        return Negatives(negatives)
+
+    def draw_unobserved(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One item per row from the distribution restricted to the user's unobserved items."""
+        weights = (self.probs if self.probs is not None else torch.ones(self.n_items, dtype=torch.float64))
+        weights = weights.expand(len(users), -1).clone()
+        rows, items = self.positives.rows(users)
+        weights[rows, items] = 0
+        return torch.multinomial(weights, 1, generator=generator).squeeze(1)
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
         if self.log_probs is None:

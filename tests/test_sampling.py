@@ -90,3 +90,13 @@ def test_ranks_get_different_streams():
     a = torch.randint(1000, (10,), generator=make_generator(3, rank=0))
     b = torch.randint(1000, (10,), generator=make_generator(3, rank=1))
     assert not torch.equal(a, b)
+
+
+def test_user_with_one_rare_unobserved_item_still_gets_it():
+    # Popularity gives item 0 almost no mass; the user has every other item: rejection alone
+    # would need thousands of rounds, the exact fallback must return item 0 every time.
+    positives = Positives.from_pairs(torch.zeros(9, dtype=torch.long), torch.arange(1, 10), 1, 10)
+    counts = torch.tensor([1] + [10**6] * 9)
+    sampler = build_sampler(SamplerConfig(kind="popularity", alpha=1.0), positives, counts)
+    got = sampler.sample(torch.zeros(100, dtype=torch.long), None, 4, make_generator(0)).items
+    assert (got == 0).all()
