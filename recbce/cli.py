@@ -83,17 +83,53 @@ def evaluate(
     run: Annotated[Path, typer.Option("--run", "-r", help="A run folder written by `recbce train`.")],
     split: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
     k: Annotated[str | None, typer.Option("--k", help="Comma-separated cut-offs, e.g. 10,20,50.")] = None,
+    per_user: Annotated[Path | None, typer.Option("--per-user", help="Per-user rows (CSV).")] = None,
 ):
-    """Reload a trained model and print its full-ranking metrics (also saved as JSON).
+    """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
-    Example: recbce evaluate --run runs/quickstart --k 10,20
+    Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv
     """
     from recbce.evaluate import evaluate_run
+    from recbce.sampled import WARNING
 
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
-    metrics = evaluate_run(run, split, parse_ks(k) if k else None)
+    metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user)
+    if any(name.startswith("sampled_") for name in metrics):
+        console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
+
+
+@app.command()
+def recommend(
+    run: Annotated[Path, typer.Option("--run", "-r", help="A run folder written by `recbce train`.")],
+    users: Annotated[str | None, typer.Option("--users", help="Comma-separated user ids.")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every known user.")] = False,
+    k: Annotated[int, typer.Option("--k", min=1, help="Items per user.")] = 10,
+    out: Annotated[Path | None, typer.Option("--out", help="Write .csv, .tsv or .parquet.")] = None,
+    popular_fallback: Annotated[bool, typer.Option("--popular-fallback",
+                                help="Unknown users get the most popular items.")] = False,
+):
+    """Top-K items per user, in the data's own ids, items the user has seen excluded.
+
+    Example: recbce recommend --run runs/quickstart --users 1,2,3 --k 5
+    """
+    from recbce import recommend as rec
+
+    if (users is None) == (not all_users):
+        raise RecbceError("give --users ID[,ID...] or --all")
+    wanted = None if all_users else [u.strip() for u in users.split(",") if u.strip()]
+    frame = rec.recommend(run, wanted, k, popular_fallback)
+    if out is not None:
+        rec.write(frame, out)
+        console.print(f"wrote {len(frame):,} recommendations to {out}")
+        return
+    table = Table(title=f"top {k}, {run}")
+    for column in frame.columns:
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(str(row.user), str(row.rank), str(row.item), f"{row.score:.4f}")
+    console.print(table)
 
 
 # --- sweeps ------------------------------------------------------------------

@@ -92,8 +92,11 @@ class TrainConfig(Section):
 
 class EvalConfig(Section):
     k: list[int] = [10, 20]
-    metric: str = "ndcg@20"
-    batch_users: int = Field(1024, ge=1)
+    metric: str = "ndcg@20"  # for model selection and early stopping, e.g. recall@20
+    batch_users: int = Field(32, ge=1)  # users scored at once: bounds memory to 32 x n_items floats
+    protocol: Literal["full", "sampled"] = "full"
+    sampled_negatives: int = Field(100, ge=1)  # sampled protocol: negatives per held-out item
+    auc: bool = False  # full protocol: also AUC (costs a pass over every relevant item's row)
 
     @field_validator("k")
     @classmethod
@@ -135,11 +138,21 @@ class Config(Section):
             raise ValueError("loss.name ccl needs model.scorer: cosine (its margin is a cosine)")
         if self.model.scorer == "cosine" and self.model.bias:
             raise ValueError("model.bias must be false with model.scorer: cosine")
+        if self.eval.metric not in metric_names(self.eval):
+            raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
+                             f"{', '.join(metric_names(self.eval))}")
         return self
 
     @property
     def run_dir(self) -> Path:
         return Path(self.run.dir) / self.run.name
+
+
+def metric_names(config: EvalConfig) -> list[str]:
+    """The metrics an evaluation with this config reports, usable as eval.metric."""
+    if config.protocol == "sampled":
+        return [f"sampled_{m}@{k}" for k in config.k for m in ("hr", "ndcg", "mrr")]
+    return [f"{m}@{k}" for k in config.k for m in ("recall", "ndcg", "hr", "precision", "map", "mrr")]
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:

@@ -61,5 +61,8 @@ class Popularity:
     def __init__(self, item_counts: torch.Tensor):
         self.item_counts = item_counts.float()
 
+    def __call__(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.item_counts[items]
+
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.item_counts.expand(len(users), -1).clone()

@@ -15,6 +15,7 @@ from recbce.data import Dataset, load_dataset
 from recbce.evaluate import evaluate_split
 from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
+from recbce.sampled import WARNING as SAMPLED_WARNING
 from recbce.sampling import build_sampler, make_generator
 
 
@@ -41,6 +42,8 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
     if config.loss.name == "bce_pos_only":
         log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
             "so the ranking it learns is arbitrary (see the README)")
+    if config.eval.protocol == "sampled":
+        log(f"note: {SAMPLED_WARNING}")
     checkpoint.write_status(run_dir, "running")
     started = time.perf_counter()
     try:
@@ -133,7 +136,7 @@ def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> 
     if not every or (state.epoch % every and state.epoch != config.train.epochs):
         return False
     split = "valid" if dataset.valid is not None else "test"
-    scores = evaluate_split(model, dataset, split, config.eval)
+    scores = evaluate_split(model, dataset, split, config.eval, seed=config.seed)
     record.update({f"{split}/{name}": value for name, value in scores.items()})
     metric = scores.get(config.eval.metric)
     log(f"epoch {state.epoch}: loss {record['loss']:.4f}, {record['examples_per_s']:,.0f} ex/s, "
@@ -166,8 +169,9 @@ def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: fl
         "epochs": len(state.history),
         "best_epoch": state.best_epoch,
         "train_seconds": round(seconds, 3),
-        "test": evaluate_split(model, dataset, "test", config.eval),
-        "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval),
+        "test": evaluate_split(model, dataset, "test", config.eval, seed=config.seed),
+        "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval,
+                                     seed=config.seed),
     }
     runs.write_json(run_dir / "summary.json", summary)
     checkpoint.write_status(run_dir, "finished")

@@ -16,8 +16,8 @@ def test_train_then_evaluate(make_config, tmp_path):
     result = runner.invoke(app, ["evaluate", "--run", str(run), "--k", "5,10"])
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "eval-test.json").read_text())
-    assert set(saved) == {f"{m}@{k}" for m in ("recall", "ndcg", "hr", "precision", "mrr")
-                          for k in (5, 10)}
+    assert set(saved) == {f"{m}@{k}" for k in (5, 10) for m in
+                          ("recall", "ndcg", "hr", "precision", "map", "mrr", "coverage", "popularity")}
     trained = json.loads((run / "summary.json").read_text())["test"]
     assert trained["ndcg@10"] == saved["ndcg@10"]  # the reloaded model is the trained one
 
@@ -48,3 +48,36 @@ def test_data_generate_writes_file(tmp_path):
     result = runner.invoke(app, ["data", "generate", "--out", str(out), "--users", "30", "--items", "40"])
     assert result.exit_code == 0, result.output
     assert Path(out).read_text().count("\n") > 30 * 9
+
+
+def test_recommend_and_per_user(make_config, tmp_path):
+    assert runner.invoke(app, ["train", "-c", str(make_config()), "-q"]).exit_code == 0
+    run = str(tmp_path / "runs" / "tiny")
+    result = runner.invoke(app, ["recommend", "--run", run, "--users", "1,2", "--k", "3"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(app, ["recommend", "--run", run, "--all", "--k", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    from recbce.data import load_dataset
+    from recbce.runs import load_run
+
+    recs = pd.read_csv(out)
+    config, _ = load_run(run)
+    data = load_dataset(config.data, config.seed)
+    assert len(recs) == 4 * data.n_users and recs.groupby("user").size().eq(4).all()
+    seen = set(zip(data.train.users.tolist(), data.train.items.tolist(), strict=True))
+    index = {u: i for i, u in enumerate(data.user_ids)}
+    item_index = {v: i for i, v in enumerate(data.item_ids)}
+    assert not any((index[u], item_index[i]) in seen for u, i in zip(recs.user, recs.item, strict=True))
+    result = runner.invoke(app, ["recommend", "--run", run, "--users", "1,nobody"])
+    assert result.exit_code == 2 and "unknown user ids: nobody" in result.output
+    result = runner.invoke(app, ["recommend", "--run", run, "--users", "nobody", "--popular-fallback"])
+    assert result.exit_code == 0 and "nobody" in result.output
+    per_user = tmp_path / "per_user.csv"
+    result = runner.invoke(app, ["evaluate", "--run", run, "--per-user", str(per_user)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(per_user)
+    saved = json.loads((tmp_path / "runs/tiny/eval-test.json").read_text())
+    assert abs(rows["ndcg@10"].mean() - saved["ndcg@10"]) < 1e-12

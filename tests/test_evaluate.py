@@ -10,6 +10,10 @@ class FixedScores:
     def __init__(self, scores):
         self.scores = torch.as_tensor(scores, dtype=torch.float64)
 
+    def __call__(self, users, items):
+        return self.scores[users.unsqueeze(-1).expand_as(items), items] if items.dim() == 2 \
+            else self.scores[users, items]
+
     def score_all(self, users):
         return self.scores[users].clone()
 
@@ -19,12 +23,14 @@ def test_hand_computed_example():
     model = FixedScores([[9.0, 5.0, 4.0, 3.0, 1.0]])
     exclude = Positives.from_pairs(torch.tensor([0]), torch.tensor([0]), 1, 5)
     heldout = Split(torch.tensor([0, 0]), torch.tensor([2, 4]))
-    m = evaluate(model, heldout, exclude, ks=[2, 4])
+    m = evaluate(model, heldout, exclude, ks=[2, 4], item_counts=torch.tensor([9, 1, 2, 3, 4]))
     # Ranking without item 0: 1, 2, 3, 4 -> hits at positions 2 and 4.
     assert m["recall@2"] == 0.5 and m["precision@2"] == 0.5 and m["hr@2"] == 1.0
     assert math.isclose(m["ndcg@2"], (1 / math.log2(3)) / (1 + 1 / math.log2(3)))
     assert math.isclose(m["ndcg@4"], (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
     assert m["mrr@2"] == 0.5 and m["recall@4"] == 1.0
+    assert math.isclose(m["map@4"], (1 / 2 + 2 / 4) / 2)  # precision at each hit, over min(R, K)
+    assert m["coverage@2"] == 2 / 5 and m["popularity@2"] == 1.5  # items 1 and 2 recommended
 
 
 def test_oracle_scores_one():
@@ -37,3 +43,23 @@ def test_oracle_scores_one():
     m = evaluate(FixedScores(truth.double()), Split(users, items), no_training, ks=[10], batch_users=7)
     assert m["ndcg@10"] == 1.0 and m["hr@10"] == 1.0 and m["mrr@10"] == 1.0
     assert abs(m["recall@10"] - 1.0) < 1e-12  # every user has <= 10 relevant items here
+
+
+def test_sampled_protocol_oracle_and_names(tmp_path):
+    from recbce.config import EvalConfig
+    from recbce.data import Dataset
+    from recbce.evaluate import evaluate_split
+
+    n_users, n_items = 20, 50
+    train_u = torch.arange(n_users).repeat_interleave(3)
+    train_i = torch.arange(n_users * 3) % n_items
+    test_i = (torch.arange(n_users) * 7 + 40) % n_items
+    dataset = Dataset(train=Split(train_u, train_i), valid=None, test=Split(torch.arange(n_users), test_i),
+                      user_ids=list(range(n_users)), item_ids=list(range(n_items)),
+                      positives=Positives.from_pairs(train_u, train_i, n_users, n_items))
+    oracle = torch.zeros(n_users, n_items, dtype=torch.float64)
+    oracle[torch.arange(n_users), test_i] = 1.0
+    m = evaluate_split(FixedScores(oracle), dataset, "test",
+                       EvalConfig(protocol="sampled", sampled_negatives=30, k=[1, 5]))
+    assert m["sampled_hr@1"] == 1.0 and m["sampled_ndcg@5"] == 1.0
+    assert all(name.startswith("sampled_") for name in m)

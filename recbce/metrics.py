@@ -1,0 +1,67 @@
+"""Ranking metrics from a top-K hit matrix: pure tensor functions, one row per user.
+
+Binary relevance. For a user with R relevant (held-out) items and hits h_1..h_K
+(1 where the item at rank i is relevant):
+- Recall@K = Σh / R;  Precision@K = Σh / K;  HR@K = 1 if Σh > 0
+- NDCG@K = Σ h_i / log2(i + 1), divided by its ideal over min(R, K) positions
+  (as in the LightGCN code)
+- MAP@K = Σ_i h_i · Precision@i / min(R, K)
+- MRR@K = 1 / (rank of the first hit) if it is within the top K, else 0
+- AUC = fraction of (relevant, irrelevant candidate) pairs ranked the right way
+"""
+
+from __future__ import annotations
+
+import torch
+
+RANKING = ("recall", "ndcg", "hr", "precision", "map", "mrr")
+
+
+def discounts(max_k: int) -> torch.Tensor:
+    return 1.0 / torch.log2(torch.arange(2, max_k + 2, dtype=torch.float64))
+
+
+def at_k(hits: torch.Tensor, relevant: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+    """Per-user metrics from a [users, >=k] 0/1 float64 hit matrix of the ranked list."""
+    hits = hits[:, :k]
+    k_eff = hits.shape[1]
+    n_hits = hits.sum(1)
+    discount = discounts(k_eff)
+    ideal_positions = torch.clamp(relevant, max=k_eff)
+    ideal = torch.cumsum(discount, 0)[(ideal_positions - 1).long()]
+    precision_at_i = torch.cumsum(hits, 1) / torch.arange(1, k_eff + 1, dtype=torch.float64)
+    first = torch.where(n_hits > 0, hits.argmax(1).double() + 1, torch.inf)
+    return {
+        "recall": n_hits / relevant,
+        "ndcg": (hits * discount).sum(1) / ideal,
+        "hr": (n_hits > 0).double(),
+        "precision": n_hits / k,
+        "map": (hits * precision_at_i).sum(1) / ideal_positions,
+        "mrr": 1.0 / first,
+    }
+
+
+def auc(scores: torch.Tensor, relevant_rows: torch.Tensor, relevant_scores: torch.Tensor,
+        n_candidates: torch.Tensor, n_relevant: torch.Tensor) -> torch.Tensor:
+    """Per-user AUC from full score rows (excluded items at -inf, never counted as candidates).
+
+    For each relevant item, the irrelevant candidates scored above it are its mistakes;
+    ties count one half.
+    """
+    above = (scores[relevant_rows] > relevant_scores.unsqueeze(1)).sum(1).double()
+    ties = (scores[relevant_rows] == relevant_scores.unsqueeze(1)).sum(1).double() - 1
+    # Relevant items above a relevant item are not mistakes: remove them by their own rank.
+    order_in_user = _rank_among_relevant(relevant_rows, relevant_scores)
+    mistakes = above + 0.5 * ties - order_in_user
+    per_user = torch.zeros(len(n_relevant), dtype=torch.float64)
+    per_user.index_add_(0, relevant_rows, mistakes)
+    negatives = n_candidates.double() - n_relevant
+    return 1 - per_user / (n_relevant * negatives).clamp(min=1)
+
+
+def _rank_among_relevant(rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """How many of the same user's relevant items score strictly higher (plus half the ties)."""
+    same_user = rows.unsqueeze(0) == rows.unsqueeze(1)
+    higher = (scores.unsqueeze(0) > scores.unsqueeze(1)) & same_user
+    tied = (scores.unsqueeze(0) == scores.unsqueeze(1)) & same_user
+    return higher.sum(1).double() + 0.5 * (tied.sum(1).double() - 1)
