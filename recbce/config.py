@@ -81,7 +81,8 @@ class LossConfig(Section):
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(4096, ge=1)
-    optimizer: Literal["adam", "sparse_adam", "sgd", "adagrad"] = "adam"
+    # row_adam: Adam on the rows a batch used only (fast); adam: dense; sgd/adagrad/sparse_adam: torch's
+    optimizer: Literal["row_adam", "adam", "sparse_adam", "sgd", "adagrad"] = "row_adam"
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     threads: int | None = Field(None, ge=1)

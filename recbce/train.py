@@ -15,8 +15,11 @@ from recbce.data import Dataset, load_dataset
 from recbce.evaluate import evaluate_split
 from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
+from recbce.optim import RowAdam
 from recbce.sampled import WARNING as SAMPLED_WARNING
 from recbce.sampling import build_sampler, make_generator
+
+SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")  # these take sparse embedding grads
 
 
 def train(config: Config, overwrite: bool = False, resume: bool = False,
@@ -29,7 +32,7 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
     loss_fn = build_loss(config.loss, dataset.n_items)
     generator = make_generator(config.seed)
     model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=config.train.optimizer == "sparse_adam", generator=generator)
+                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator)
     optimizer = build_optimizer(model, config.train)
     run_dir = config.run_dir
     if resume:
@@ -180,6 +183,8 @@ def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: fl
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = list(model.parameters())
+    if config.optimizer == "row_adam":
+        return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "sparse_adam":
         return torch.optim.SparseAdam(params, lr=config.lr)
     if config.optimizer == "sgd":
