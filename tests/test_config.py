@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from recbce.cli import app
 from recbce.config import Config, load_config
 from recbce.errors import ConfigError
 
@@ -51,6 +53,10 @@ def test_each_kind_of_error_names_the_key(tmp_path, text, expected):
     message = str(caught.value)
     assert expected in message and str(path) in message
     assert "\n" not in message
+    # The same file through the real CLI: that one line, exit code 2, no traceback.
+    result = CliRunner().invoke(app, ["train", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error:") and result.output.strip().count("\n") == 0
 
 
 def test_missing_config_file(tmp_path):
