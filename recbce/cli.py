@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -23,13 +24,16 @@ class _Group(TyperGroup):
         except RecbceError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                                       soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True,
-                  help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling.")
-data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.")
+                  help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling."
+                  "\n\nExample: recbce init my.yaml && recbce train --config my.yaml")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.\n\n"
+                       "Example: recbce data stats --config configs/quickstart.yaml")
 app.add_typer(data_app, name="data")
 console = Console()
 
@@ -43,10 +47,7 @@ def _options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config "
                                           "and where outputs went.")] = False,
 ):
-    """Progress bars show only on a terminal; --quiet always hides them.
-
-    Example: recbce --quiet train --config configs/quickstart.yaml
-    """
+    # Progress bars show only on a terminal (tqdm's rule); --quiet always hides them.
     ctx.obj = {"debug": debug, "quiet": quiet, "verbose": verbose and not quiet}
 
 
@@ -89,7 +90,8 @@ def train(
     console.print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
                   f"run saved to {summary['run_dir']}")
     if summary.get("curves") is None:
-        console.print(f"note: no curves.png: plots need matplotlib ({INSTALL_PLOT})", highlight=False)
+        console.print(f"note: no curves.png: plots need matplotlib ({INSTALL_PLOT})", markup=False,
+                      highlight=False, soft_wrap=True)
     elif verbose:
         console.print(f"training curves: {summary['curves']}", highlight=False)
 
@@ -156,8 +158,10 @@ def recommend(
 
 # --- runs, configs and plots -------------------------------------------------
 
-runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.")
-config_app = typer.Typer(no_args_is_help=True, help="Show, check and start configs.")
+runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.\n\n"
+                       "Example: recbce runs list runs --sort recall@20")
+config_app = typer.Typer(no_args_is_help=True, help="Show and check configs (`recbce init` starts one)."
+                         "\n\nExample: recbce config validate configs/quickstart.yaml")
 app.add_typer(runs_app, name="runs")
 app.add_typer(config_app, name="config")
 
@@ -195,9 +199,9 @@ def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
     from recbce.plots import metric_key
 
     record = registry.read_run(run_dir)
-    note = f": {record.message}" if record.message else ""
-    console.print(f"{record.path}: {views.status(record)}{note} ({record.updated or 'no run.json'})",
-                  highlight=False)
+    note = f": {escape(record.message)}" if record.message else ""
+    updated = record.updated or "no run.json"
+    console.print(f"{escape(str(record.path))}: {views.status(record)}{note} ({updated})", highlight=False)
     console.print(yaml.safe_dump(record.config, sort_keys=False).rstrip(), highlight=False, markup=False)
     if record.history:
         print_wide(views.epochs_table(record, metric_key(record)))
@@ -348,7 +352,7 @@ def show_progress(quiet: bool) -> bool:
 def important_only(message: str) -> None:
     """The log under --quiet: warnings and notes still print, per-epoch progress lines do not."""
     if message.startswith(("warning", "note", "early stop")):
-        console.print(message, highlight=False)
+        console.print(message, highlight=False, markup=False)
 
 
 def parse_ks(text: str) -> list[int]:

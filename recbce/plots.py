@@ -21,7 +21,7 @@ INSTALL_HINT = "pip install 'recbce[plot]'"
 
 
 def require_matplotlib():
-    """The Figure class, the Agg canvas and an integer tick locator, or a one-line error saying how to install them."""
+    """Figure, the Agg canvas and an integer tick locator; else one line saying how to install."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
