@@ -37,7 +37,9 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
     for record in records:
         if not record.history:
             raise RunError(f"{record.path}: no finished epoch to plot (metrics.jsonl is empty)")
-    return draw(records, Path(out))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return draw(records, out)
 
 
 def save_training_curves(run_dir: Path) -> str | None:

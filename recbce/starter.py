@@ -52,5 +52,6 @@ def write_starter(path: Path, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise RunError(f"{path} exists: pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
     runs.write_text(path, STARTER)
     return path

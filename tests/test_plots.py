@@ -47,7 +47,7 @@ def test_plot_overlays_runs_in_distinct_colours(make_config, tmp_path):
     train(make_config(), "--set", "run.name=ratio1", "--set", "sampler.ratio=1")
     train(make_config(), "--set", "run.name=ratio4")
     runs = tmp_path / "runs"
-    out = tmp_path / "overlay.png"
+    out = tmp_path / "figures" / "overlay.png"  # a folder that does not exist yet
     result = runner.invoke(app, ["plot", str(runs / "ratio1"), str(runs / "ratio4"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert png_size(out) == PIXELS
