@@ -383,4 +383,4 @@ def print_wide(table: Table) -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="recbce")  # the same name (help, completion) for `python -m recbce`

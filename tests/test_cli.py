@@ -164,3 +164,14 @@ def test_quiet_and_verbose(make_config):
     assert result.exit_code == 0, result.output
     assert "resolved config" in result.output and "epoch 1:" in result.output
     assert "training curves:" in result.output
+
+
+def test_progress_bars_follow_the_terminal_and_quiet_wins(monkeypatch):
+    import sys
+
+    from recbce.cli import show_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert show_progress(quiet=False) is True and show_progress(quiet=True) is False
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert show_progress(quiet=False) is False
