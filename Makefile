@@ -8,14 +8,14 @@ RUN ?= runs/quickstart
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train evaluate test lint bench clean
+.PHONY: install train evaluate test lint bench gallery clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parquet]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parquet,plot,tensorboard]'
 	touch $(STAMP)
 
 train: install  ## train + evaluate on the embedded default
@@ -32,6 +32,24 @@ lint: install
 
 bench: install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
 	ONLY="$(ONLY)" $(BIN)/python bench/run.py
+
+# README pictures from real runs on the quickstart data: three sampler ratios, their curves
+# overlaid, one run's own curves. GALLERY_EPOCHS=3 for a quick look. Sweep-plot hook:
+# `recbce sweep` (the sweep work) draws docs/img/sweep.png once merged; pass its command as
+# GALLERY_SWEEP='$(BIN)/recbce sweep ...' (or write it in below) and it runs last.
+GALLERY_RUNS ?= runs/gallery
+GALLERY_EPOCHS ?= 10
+gallery: install
+	for ratio in 1 4 16; do \
+	  $(BIN)/recbce --quiet train --config $(CONFIG) --overwrite --set run.dir=$(GALLERY_RUNS) \
+	    --set run.name=ratio$$ratio --set sampler.ratio=$$ratio --set train.epochs=$(GALLERY_EPOCHS) \
+	    || exit 1; \
+	done
+	mkdir -p docs/img
+	$(BIN)/recbce plot $(GALLERY_RUNS)/ratio4 --out docs/img/curves.png
+	$(BIN)/recbce plot $(GALLERY_RUNS)/ratio1 $(GALLERY_RUNS)/ratio4 $(GALLERY_RUNS)/ratio16 \
+	  --out docs/img/ratios.png
+	$(if $(GALLERY_SWEEP),$(GALLERY_SWEEP),@echo "no GALLERY_SWEEP command given: docs/img/sweep.png not redrawn")
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -22,13 +24,16 @@ class _Group(TyperGroup):
         except RecbceError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
+                                       soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
 
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True,
-                  help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling.")
-data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.")
+                  help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling."
+                  "\n\nExample: recbce init my.yaml && recbce train --config my.yaml")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.\n\n"
+                       "Example: recbce data stats --config configs/quickstart.yaml")
 app.add_typer(data_app, name="data")
 console = Console()
 
@@ -37,8 +42,13 @@ console = Console()
 def _options(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars, no per-epoch lines; "
+                                        "wins over --verbose.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print the resolved config "
+                                          "and where outputs went.")] = False,
 ):
-    ctx.obj = {"debug": debug}
+    # Progress bars show only on a terminal (tqdm's rule); --quiet always hides them.
+    ctx.obj = {"debug": debug, "quiet": quiet, "verbose": verbose and not quiet}
 
 
 # --- training -------------------------------------------------------------
@@ -46,17 +56,20 @@ def _options(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run folder.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the resolved config.")] = False,
 ):
     """Train a model and evaluate it on the test split.
 
     Example: recbce train --config configs/quickstart.yaml --set sampler.ratio=8
     """
-    from recbce.config import load_config
+    from recbce.config import load_config, to_yaml
+    from recbce.plots import INSTALL_HINT as INSTALL_PLOT
     from recbce.train import train as run_training
 
     if (config is None) == (resume is None):
@@ -67,12 +80,20 @@ def train(
     if resume is not None and loaded.run_dir.resolve() != resume.resolve():
         loaded = loaded.model_copy(update={"run": loaded.run.model_copy(
             update={"dir": str(resume.parent), "name": resume.name})})
+    quiet, verbose = verbosity(ctx, quiet, verbose)
+    if verbose:
+        console.print(f"resolved config:\n{to_yaml(loaded)}", highlight=False, markup=False)
     summary = run_training(loaded, overwrite=overwrite, resume=resume is not None,
-                           progress=not quiet, log=console.print)
+                           progress=show_progress(quiet), log=important_only if quiet else console.print)
     print_metrics({"model": summary["test"], "popularity": summary["popularity"]},
                   title=f"test metrics, {summary['run_dir']}")
     console.print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
                   f"run saved to {summary['run_dir']}")
+    if summary.get("curves") is None:
+        console.print(f"note: no curves.png: plots need matplotlib ({INSTALL_PLOT})", markup=False,
+                      highlight=False, soft_wrap=True)
+    elif verbose:
+        console.print(f"training curves: {summary['curves']}", highlight=False)
 
 
 # --- evaluation and recommendations ----------------------------------------
@@ -137,6 +158,119 @@ def recommend(
 
 # --- runs, configs and plots -------------------------------------------------
 
+runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.\n\n"
+                       "Example: recbce runs list runs --sort recall@20")
+config_app = typer.Typer(no_args_is_help=True, help="Show and check configs (`recbce init` starts one)."
+                         "\n\nExample: recbce config validate configs/quickstart.yaml")
+app.add_typer(runs_app, name="runs")
+app.add_typer(config_app, name="config")
+
+
+@runs_app.command("list")
+def runs_list(
+    folder: Annotated[Path, typer.Argument(help="Folder holding run folders.")] = Path("runs"),
+    sort: Annotated[str, typer.Option("--sort", help="name, time, or a metric such as recall@20 "
+                                      "(best first: test value, else best validation).")] = "name",
+):
+    """A table of the runs in a folder: loss, ratio, metrics, time and status.
+
+    Example: recbce runs list runs --sort ndcg@20
+    """
+    from recbce import registry, views
+
+    records = registry.sort_runs(registry.list_runs(folder), sort)
+    if not records:
+        console.print(f"no runs in {folder}", highlight=False)
+        return
+    extra = sort if sort not in ("name", "time") and any(r.metric != sort for r in records) else None
+    title = f"runs in {folder}" + (f", by {sort}" if sort != "name" else "")
+    print_wide(views.runs_table(records, title, extra))
+
+
+@runs_app.command("show")
+def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
+    """The run's status, resolved config, per-epoch record and test metrics.
+
+    Example: recbce runs show runs/quickstart
+    """
+    import yaml
+
+    from recbce import registry, views
+    from recbce.plots import metric_key
+
+    record = registry.read_run(run_dir)
+    note = f": {escape(record.message)}" if record.message else ""
+    updated = record.updated or "no run.json"
+    console.print(f"{escape(str(record.path))}: {views.status(record)}{note} ({updated})", highlight=False)
+    console.print(yaml.safe_dump(record.config, sort_keys=False).rstrip(), highlight=False, markup=False)
+    if record.history:
+        print_wide(views.epochs_table(record, metric_key(record)))
+    if record.summary:
+        print_metrics({"model": record.summary["test"], "popularity": record.summary["popularity"]},
+                      title="test metrics")
+
+
+@app.command()
+def plot(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path("curves.png"),
+):
+    """Overlay the training curves (loss, validation metric, examples/s) of runs in one PNG.
+
+    Example: recbce plot runs/ratio1 runs/ratio4 runs/ratio16 --out ratios.png
+    """
+    from recbce.plots import plot_runs
+
+    console.print(f"wrote {plot_runs(run_dirs, out)}", highlight=False)
+
+
+@config_app.command("show")
+def config_show(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
+):
+    """Print the resolved config: the file, the overrides and every default, as YAML.
+
+    Example: recbce config show --config configs/quickstart.yaml --set sampler.ratio=8
+    """
+    from recbce.config import load_config, to_yaml
+
+    typer.echo(to_yaml(load_config(config, set_ or [])), nl=False)
+
+
+@config_app.command("validate")
+def config_validate(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
+):
+    """Check a config without training: exit 0 if valid, else one line naming the key and exit 2.
+
+    Example: recbce config validate configs/quickstart.yaml
+    """
+    from recbce.config import load_config
+
+    loaded = load_config(config, set_ or [])
+    console.print(f"ok: {config} is valid (run folder {loaded.run_dir}, {loaded.train.epochs} epochs, "
+                  f"loss {loaded.loss.name}, {loaded.sampler.kind} sampler)", highlight=False, soft_wrap=True)
+    if not Path(loaded.data.path).exists():
+        console.print(f"note: data file {loaded.data.path} not found from this folder", highlight=False,
+                      soft_wrap=True)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("recbce.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+):
+    """Write a commented starter config (it validates as written; edit, then train).
+
+    Example: recbce init my.yaml && recbce train --config my.yaml
+    """
+    from recbce.starter import write_starter
+
+    console.print(f"wrote {write_starter(path, force)}; next: recbce train --config {path}",
+                  highlight=False)
+
 
 # --- data ---------------------------------------------------------------------
 
@@ -165,6 +299,7 @@ def data_stats(
 
 @data_app.command("fetch")
 def data_fetch(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-20m or ml-latest-small.")],
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder (default $RECBCE_DATA "
                                                "or ~/.cache/recbce).")] = None,
@@ -177,7 +312,7 @@ def data_fetch(
     """
     from recbce.fetch import GROUPLENS, fetch
 
-    path = fetch(name, cache, mirror or GROUPLENS, progress=not quiet)
+    path = fetch(name, cache, mirror or GROUPLENS, progress=show_progress(verbosity(ctx, quiet, False)[0]))
     console.print(str(path), highlight=False)
 
 
@@ -202,6 +337,24 @@ def data_generate(
 # --- helpers ------------------------------------------------------------------
 
 
+def verbosity(ctx: typer.Context | None, quiet: bool, verbose: bool) -> tuple[bool, bool]:
+    """(quiet, verbose) from the command's flags and the global ones; quiet wins."""
+    options = (ctx.obj if ctx is not None else None) or {}
+    quiet = quiet or options.get("quiet", False)
+    return quiet, not quiet and (verbose or options.get("verbose", False))
+
+
+def show_progress(quiet: bool) -> bool:
+    """tqdm's disable=None rule (bars only when stderr is a terminal), but --quiet always wins."""
+    return not quiet and sys.stderr.isatty()
+
+
+def important_only(message: str) -> None:
+    """The log under --quiet: warnings and notes still print, per-epoch progress lines do not."""
+    if message.startswith(("warning", "note", "early stop")):
+        console.print(message, highlight=False, markup=False)
+
+
 def parse_ks(text: str) -> list[int]:
     try:
         ks = [int(part) for part in text.split(",")]
@@ -223,5 +376,11 @@ def print_metrics(columns: dict[str, dict[str, float]], title: str) -> None:
     console.print(table)
 
 
+def print_wide(table: Table) -> None:
+    """A table at its natural width even when piped (rich would squeeze it to 80 columns)."""
+    natural = console.measure(table, options=console.options.update_width(1000)).maximum
+    Console(width=max(console.width, natural)).print(table)
+
+
 def main() -> None:
-    app()
+    app(prog_name="recbce")  # the same name (help, completion) for `python -m recbce`

@@ -7,6 +7,7 @@ rather than a silently ignored setting.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +121,18 @@ class RunConfig(Section):
         return name
 
 
+class LoggingConfig(Section):
+    tensorboard: bool = False  # event files in <run>/tensorboard (needs recbce[tensorboard])
+
+    @field_validator("tensorboard")
+    @classmethod
+    def _tensorboard_installed(cls, wanted: bool) -> bool:
+        # Checked here, so a missing package stops the run before any training, with one line.
+        if wanted and importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("needs the tensorboard package: pip install 'recbce[tensorboard]'")
+        return wanted
+
+
 class Config(Section):
     seed: int = 0
     run: RunConfig = RunConfig()
@@ -129,6 +142,7 @@ class Config(Section):
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

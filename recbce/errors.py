@@ -17,3 +17,7 @@ class DataError(RecbceError):
 
 class RunError(RecbceError):
     """A run directory is missing, incomplete or would be overwritten."""
+
+
+class MissingExtra(RecbceError):
+    """An optional feature needs a package that is not installed (e.g. recbce[plot])."""

@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from recbce import checkpoint, runs
+from recbce import checkpoint, plots, runs, tracking
 from recbce.checkpoint import Interrupted, Progress, StopFlag
 from recbce.config import Config, TrainConfig
 from recbce.data import Dataset, load_dataset
@@ -61,6 +61,7 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
                                       f"checkpoint saved. Resume with: recbce train --resume {run_dir}")
                 stop_early = end_epoch(model, dataset, config, state, log)
                 runs.write_jsonl(run_dir / "metrics.jsonl", state.history)
+                tracking.log_epoch(config, state.history[-1])
                 state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
                 checkpoint.save(run_dir, model, optimizer, generator, state)
                 if stop_early:
@@ -176,6 +177,7 @@ def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: fl
         "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval,
                                      seed=config.seed),
     }
+    summary["curves"] = plots.save_training_curves(run_dir)
     runs.write_json(run_dir / "summary.json", summary)
     checkpoint.write_status(run_dir, "finished")
     return summary

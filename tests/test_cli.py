@@ -81,3 +81,97 @@ def test_recommend_and_per_user(make_config, tmp_path):
     rows = pd.read_csv(per_user)
     saved = json.loads((tmp_path / "runs/tiny/eval-test.json").read_text())
     assert abs(rows["ndcg@10"].mean() - saved["ndcg@10"]) < 1e-12
+
+
+# --- runs, configs and plots --------------------------------------------------
+
+
+def command_paths(command, path=()):
+    """Every command and group of the CLI, as argument paths: (), ("runs",), ("runs", "list"), ..."""
+    yield path
+    for name, child in getattr(command, "commands", {}).items():
+        yield from command_paths(child, (*path, name))
+
+
+def test_every_help_renders_with_an_example():
+    import typer
+
+    paths = list(command_paths(typer.main.get_command(app)))
+    assert ("runs", "list") in paths and ("config", "validate") in paths and ("init",) in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], prog_name="recbce")
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example" in result.output, f"recbce {' '.join(path)} --help has no Example"
+
+
+def test_shell_completion_completes_commands():
+    def complete(words):
+        env = {"_RECBCE_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(len(words.split()) - 1)}
+        return runner.invoke(app, [], prog_name="recbce", env=env).output.split()
+
+    assert complete("recbce ru") == ["runs"]
+    assert complete("recbce config v") == ["validate"]
+
+
+def test_config_validate_bad_and_good(tmp_path, make_config):
+    bad = make_config(sampler={"ratio": -1})
+    result = runner.invoke(app, ["config", "validate", str(bad)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "sampler.ratio" in result.output and "greater than or equal to 0" in result.output
+    result = runner.invoke(app, ["config", "validate", str(make_config())])
+    assert result.exit_code == 0 and result.output.startswith("ok:")
+    result = runner.invoke(app, ["config", "validate", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 2 and "config file not found" in result.output
+
+
+def test_init_writes_a_starter_that_validates(tmp_path):
+    import yaml
+
+    from recbce.config import Config
+
+    path = tmp_path / "starter.yaml"
+    assert runner.invoke(app, ["init", str(path)]).exit_code == 0
+    assert path.read_text().count("#") > 20  # it explains itself
+    result = runner.invoke(app, ["config", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert Config.model_validate(yaml.safe_load(path.read_text())).run.name == "my-first-run"
+    result = runner.invoke(app, ["init", str(path)])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert runner.invoke(app, ["init", str(path), "--force"]).exit_code == 0
+
+
+def test_config_show_prints_the_resolved_config(make_config):
+    import yaml
+
+    from recbce.config import load_config, to_yaml
+
+    path = make_config()
+    result = runner.invoke(app, ["config", "show", "-c", str(path), "--set", "sampler.ratio=8"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    assert shown["sampler"]["ratio"] == 8 and shown["logging"] == {"tensorboard": False}
+    assert result.output == to_yaml(load_config(path, ["sampler.ratio=8"]))
+
+
+def test_quiet_and_verbose(make_config):
+    config = str(make_config(train={"epochs": 1}))
+    result = runner.invoke(app, ["--quiet", "--verbose", "train", "-c", config])  # quiet wins
+    assert result.exit_code == 0, result.output
+    assert "epoch 1:" not in result.output and "resolved config" not in result.output
+    assert "ex/s]" not in result.output  # no progress bar when output is not a terminal
+    result = runner.invoke(app, ["-v", "train", "-c", config, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "resolved config" in result.output and "epoch 1:" in result.output
+    assert "training curves:" in result.output
+
+
+def test_progress_bars_follow_the_terminal_and_quiet_wins(monkeypatch):
+    import sys
+
+    from recbce.cli import show_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert show_progress(quiet=False) is True and show_progress(quiet=True) is False
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert show_progress(quiet=False) is False

@@ -18,7 +18,8 @@ def test_run_folder_contents(make_config):
 
     run = Path(summary["run_dir"])
     assert {p.name for p in run.iterdir()} == {
-        "config.yaml", "metrics.jsonl", "model.pt", "summary.json", "checkpoint.pt", "run.json"}
+        "config.yaml", "metrics.jsonl", "model.pt", "summary.json", "checkpoint.pt", "run.json",
+        "curves.png"}
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2] and "valid/ndcg@20" in lines[-1]

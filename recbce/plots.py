@@ -1,0 +1,92 @@
+"""Training curves as PNG: loss, the validation metric and examples/s per epoch.
+
+matplotlib is an optional extra (`pip install 'recbce[plot]'`). Figures are
+drawn on matplotlib's object API with the Agg canvas (no pyplot, no global
+figure state, no display needed) and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from recbce import runs
+from recbce.errors import MissingExtra, RunError
+from recbce.registry import RunRecord, read_run
+
+CURVES_FILE = "curves.png"
+FIGSIZE = (12.0, 3.6)  # inches; with DPI this fixes the PNG at 1200 x 360 pixels
+DPI = 100
+INSTALL_HINT = "pip install 'recbce[plot]'"
+
+
+def require_matplotlib():
+    """Figure, the Agg canvas and an integer tick locator; else one line saying how to install."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise MissingExtra(f"plots need matplotlib: {INSTALL_HINT}") from None
+    return Figure, FigureCanvasAgg, MaxNLocator
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> Path:
+    """Overlay the curves of one or more run folders in one PNG at `out`."""
+    records = [read_run(path) for path in run_dirs]
+    for record in records:
+        if not record.history:
+            raise RunError(f"{record.path}: no finished epoch to plot (metrics.jsonl is empty)")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return draw(records, out)
+
+
+def save_training_curves(run_dir: Path) -> str | None:
+    """At the end of training: the path of the run's curves.png, or None without matplotlib
+    (training never fails for want of a picture; the CLI says how to get one)."""
+    try:
+        require_matplotlib()
+    except MissingExtra:
+        return None
+    return str(plot_runs([run_dir], Path(run_dir) / CURVES_FILE))
+
+
+def draw(records: list[RunRecord], out: Path) -> Path:
+    Figure, FigureCanvasAgg, MaxNLocator = require_matplotlib()
+    figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    loss_axes, metric_axes, speed_axes = figure.subplots(1, 3)
+    metrics = sorted({r.metric for r in records})
+    for record in records:
+        label = record.name if len(records) > 1 else None
+        epochs = [r["epoch"] for r in record.history]
+        loss_axes.plot(epochs, [r["loss"] for r in record.history], marker=".", label=label)
+        speed_axes.plot(epochs, [r["examples_per_s"] for r in record.history], marker=".", label=label)
+        key = metric_key(record)
+        evaluated = [r for r in record.history if key in r]
+        metric_axes.plot([r["epoch"] for r in evaluated], [r[key] for r in evaluated], marker="o",
+                         label=label)
+    split = "test" if all(metric_key(r).startswith("test/") for r in records) else "validation"
+    titles = ("training loss", f"{split} {' / '.join(metrics)}", "examples/s (positives + negatives)")
+    for axes, title in zip((loss_axes, metric_axes, speed_axes), titles, strict=True):
+        axes.set_title(title)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+    if len(records) > 1:
+        loss_axes.legend(fontsize="small")
+    else:
+        figure.suptitle(records[0].name)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    runs.write_bytes(out, buffer.getvalue())
+    return out
+
+
+def metric_key(record: RunRecord) -> str:
+    """The history key of the run's selection metric: valid/<m>, or test/<m> without a valid split."""
+    valid = f"valid/{record.metric}"
+    if any(valid in r for r in record.history):
+        return valid
+    return f"test/{record.metric}"

@@ -1,0 +1,143 @@
+"""Reading run folders back for people: what ran, how it went, how runs compare.
+
+A run is read as raw files (config.yaml, run.json, metrics.jsonl, summary.json),
+not re-validated, so runs made by older versions, or stopped half-way, still list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from recbce.errors import RunError
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    status: str = "unknown"
+    message: str = ""
+    updated: str = ""
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    summary: dict | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def metric(self) -> str:
+        """The run's model-selection metric (eval.metric)."""
+        return section(self.config, "eval").get("metric", "ndcg@20")
+
+    def best_valid(self, metric: str | None = None) -> float | None:
+        """The best validation value of `metric` over the epochs (the metric that picks the model)."""
+        key = f"valid/{metric or self.metric}"
+        values = [record[key] for record in self.history if key in record]
+        return max(values) if values else None
+
+    def test(self, metric: str | None = None) -> float | None:
+        return ((self.summary or {}).get("test") or {}).get(metric or self.metric)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.summary and "train_seconds" in self.summary:
+            return self.summary["train_seconds"]
+        return sum(r.get("seconds", 0.0) for r in self.history) if self.history else None
+
+
+def section(config: dict, name: str) -> dict:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def is_run(path: Path) -> bool:
+    return path.is_dir() and any((path / name).is_file() for name in ("run.json", "config.yaml"))
+
+
+def read_run(run_dir: str | Path) -> RunRecord:
+    """Everything a run folder records; RunError if it is not a run or a file is damaged."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"run directory not found: {path}")
+    if not is_run(path):
+        raise RunError(f"{path}: not a run folder (no run.json or config.yaml)")
+    record = RunRecord(path=path, config=_read_yaml(path / "config.yaml") or {},
+                       history=_read_jsonl(path / "metrics.jsonl"),
+                       summary=_read_json(path / "summary.json"))
+    status = _read_json(path / "run.json")
+    if status is not None:
+        record.status = status.get("status", "unknown")
+        record.message = status.get("message", "")
+        record.updated = status.get("updated", "")
+    elif record.summary is not None:  # runs from before run.json existed
+        record.status = "finished"
+    return record
+
+
+def list_runs(root: str | Path) -> list[RunRecord]:
+    """Every run folder directly inside `root`, by name; a damaged one is listed as such."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"runs folder not found: {root}")
+    records = []
+    for path in sorted(p for p in root.iterdir() if is_run(p)):
+        try:
+            records.append(read_run(path))
+        except RunError as err:
+            records.append(RunRecord(path=path, status="damaged", message=str(err)))
+    return records
+
+
+def sort_runs(records: list[RunRecord], key: str) -> list[RunRecord]:
+    """By name, time (fastest first) or a metric (best first: test value, else best validation)."""
+    if key == "name":
+        return sorted(records, key=lambda r: r.name)
+    if key == "time":
+        return sorted(records, key=lambda r: (r.seconds is None, r.seconds or 0.0))
+    values = {id(r): metric_value(r, key) for r in records}
+    if records and all(v is None for v in values.values()):
+        known = sorted({m for r in records for m in ((r.summary or {}).get("test") or {})})
+        raise RunError(f"--sort {key!r}: no run has this metric; use name, time or one of "
+                       f"{', '.join(known) or 'the metrics of a finished run'}")
+    return sorted(records, key=lambda r: (values[id(r)] is None, -(values[id(r)] or 0.0)))
+
+
+def metric_value(record: RunRecord, metric: str) -> float | None:
+    value = record.test(metric)
+    return value if value is not None else record.best_valid(metric)
+
+
+def _read_json(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunError(f"{path}: damaged (not valid JSON)") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise RunError(f"{path}: line {number} is not valid JSON") from None
+    return records
+
+
+def _read_yaml(path: Path):
+    if not path.is_file():
+        return None
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise RunError(f"{path}: damaged (not valid YAML)") from None
+    return loaded if isinstance(loaded, dict) else None

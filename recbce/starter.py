@@ -1,0 +1,57 @@
+"""`recbce init`: a commented starter config, every value a sensible default (it validates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recbce import runs
+from recbce.errors import RunError
+
+STARTER = """\
+# A recbce config. Every key is checked when read; see `recbce config show --config THIS`
+# for the resolved file with all defaults, `recbce config validate THIS` to check it.
+seed: 0                       # same seed + data + config: identical metrics
+run:
+  dir: runs                   # outputs go to <dir>/<name>/
+  name: my-first-run
+data:
+  path: data/quickstart.tsv   # user item [rating] [timestamp], one interaction a line
+  format: auto                # auto | tsv | csv | delimited | movielens | adjacency | parquet
+  min_rating: null            # explicit ratings: keep those >= this as positives
+  kcore: 0                    # keep users/items with >= kcore interactions (0: all)
+  split:
+    method: random            # random | leave_one_out | temporal | predefined
+    test_ratio: 0.2
+    valid_ratio: 0.1          # picks the best epoch and drives early stopping
+model:
+  dim: 64                     # embedding size of p_u and q_v
+  bias: true                  # adds an item bias b_v
+  scorer: dot                 # dot | cosine
+sampler:
+  kind: uniform               # uniform | popularity | in_batch
+  ratio: 4                    # negatives per positive (the k of the BCE loss)
+  exclude_positives: true     # never draw a user's own training items as negatives
+loss:
+  name: bce                   # bce | bpr | softmax | gbce | ccl | bce_pos_only
+  l2: 0.0                     # penalty on the batch's embeddings
+train:
+  epochs: 10
+  batch_size: 4096
+  optimizer: row_adam         # row_adam | adam | sparse_adam | sgd | adagrad
+  lr: 0.01
+  patience: 0                 # stop after this many evaluations without gain (0: never)
+eval:
+  k: [10, 20]
+  metric: ndcg@20             # selects the best epoch, e.g. recall@20
+logging:
+  tensorboard: false          # true: <run>/tensorboard event files (pip install 'recbce[tensorboard]')
+"""
+
+
+def write_starter(path: Path, overwrite: bool = False) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise RunError(f"{path} exists: pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_text(path, STARTER)
+    return path
