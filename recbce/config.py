@@ -102,6 +102,10 @@ class EvalConfig(Section):
     protocol: Literal["full", "sampled"] = "full"
     sampled_negatives: int = Field(100, ge=1)  # sampled protocol: negatives per held-out item
     auc: bool = False  # full protocol: also AUC (costs a pass over every relevant item's row)
+    # `recbce evaluate` also reports log loss and ECE of σ(ŷ) on held-out positives plus
+    # unobserved pairs at the data's real rate, and writes reliability-<split>.png (see
+    # recbce/calibration.py); meaningful for the sigmoid losses (bce, gbce).
+    calibration: bool = False
 
     @field_validator("k")
     @classmethod

@@ -159,14 +159,25 @@ def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=N
 
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
-                 per_user_path: Path | None = None) -> dict:
-    """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows)."""
+                 per_user_path: Path | None = None, calibration: bool = False, log=print) -> dict:
+    """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows; with
+    calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png)."""
     config, dataset, model = runs.load_trained(run_dir)
     per_user = per_user_path is not None and config.eval.protocol == "full"
     result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed)
     means = result[0] if per_user else result
     if per_user:
         write_per_user(per_user_path, result[1], dataset.user_ids)
+    if calibration or config.eval.calibration:
+        from recbce.calibration import SIGMOID_LOSSES, calibrate
+
+        if config.loss.name not in SIGMOID_LOSSES:
+            log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "
+                "its calibration is shown for comparison only")
+        plot = Path(run_dir) / f"reliability-{split}.png"
+        means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
+                               config.seed, plot_path=plot))
+        log(f"reliability diagram: {plot}")
     runs.write_json(Path(run_dir) / f"eval-{split}.json", means)
     return means
 
