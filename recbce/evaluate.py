@@ -46,10 +46,11 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     step = chunk_users(n_items, max_memory_mb, batch_users)
     columns: dict[str, list[torch.Tensor]] = {}
     recommended = {k: torch.zeros(n_items, dtype=torch.bool) for k in ks}
+    scores = None
     for start in range(0, len(users), step):
         chunk = users[start:start + step]
         offset = start * n_items
-        scores = model.score_all(chunk)
+        scores = model.score_all(chunk, out=None if scores is None else scores[:len(chunk)])
         scores.view(-1).index_fill_(0, window(excluded, offset, len(chunk) * n_items), -torch.inf)
         top = ranked_top(scores, min(max(ks), n_items))
         chunk_relevant = window(relevant, offset, len(chunk) * n_items)
@@ -101,9 +102,10 @@ def ranked_top(scores: torch.Tensor, k: int) -> torch.Tensor:
     lowest-indexed tied items (found by a running count); then each list is ordered by
     score, stably over item indices.
     """
-    values, top = scores.topk(k, dim=1)
-    kth = values[:, -1:]
-    straddle = torch.nonzero((scores >= kth).sum(1) > k).squeeze(1)
+    # One more than asked: ties straddle the cut exactly where the (k+1)-th score equals the k-th.
+    values, top = scores.topk(min(k + 1, scores.shape[1]), dim=1)
+    kth, top = values[:, k - 1:k], top[:, :k]
+    straddle = torch.nonzero(values[:, -1] == kth[:, 0]).squeeze(1) if values.shape[1] > k else []
     if len(straddle):
         block, cut = scores[straddle], kth[straddle]
         above, tied = block > cut, block == cut
