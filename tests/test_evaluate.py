@@ -63,6 +63,9 @@ def test_sampled_protocol_oracle_and_names(tmp_path):
                        EvalConfig(protocol="sampled", sampled_negatives=30, k=[1, 5]))
     assert m["sampled_hr@1"] == 1.0 and m["sampled_ndcg@5"] == 1.0
     assert all(name.startswith("sampled_") for name in m)
+    constant = evaluate_split(FixedScores(torch.zeros(n_users, n_items, dtype=torch.float64)), dataset,
+                              "test", EvalConfig(protocol="sampled", sampled_negatives=30, k=[1, 5]))
+    assert constant["sampled_hr@5"] == 0.0  # ties never favour the held-out item
 
 
 def test_memory_budget_sets_the_chunk_and_not_the_result():
