@@ -51,8 +51,15 @@ def auc_mistakes(score_rows: torch.Tensor, relevant_scores: torch.Tensor) -> tor
 
 
 def rank_among_relevant(rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """How many of the same user's relevant items score strictly higher (plus half the ties)."""
-    same_user = rows.unsqueeze(0) == rows.unsqueeze(1)
-    higher = (scores.unsqueeze(0) > scores.unsqueeze(1)) & same_user
-    tied = (scores.unsqueeze(0) == scores.unsqueeze(1)) & same_user
-    return higher.sum(1).double() + 0.5 * (tied.sum(1).double() - 1)
+    """How many of the same user's relevant items score strictly higher (plus half the ties).
+
+    Sorted keys row * (levels + 1) + score level, then binary search: O(R log R), not R x R.
+    """
+    levels, level = torch.unique(scores, return_inverse=True)
+    width = len(levels) + 1
+    key = rows * width + level
+    keys = key.sort().values
+    row_end = torch.searchsorted(keys, (rows + 1) * width)
+    upper = torch.searchsorted(keys, key, right=True)
+    tied = upper - torch.searchsorted(keys, key)
+    return (row_end - upper).double() + 0.5 * (tied - 1).double()
