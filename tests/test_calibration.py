@@ -48,7 +48,7 @@ def test_ece_by_hand():
     assert math.isclose(expected_calibration_error(probs, labels, bins=2), 2 / 3 * 0.3 + 1 / 3 * 0.1)
 
 
-def planted_config(tmp_path, loss: dict, epochs: int = 10):
+def planted_config(tmp_path, loss: dict, epochs: int = 6):
     path = tmp_path / "planted.tsv"
     if not path.exists():
         frame = synth.generate(n_users=400, n_items=300, min_per_user=5, max_per_user=30, seed=3)
@@ -57,7 +57,7 @@ def planted_config(tmp_path, loss: dict, epochs: int = 10):
         "seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": f"{loss['name']}{loss.get('gbce_t', '')}"},
         "data": {"path": str(path), "split": {"test_ratio": 0.2}}, "model": {"dim": 16},
         "sampler": {"ratio": 4}, "loss": loss,
-        "train": {"epochs": epochs, "batch_size": 256, "lr": 0.02, "eval_every": 0},
+        "train": {"epochs": epochs, "batch_size": 256, "lr": 0.03, "eval_every": 0},
     })
 
 
@@ -80,7 +80,7 @@ def test_pairs_follow_the_real_density_and_are_unobserved(tmp_path):
 def test_bce_is_overconfident_and_gbce_near_one_is_better_calibrated(tmp_path):
     # Planted data at density ~6%: bce with 4 negatives per positive learns odds of about 1 in 5,
     # above the real rate. gbce with t = 0.9 reweights the positives towards the real rate.
-    # (t = 1 exactly gives the positives so little weight that 10 epochs underfit: not tested.)
+    # (t = 1 exactly gives the positives so little weight that a short run underfits: not tested.)
     results = {}
     for loss in ({"name": "bce"}, {"name": "gbce", "gbce_t": 0.9}):
         config = planted_config(tmp_path, loss)
