@@ -105,17 +105,19 @@ def evaluate(
     split: Annotated[str, typer.Option("--split", help="test or valid.")] = "test",
     k: Annotated[str | None, typer.Option("--k", help="Comma-separated cut-offs, e.g. 10,20,50.")] = None,
     per_user: Annotated[Path | None, typer.Option("--per-user", help="Per-user rows (CSV).")] = None,
+    calibration: Annotated[bool, typer.Option("--calibration", help="Also log loss, ECE and a "
+                           "reliability diagram of σ(score) (needs recbce[plot]).")] = False,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
-    Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv
+    Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv --calibration
     """
     from recbce.evaluate import evaluate_run
     from recbce.sampled import WARNING
 
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
-    metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user)
+    metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")

@@ -95,10 +95,18 @@ class TrainConfig(Section):
 class EvalConfig(Section):
     k: list[int] = [10, 20]
     metric: str = "ndcg@20"  # for model selection and early stopping, e.g. recall@20
-    batch_users: int = Field(32, ge=1)  # users scored at once: bounds memory to 32 x n_items floats
+    # Full ranking scores a block of users x every item at once. The block is sized to this
+    # budget (about 16 bytes per user x item at its peak: see recbce/evaluate.py), so memory
+    # stays bounded whatever the catalogue; batch_users, if set, caps the users per block.
+    max_memory_mb: float = Field(256, ge=1)
+    batch_users: int | None = Field(None, ge=1)
     protocol: Literal["full", "sampled"] = "full"
     sampled_negatives: int = Field(100, ge=1)  # sampled protocol: negatives per held-out item
     auc: bool = False  # full protocol: also AUC (costs a pass over every relevant item's row)
+    # `recbce evaluate` also reports log loss and ECE of σ(ŷ) on held-out positives plus
+    # unobserved pairs at the data's real rate, and writes reliability-<split>.png (see
+    # recbce/calibration.py); meaningful for the sigmoid losses (bce, gbce).
+    calibration: bool = False
 
     @field_validator("k")
     @classmethod

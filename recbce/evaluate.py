@@ -1,8 +1,12 @@
 """Full-ranking evaluation, batched over users: every item is ranked for every user,
 the user's training items (and validation items, for test) removed.
 
-Metric definitions are in `recbce.metrics`. Users are scored in chunks of
-`eval.batch_users` (small chunks keep the score block in cache; see BENCHMARKS.md).
+Metric definitions are in `recbce.metrics`. Users are scored in chunks sized by a
+memory budget (`eval.max_memory_mb`). Before the loop, the excluded and the relevant
+pairs of the evaluated users are laid out once as sorted flat positions
+row * n_items + item, so each chunk masks and looks up its pairs with one slice,
+with no per-chunk index building. Equal scores are ranked by item index (lowest
+first), so ties give the same lists as a stable sort, on every run.
 """
 
 from __future__ import annotations
@@ -18,33 +22,50 @@ from recbce.config import EvalConfig
 from recbce.data import Dataset, Positives, Split
 from recbce.errors import RunError
 
+# Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
+# for rows whose ties cross the cut-off, comparison masks and an int32 running count.
+BYTES_PER_SCORE = 16
 
-def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_users: int = 32,
+
+def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = None) -> int:
+    """Users per chunk: as many as the memory budget holds, at most `batch_users` if given."""
+    fits = int(max_memory_mb * 2**20 // (n_items * BYTES_PER_SCORE))
+    return max(1, min(fits, batch_users) if batch_users else fits)
+
+
+def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_users: int | None = None,
              item_counts: torch.Tensor | None = None, with_auc: bool = False,
-             per_user: bool = False):
+             per_user: bool = False, max_memory_mb: float = 256):
     """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}."""
     n_users, n_items = len(exclude.indptr) - 1, exclude.n_items
     truth = Positives.from_pairs(heldout.users, heldout.items, n_users, n_items)
     users = torch.nonzero(truth.counts() > 0).squeeze(1)
-    max_k = min(max(ks), n_items)
+    row_of_user = torch.full((n_users,), -1, dtype=torch.long)
+    row_of_user[users] = torch.arange(len(users))
+    excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
+    step = chunk_users(n_items, max_memory_mb, batch_users)
     columns: dict[str, list[torch.Tensor]] = {}
     recommended = {k: torch.zeros(n_items, dtype=torch.bool) for k in ks}
-    for chunk in users.split(batch_users):
-        scores = model.score_all(chunk).float()
-        rows, items = exclude.rows(chunk)
-        scores[rows, items] = -torch.inf
-        top = scores.topk(max_k, dim=1).indices
-        hits = truth.contains(chunk.unsqueeze(1).expand_as(top), top).double()
-        relevant = truth.counts()[chunk].double()
+    scores = None
+    for start in range(0, len(users), step):
+        chunk = users[start:start + step]
+        offset = start * n_items
+        scores = model.score_all(chunk, out=None if scores is None else scores[:len(chunk)])
+        scores.view(-1).index_fill_(0, window(excluded, offset, len(chunk) * n_items), -torch.inf)
+        top = ranked_top(scores, min(max(ks), n_items))
+        chunk_relevant = window(relevant, offset, len(chunk) * n_items)
+        hits = is_relevant(chunk_relevant, top, n_items).double()
+        n_relevant = truth.counts()[chunk].double()
         for k in ks:
-            for name, values in metrics.at_k(hits, relevant, k).items():
+            for name, values in metrics.at_k(hits, n_relevant, k).items():
                 columns.setdefault(f"{name}@{k}", []).append(values)
             recommended[k][top[:, :k].flatten()] = True
             if item_counts is not None:
                 popularity = item_counts[top[:, :k]].double().mean(1)
                 columns.setdefault(f"popularity@{k}", []).append(popularity)
         if with_auc:
-            columns.setdefault("auc", []).append(_auc(scores, chunk, truth, exclude, relevant))
+            candidates = n_items - exclude.counts()[chunk]
+            columns.setdefault("auc", []).append(_auc(scores, chunk_relevant, candidates, n_relevant, step))
     table = {name: torch.cat(parts) for name, parts in columns.items()}
     means = {name: float(values.mean()) if len(values) else 0.0 for name, values in table.items()}
     means.update({f"coverage@{k}": float(seen.double().mean()) for k, seen in recommended.items()})
@@ -53,10 +74,60 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     return means
 
 
-def _auc(scores, chunk, truth: Positives, exclude: Positives, relevant) -> torch.Tensor:
-    rel_rows, rel_items = truth.rows(chunk)
-    candidates = exclude.n_items - exclude.counts()[chunk]
-    return metrics.auc(scores, rel_rows, scores[rel_rows, rel_items], candidates, relevant)
+def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
+    """Sorted row * n_items + item of the pairs whose user is evaluated (row_of_user >= 0)."""
+    owners = torch.repeat_interleave(torch.arange(len(pairs.indptr) - 1), pairs.counts())
+    rows = row_of_user[owners]
+    keep = rows >= 0
+    return rows[keep] * pairs.n_items + pairs.indices[keep]
+
+
+def window(flat: torch.Tensor, offset: int, size: int) -> torch.Tensor:
+    """The positions in [offset, offset + size) of a sorted flat array, shifted to start at 0."""
+    lo, hi = torch.searchsorted(flat, torch.tensor([offset, offset + size])).tolist()
+    return flat[lo:hi] - offset
+
+
+def is_relevant(chunk_relevant: torch.Tensor, top: torch.Tensor, n_items: int) -> torch.Tensor:
+    """[rows, k] booleans: is each ranked item one of its row's relevant items?"""
+    query = torch.arange(len(top)).unsqueeze(1) * n_items + top
+    pos = torch.searchsorted(chunk_relevant, query).clamp_(max=len(chunk_relevant) - 1)
+    return chunk_relevant[pos] == query
+
+
+def ranked_top(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[rows, k] item indices, best first; equal scores ranked by item index, lowest first.
+
+    topk leaves the order of ties open. Rows where ties straddle the k-th place take the
+    lowest-indexed tied items (found by a running count); then each list is ordered by
+    score, stably over item indices.
+    """
+    # One more than asked: ties straddle the cut exactly where the (k+1)-th score equals the k-th.
+    values, top = scores.topk(min(k + 1, scores.shape[1]), dim=1)
+    kth, top = values[:, k - 1:k], top[:, :k]
+    straddle = torch.nonzero(values[:, -1] == kth[:, 0]).squeeze(1) if values.shape[1] > k else []
+    if len(straddle):
+        block, cut = scores[straddle], kth[straddle]
+        above, tied = block > cut, block == cut
+        room = k - above.sum(1, keepdim=True)
+        take = above | (tied & (tied.cumsum(1, dtype=torch.int32) <= room))
+        top[straddle] = take.nonzero()[:, 1].view(len(straddle), k)
+    top = top.sort(dim=1).values
+    order = scores.gather(1, top).sort(dim=1, descending=True, stable=True).indices
+    return top.gather(1, order)
+
+
+def _auc(scores, chunk_relevant, candidates, n_relevant, step: int) -> torch.Tensor:
+    """Per-user AUC of a chunk, its relevant rows taken `step` at a time to bound memory."""
+    rel_rows, rel_items = chunk_relevant // scores.shape[1], chunk_relevant % scores.shape[1]
+    mistakes = torch.zeros(len(n_relevant), dtype=torch.float64)
+    for piece in torch.arange(len(rel_rows)).split(step):
+        rows = rel_rows[piece]
+        mistakes.index_add_(0, rows, metrics.auc_mistakes(scores[rows], scores[rows, rel_items[piece]]))
+    order_in_user = metrics.rank_among_relevant(rel_rows, scores[rel_rows, rel_items])
+    mistakes.index_add_(0, rel_rows, -order_in_user)
+    negatives = candidates.double() - n_relevant
+    return 1 - mistakes / (n_relevant * negatives).clamp(min=1)
 
 
 def heldout_and_exclusions(dataset: Dataset, split: str) -> tuple[Split, Positives]:
@@ -85,18 +156,30 @@ def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=N
         return evaluate_sampled(model, dataset, heldout, exclude, ks or config.k,
                                 config.sampled_negatives, seed)
     return evaluate(model, heldout, exclude, ks or config.k, config.batch_users,
-                    item_counts=dataset.item_counts(), with_auc=config.auc, per_user=per_user)
+                    item_counts=dataset.item_counts(), with_auc=config.auc, per_user=per_user,
+                    max_memory_mb=config.max_memory_mb)
 
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
-                 per_user_path: Path | None = None) -> dict:
-    """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows)."""
+                 per_user_path: Path | None = None, calibration: bool = False, log=print) -> dict:
+    """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows; with
+    calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png)."""
     config, dataset, model = runs.load_trained(run_dir)
     per_user = per_user_path is not None and config.eval.protocol == "full"
     result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed)
     means = result[0] if per_user else result
     if per_user:
         write_per_user(per_user_path, result[1], dataset.user_ids)
+    if calibration or config.eval.calibration:
+        from recbce.calibration import SIGMOID_LOSSES, calibrate
+
+        if config.loss.name not in SIGMOID_LOSSES:
+            log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "
+                "its calibration is shown for comparison only")
+        plot = Path(run_dir) / f"reliability-{split}.png"
+        means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
+                               config.seed, plot_path=plot))
+        log(f"reliability diagram: {plot}")
     runs.write_json(Path(run_dir) / f"eval-{split}.json", means)
     return means
 

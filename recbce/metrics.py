@@ -41,27 +41,25 @@ def at_k(hits: torch.Tensor, relevant: torch.Tensor, k: int) -> dict[str, torch.
     }
 
 
-def auc(scores: torch.Tensor, relevant_rows: torch.Tensor, relevant_scores: torch.Tensor,
-        n_candidates: torch.Tensor, n_relevant: torch.Tensor) -> torch.Tensor:
-    """Per-user AUC from full score rows (excluded items at -inf, never counted as candidates).
+def auc_mistakes(score_rows: torch.Tensor, relevant_scores: torch.Tensor) -> torch.Tensor:
+    """For each relevant item (one row of its user's scores, excluded items at -inf), the items
+    scored above it, ties counting one half. Relevant items above it are removed afterwards by
+    `rank_among_relevant`; AUC = 1 - Σ mistakes / (relevant x irrelevant candidates)."""
+    above = (score_rows > relevant_scores.unsqueeze(1)).sum(1).double()
+    ties = (score_rows == relevant_scores.unsqueeze(1)).sum(1).double() - 1
+    return above + 0.5 * ties
 
-    For each relevant item, the irrelevant candidates scored above it are its mistakes;
-    ties count one half.
+
+def rank_among_relevant(rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """How many of the same user's relevant items score strictly higher (plus half the ties).
+
+    Sorted keys row * (levels + 1) + score level, then binary search: O(R log R), not R x R.
     """
-    above = (scores[relevant_rows] > relevant_scores.unsqueeze(1)).sum(1).double()
-    ties = (scores[relevant_rows] == relevant_scores.unsqueeze(1)).sum(1).double() - 1
-    # Relevant items above a relevant item are not mistakes: remove them by their own rank.
-    order_in_user = _rank_among_relevant(relevant_rows, relevant_scores)
-    mistakes = above + 0.5 * ties - order_in_user
-    per_user = torch.zeros(len(n_relevant), dtype=torch.float64)
-    per_user.index_add_(0, relevant_rows, mistakes)
-    negatives = n_candidates.double() - n_relevant
-    return 1 - per_user / (n_relevant * negatives).clamp(min=1)
-
-
-def _rank_among_relevant(rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """How many of the same user's relevant items score strictly higher (plus half the ties)."""
-    same_user = rows.unsqueeze(0) == rows.unsqueeze(1)
-    higher = (scores.unsqueeze(0) > scores.unsqueeze(1)) & same_user
-    tied = (scores.unsqueeze(0) == scores.unsqueeze(1)) & same_user
-    return higher.sum(1).double() + 0.5 * (tied.sum(1).double() - 1)
+    levels, level = torch.unique(scores, return_inverse=True)
+    width = len(levels) + 1
+    key = rows * width + level
+    keys = key.sort().values
+    row_end = torch.searchsorted(keys, (rows + 1) * width)
+    upper = torch.searchsorted(keys, key, right=True)
+    tied = upper - torch.searchsorted(keys, key)
+    return (row_end - upper).double() + 0.5 * (tied - 1).double()

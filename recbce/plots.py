@@ -78,10 +78,32 @@ def draw(records: list[RunRecord], out: Path) -> Path:
         loss_axes.legend(fontsize="small")
     else:
         figure.suptitle(records[0].name)
+    return write_png(figure, out)
+
+
+def write_png(figure, out: Path) -> Path:
+    """Render to memory, then write atomically: a crash never leaves half a PNG."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     runs.write_bytes(out, buffer.getvalue())
     return out
+
+
+def reliability_diagram(table: dict, ece: float, out: Path) -> Path:
+    """Observed positive rate against mean predicted σ(ŷ) per bin, with the diagonal."""
+    Figure, FigureCanvasAgg, _ = require_matplotlib()
+    figure = Figure(figsize=(4.5, 4.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    used = table["count"] > 0
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    axes.plot(table["predicted"][used].numpy(), table["observed"][used].numpy(), marker="o",
+              label=f"model (ECE {ece:.4f})")
+    axes.set_xlabel("mean predicted σ(ŷ) in bin")
+    axes.set_ylabel("observed interaction rate in bin")
+    axes.set_title("reliability diagram")
+    axes.legend(loc="upper left")
+    return write_png(figure, Path(out))
 
 
 def metric_key(record: RunRecord) -> str:

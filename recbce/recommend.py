@@ -11,6 +11,7 @@ import torch
 from recbce import runs
 from recbce.data import Dataset, Positives
 from recbce.errors import RecbceError
+from recbce.evaluate import ranked_top
 
 
 def recommend(run_dir, user_ids: list[str] | None, k: int, popular_fallback: bool = False,
@@ -33,12 +34,13 @@ def recommend(run_dir, user_ids: list[str] | None, k: int, popular_fallback: boo
         parts.append(popular(dataset, len(unknown), k))
     items, scores = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     item_ids = np.asarray(dataset.item_ids, dtype=object)
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "user": np.repeat(np.asarray(known + unknown, dtype=object), k),
         "rank": np.tile(np.arange(1, k + 1), len(known) + len(unknown)),
         "item": item_ids[items.flatten().numpy()],
         "score": scores.flatten().numpy(),
     })
+    return frame[frame["score"] > -np.inf].reset_index(drop=True)  # users with < k unseen items
 
 
 def all_interactions(dataset: Dataset) -> Positives:
@@ -53,9 +55,9 @@ def top_k(model, users, seen: Positives, k: int, batch_users: int, dataset: Data
         block = model.score_all(chunk).float()
         rows, cols = seen.rows(chunk)
         block[rows, cols] = -torch.inf
-        best = block.topk(k, dim=1)
-        items.append(best.indices)
-        scores.append(best.values)
+        top = ranked_top(block, k)  # ties by item index, as in evaluation
+        items.append(top)
+        scores.append(block.gather(1, top))
     if not items:
         return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
     return torch.cat(items), torch.cat(scores)

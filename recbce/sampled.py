@@ -30,7 +30,9 @@ def evaluate_sampled(model, dataset: Dataset, heldout: Split, exclude: Positives
         negatives = sampler.sample(users, items, n_negatives, generator).items
         with torch.no_grad():
             pos, neg = model(users, items), model(users, negatives)
-        ranks.append((neg > pos.unsqueeze(1)).sum(1))  # 0-based rank of the held-out item
+        # 0-based rank of the held-out item; a tie counts against it, so a model that scores
+        # everything alike (or collapses) cannot look perfect.
+        ranks.append((neg >= pos.unsqueeze(1)).sum(1))
     rank = torch.cat(ranks).double()
     result = {}
     for k in ks:

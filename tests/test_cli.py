@@ -175,3 +175,23 @@ def test_progress_bars_follow_the_terminal_and_quiet_wins(monkeypatch):
     assert show_progress(quiet=False) is True and show_progress(quiet=True) is False
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert show_progress(quiet=False) is False
+def test_recommend_skips_seen_items_when_few_are_left(tmp_path):
+    # User a has seen 3 of 4 items (train and test): only one item can be recommended.
+    data = tmp_path / "small.tsv"
+    rows = [("a", 1, 1), ("a", 2, 2), ("a", 3, 3), ("b", 4, 1), ("b", 1, 2), ("c", 3, 1), ("c", 4, 2),
+            ("c", 2, 3)]  # user, item, time: the latest of each user is its test item
+    data.write_text("".join(f"{u}\t{i}\t1\t{t}\n" for u, i, t in rows))
+    config = tmp_path / "c.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}, name: s}}\ndata: {{path: {data}, format: tsv, "
+                      "split: {method: leave_one_out}}\nmodel: {dim: 4}\nsampler: {ratio: 1}\n"
+                      "train: {epochs: 1, batch_size: 4}\neval: {k: [1], metric: ndcg@1}\n")
+    assert runner.invoke(app, ["train", "-c", str(config), "-q"]).exit_code == 0
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(app, ["recommend", "--run", str(tmp_path / "runs/s"), "--users", "a,b",
+                                 "--k", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    recs = pd.read_csv(out, dtype={"item": str})
+    assert recs[recs.user == "a"].item.tolist() == ["4"]
+    assert sorted(recs[recs.user == "b"].item) == ["2", "3"]

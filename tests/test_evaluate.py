@@ -14,8 +14,8 @@ class FixedScores:
         return self.scores[users.unsqueeze(-1).expand_as(items), items] if items.dim() == 2 \
             else self.scores[users, items]
 
-    def score_all(self, users):
-        return self.scores[users].clone()
+    def score_all(self, users, out=None):
+        return self.scores[users].clone() if out is None else out.copy_(self.scores[users])
 
 
 def test_hand_computed_example():
@@ -63,3 +63,23 @@ def test_sampled_protocol_oracle_and_names(tmp_path):
                        EvalConfig(protocol="sampled", sampled_negatives=30, k=[1, 5]))
     assert m["sampled_hr@1"] == 1.0 and m["sampled_ndcg@5"] == 1.0
     assert all(name.startswith("sampled_") for name in m)
+    constant = evaluate_split(FixedScores(torch.zeros(n_users, n_items, dtype=torch.float64)), dataset,
+                              "test", EvalConfig(protocol="sampled", sampled_negatives=30, k=[1, 5]))
+    assert constant["sampled_hr@5"] == 0.0  # ties never favour the held-out item
+
+
+def test_memory_budget_sets_the_chunk_and_not_the_result():
+    from recbce.evaluate import BYTES_PER_SCORE, chunk_users
+
+    # 1 MB over 1,000 items at 16 bytes a score: 65 users; a cap lowers it; never below 1.
+    assert chunk_users(1000, 1) == 2**20 // (1000 * BYTES_PER_SCORE) == 65
+    assert chunk_users(1000, 1, batch_users=10) == 10 and chunk_users(10**7, 1) == 1
+    g = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 5, (200, 1000), generator=g).double()  # many ties
+    seen = torch.rand(200, 1000, generator=g) < 0.05
+    held = (torch.rand(200, 1000, generator=g) < 0.02) & ~seen
+    exclude = Positives.from_pairs(*seen.nonzero(as_tuple=True), 200, 1000)
+    heldout = Split(*held.nonzero(as_tuple=True))
+    one_block = evaluate(FixedScores(scores), heldout, exclude, [5, 50], with_auc=True, max_memory_mb=100)
+    small = evaluate(FixedScores(scores), heldout, exclude, [5, 50], with_auc=True, max_memory_mb=1)
+    assert chunk_users(1000, 1) < 200 and small == one_block  # bit for bit

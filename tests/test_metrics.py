@@ -1,4 +1,4 @@
-"""Every metric against a plain per-user Python reference, on random small cases."""
+"""Every metric against a plain per-user Python reference, on random small cases, and by hand."""
 
 import math
 
@@ -14,8 +14,8 @@ class FixedScores:
     def __init__(self, scores):
         self.scores = torch.as_tensor(scores, dtype=torch.float32)
 
-    def score_all(self, users):
-        return self.scores[users].clone()
+    def score_all(self, users, out=None):
+        return self.scores[users].clone() if out is None else out.copy_(self.scores[users])
 
 
 def reference(scores, train, test, k):
@@ -47,38 +47,58 @@ def reference(scores, train, test, k):
     return {name: total / users for name, total in sums.items()}
 
 
-@settings(max_examples=60, deadline=None)
-@given(n_users=st.integers(1, 6), n_items=st.integers(3, 12), k=st.integers(1, 5),
-       seed=st.integers(0, 10**6), batch=st.integers(1, 4))
-def test_metrics_equal_brute_force(n_users, n_items, k, seed, batch):
-    g = torch.Generator().manual_seed(seed)
-    # Distinct scores: ties are broken differently by topk and by the reference sort.
-    scores = torch.randperm(n_users * n_items, generator=g).view(n_users, n_items).float()
-    state = torch.randint(0, 3, (n_users, n_items), generator=g)  # 0 none, 1 train, 2 test
+def run_case(scores, state, k, batch):
+    """evaluate() and the reference on a score matrix and a 0 none / 1 train / 2 test state matrix."""
+    n_users, n_items = scores.shape
     train = {u: {i for i in range(n_items) if state[u, i] == 1} for u in range(n_users)}
     test = {u: {i for i in range(n_items) if state[u, i] == 2} for u in range(n_users)}
-    if not any(test.values()):
-        return
     tu, ti = (state == 1).nonzero(as_tuple=True)
     hu, hi = (state == 2).nonzero(as_tuple=True)
     exclude = Positives.from_pairs(tu, ti, n_users, n_items)
     got = evaluate(FixedScores(scores), Split(hu, hi), exclude, [k], batch_users=batch, with_auc=True)
-    want = reference(scores.tolist(), train, test, k)
+    return got, reference(scores.tolist(), train, test, k)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n_users=st.integers(1, 6), n_items=st.integers(2, 12), k=st.integers(1, 15),
+       levels=st.integers(1, 40), seed=st.integers(0, 10**6), batch=st.integers(1, 4))
+def test_metrics_equal_brute_force(n_users, n_items, k, levels, seed, batch):
+    # Few score levels make many ties (ranked by item index, as the reference's sort does);
+    # k may exceed the catalogue; users may hold more relevant items than k.
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randint(0, levels, (n_users, n_items), generator=g).float()
+    state = torch.randint(0, 3, (n_users, n_items), generator=g)  # 0 none, 1 train, 2 test
+    if not bool((state == 2).any()):
+        state[0, 0] = 2
+    got, want = run_case(scores, state, k, batch)
     for name, value in want.items():
         key = name if name == "auc" else f"{name}@{k}"
         assert abs(got[key] - value) < 1e-9, (name, got[key], value)
 
 
+def test_ties_are_ranked_by_item_index_by_hand():
+    # Items 0..4 scored 1, 3, 3, 3, 0; item 1 is a training item; item 3 is relevant.
+    # Ranked list: 2, 3 (tied at 3, lower index first), then 0, 4.
+    scores = torch.tensor([[1.0, 3.0, 3.0, 3.0, 0.0]])
+    state = torch.tensor([[0, 1, 0, 2, 0]])
+    got, _ = run_case(scores, state, 2, 1)
+    assert got["recall@2"] == 1.0 and got["mrr@2"] == 0.5 and got["precision@2"] == 0.5
+    assert math.isclose(got["ndcg@2"], 1 / math.log2(3))
+    assert got["auc"] == (2 + 0.5) / 3  # above items 0 and 4, tied with item 2
+
+
 def test_random_scores_match_the_analytic_expectation():
-    # With R relevant among N candidates, a random ranking has E[Recall@K] = K/N and E[AUC] = 1/2.
-    n_users, n_items, k = 3000, 100, 10
+    # One relevant item among N candidates, random scores: HR@K = Recall@K ~ Bernoulli(K/N),
+    # so the mean over n users is within 4 standard errors sqrt(p(1-p)/n) of K/N; E[AUC] = 1/2.
+    n_users, n_items, k = 4000, 100, 10
     g = torch.Generator().manual_seed(0)
     scores = torch.rand(n_users, n_items, generator=g)
-    users = torch.arange(n_users).repeat_interleave(5)
-    items = torch.stack([torch.randperm(n_items, generator=g)[:5] for _ in range(n_users)]).flatten()
+    relevant = torch.randint(0, n_items, (n_users,), generator=g)
     none = Positives.from_pairs(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long),
                                 n_users, n_items)
-    got = evaluate(FixedScores(scores), Split(users, items), none, [k], with_auc=True)
-    assert abs(got[f"recall@{k}"] - k / n_items) < 0.01
-    assert abs(got[f"precision@{k}"] - 5 / n_items) < 0.005
-    assert abs(got["auc"] - 0.5) < 0.01
+    got = evaluate(FixedScores(scores), Split(torch.arange(n_users), relevant), none, [k], with_auc=True)
+    p = k / n_items
+    tolerance = 4 * math.sqrt(p * (1 - p) / n_users)
+    assert abs(got[f"hr@{k}"] - p) < tolerance and got[f"recall@{k}"] == got[f"hr@{k}"]
+    assert abs(got[f"precision@{k}"] - p / k) < tolerance / k
+    assert abs(got["auc"] - 0.5) < 4 * math.sqrt(1 / 12 / n_users)  # AUC of one item ~ U(0, 1)
