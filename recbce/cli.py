@@ -135,6 +135,40 @@ def recommend(
 # --- sweeps ------------------------------------------------------------------
 
 
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The base YAML config.")],
+    grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,...; repeat for more keys.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key in every run.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default runs/sweep-<config>).")]
+    = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Metric to plot (default eval.metric).")]
+    = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing run folders.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Train every combination of the grid, then write sweep.md, sweep.csv and sweep.png.
+
+    Example: recbce sweep -c configs/ml100k.yaml --grid loss.name=bce,bpr --grid sampler.ratio=1,4,16
+    """
+    from recbce import sweep as sw
+
+    grid_values = sw.parse_grid(grid)
+    overrides = set_ or []
+    chosen = sw.plot_metric(config, overrides, metric)
+    folder = out or Path("runs") / f"sweep-{config.stem}"
+    outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, not quiet, console.print)
+    markdown, table_csv = sw.write_tables(outcomes, folder)
+    print_sweep(outcomes, chosen)
+    console.print(f"wrote {markdown} and {table_csv}")
+    try:
+        console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
+    except RecbceError as err:  # no matplotlib: the tables stand on their own
+        console.print(f"[yellow]{err}[/]", highlight=False)
+    failed = sum(o.status == "failed" for o in outcomes)
+    console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
+
+
 # --- runs, configs and plots -------------------------------------------------
 
 
@@ -220,6 +254,19 @@ def print_metrics(columns: dict[str, dict[str, float]], title: str) -> None:
         table.add_column(name, justify="right")
     for metric in next(iter(columns.values())):
         table.add_row(metric, *(f"{values[metric]:.4f}" for values in columns.values()))
+    console.print(table)
+
+
+def print_sweep(outcomes, metric: str) -> None:
+    """One row per grid point: status, the chosen metric, time, throughput, error."""
+    table = Table(title=f"sweep, test {metric}")
+    for column in ("run", "status", metric, "train s", "examples/s", "error"):
+        table.add_column(column, justify="right" if column in (metric, "train s", "examples/s") else "left")
+    for o in outcomes:
+        value = o.test.get(metric)
+        table.add_row(o.name, o.status, "" if value is None else f"{value:.4f}",
+                      "" if o.train_seconds is None else f"{o.train_seconds:.1f}",
+                      "" if o.examples_per_s is None else f"{o.examples_per_s:,.0f}", o.error)
     console.print(table)
 
 

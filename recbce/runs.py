@@ -48,6 +48,10 @@ def write_text(path: Path, text: str) -> None:
     _atomic(Path(path), lambda handle: handle.write(text.encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic(Path(path), lambda handle: handle.write(data))
+
+
 def write_json(path: Path, data) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
