@@ -164,7 +164,7 @@ def sweep(
     try:
         console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
     except RecbceError as err:  # no matplotlib: the tables stand on their own
-        console.print(f"[yellow]{err}[/]", highlight=False)
+        console.print(str(err), style="yellow", markup=False, highlight=False)
     failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
 

@@ -124,36 +124,35 @@ def record(outcome: Outcome, summary: dict, run_dir: Path) -> None:
     outcome.examples_per_s = round(examples / seconds) if seconds else None
 
 
-def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list[str]]]:
+def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list]]:
     """Header and rows: grid values, status, every test metric, train seconds, examples/s, error."""
     keys = list(outcomes[0].values) if outcomes else []
     metrics = list(dict.fromkeys(m for o in outcomes for m in o.test))
     header = ["run", *keys, "status", *metrics, "train_s", "examples_per_s", "error"]
-    rows = []
-    for o in outcomes:
-        rows.append([o.name, *(str(o.values[k]) for k in keys), o.status,
-                     *(_number(o.test.get(m), ".4f") for m in metrics),
-                     _number(o.train_seconds, ".1f"), _number(o.examples_per_s, ",.0f"), o.error])
+    rows = [[o.name, *(o.values[k] for k in keys), o.status, *(o.test.get(m) for m in metrics),
+             o.train_seconds, o.examples_per_s, o.error] for o in outcomes]
     return header, rows
 
 
-def _number(value, spec: str) -> str:
-    return "" if value is None else format(value, spec)
+def to_markdown(header: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        return str(value).replace("|", "\\|")
 
-
-def to_markdown(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells):
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    def line(cells) -> str:
+        return "| " + " | ".join(map(cell, cells)) + " |"
 
     return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)]) + "\n"
 
 
-def to_csv(header: list[str], rows: list[list[str]]) -> str:
+def to_csv(header: list[str], rows: list[list]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([[cell.replace(",", "") if i < len(row) - 1 else cell for i, cell in
-                       enumerate(row)] for row in rows])  # 12,345 -> 12345: CSV numbers stay numbers
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
     return buffer.getvalue()
 
 
