@@ -199,8 +199,8 @@ def plot(outcomes: list[Outcome], grid: dict[str, list], metric: str, path: Path
     xs = [v for v in grid[x_key] if _is_number(v) and v > 0]
     if numeric_x and xs and max(xs) >= 8 * min(xs):  # ratios like 1, 4, 16: spread them out
         axes.set_xscale("symlog", linthresh=min(xs))
-    if not numeric_x:
-        axes.set_xticks(range(len(grid[x_key])), [str(v) for v in grid[x_key]])
+    ticks = grid[x_key] if numeric_x else range(len(grid[x_key]))
+    axes.set_xticks(list(ticks), [str(v) for v in grid[x_key]])  # the grid's own values, not 10^k
     axes.set_xlabel(x_key)
     axes.set_ylabel(f"test {metric}")
     axes.grid(alpha=0.3)
