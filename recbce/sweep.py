@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from recbce import runs
+from recbce.checkpoint import Interrupted
 from recbce.config import Config, load_config, metric_names
 from recbce.errors import ConfigError, RecbceError
 
@@ -89,12 +90,9 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
         try:
             config = point_config(base, overrides, outcome, out)
             summary = train(config, overwrite=overwrite, progress=progress, log=log)
-        except RecbceError as err:
-            if err.exit_code != 2:  # an interrupt (Ctrl-C) stops the whole sweep
-                raise
-            fail(outcome, err, log)
-            continue
-        except Exception as err:  # a crash in one run must not hide the others
+        except Interrupted:  # Ctrl-C or SIGTERM stops the whole sweep, not one run
+            raise
+        except Exception as err:  # a bad config or a crash in one run must not hide the others
             fail(outcome, err, log)
             continue
         record(outcome, summary, out / outcome.name)
