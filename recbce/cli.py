@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from recbce.errors import RecbceError
+from recbce.errors import MissingExtra, RecbceError
 
 
 class _Group(TyperGroup):
@@ -156,6 +156,40 @@ def recommend(
 
 
 # --- sweeps ------------------------------------------------------------------
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The base YAML config.")],
+    grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,...; repeat for more keys.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key in every run.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default runs/sweep-<config>).")]
+    = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Metric to plot (default eval.metric).")]
+    = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing run folders.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Train every combination of the grid, then write sweep.md, sweep.csv and sweep.png.
+
+    Example: recbce sweep -c configs/ml100k.yaml --grid loss.name=bce,bpr --grid sampler.ratio=1,4,16
+    """
+    from recbce import sweep as sw
+
+    grid_values = sw.parse_grid(grid)
+    overrides = set_ or []
+    chosen = sw.plot_metric(config, overrides, metric)
+    folder = out or Path("runs") / f"sweep-{config.stem}"
+    outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, not quiet, console.print)
+    markdown, table_csv = sw.write_tables(outcomes, folder)
+    print_sweep(outcomes, chosen)
+    console.print(f"wrote {markdown} and {table_csv}")
+    try:
+        console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
+    except MissingExtra as err:  # no matplotlib: the tables stand on their own
+        console.print(str(err), style="yellow", markup=False, highlight=False)
+    failed = sum(o.status == "failed" for o in outcomes)
+    console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
 
 
 # --- runs, configs and plots -------------------------------------------------
@@ -382,6 +416,17 @@ def print_wide(table: Table) -> None:
     """A table at its natural width even when piped (rich would squeeze it to 80 columns)."""
     natural = console.measure(table, options=console.options.update_width(1000)).maximum
     Console(width=max(console.width, natural)).print(table)
+def print_sweep(outcomes, metric: str) -> None:
+    """One row per grid point: status, the chosen metric, time, throughput, error."""
+    table = Table(title=f"sweep, test {metric}")
+    for column in ("run", "status", metric, "train s", "examples/s", "error"):
+        table.add_column(column, justify="right" if column in (metric, "train s", "examples/s") else "left")
+    for o in outcomes:
+        value = o.test.get(metric)
+        table.add_row(o.name, o.status, "" if value is None else f"{value:.4f}",
+                      "" if o.train_seconds is None else f"{o.train_seconds:.1f}",
+                      "" if o.examples_per_s is None else f"{o.examples_per_s:,.0f}", o.error)
+    console.print(table)
 
 
 def main() -> None:

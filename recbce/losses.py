@@ -14,6 +14,10 @@ costs nothing in every loss.
 | bpr | mean_k softplus(−(s⁺ − s⁻_k)) = mean_k −log σ(s⁺ − s⁻_k) |
 | gbce | β·softplus(−s⁺) + Σ_k softplus(s⁻_k), β = α(t(1 − 1/α) + 1/α), α = k/(n_items − 1) |
 | ccl | (1 − s⁺) + w/k·Σ_k relu(s⁻_k − m), s = cosine (SimpleX) |
+
+gbce follows gSASRec (Petrov & Macdonald, RecSys 2023) up to its constant factor
+1/(k + 1), left out so that t = 0 is exactly `bce`; t = 1 gives β = α. ccl is
+SimpleX's loss (Mao et al., CIKM 2021): margin m, negative weight w, mean over k.
 """
 
 from __future__ import annotations

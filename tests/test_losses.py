@@ -95,3 +95,59 @@ def test_masked_negatives_cost_nothing(name):
         assert abs(with_mask - (beta * F.softplus(-pos) + F.softplus(neg[:, :1])).item()) < 1e-12
     else:
         assert abs(with_mask - alone) < 1e-12
+
+
+def test_bce_is_two_class_cross_entropy_for_the_positive_and_each_negative():
+    # target 1 (the positive, logit z) is class 0 of [z, 0]; target 0 (a negative) is class 1
+    g = torch.Generator().manual_seed(2)
+    pos, neg = torch.randn(16, dtype=f64, generator=g) * 8, torch.randn(16, 3, dtype=f64, generator=g) * 8
+
+    def ce(z, target_class):
+        logits = torch.stack([z, torch.zeros_like(z)], dim=-1).reshape(-1, 2)
+        return F.cross_entropy(logits, torch.full((len(logits),), target_class), reduction="sum")
+
+    assert abs(bce(pos, neg) - (ce(pos, 0) + ce(neg, 1)) / len(pos)) < 1e-10
+
+
+def test_gbce_beta_is_the_gsasrec_definition():
+    # gSASRec: beta = alpha (t (1 - 1/alpha) + 1/alpha), alpha = k / (|items| - 1); t = 1 gives beta = alpha
+    pos, neg = torch.tensor([-0.7], dtype=f64), torch.tensor([[0.2, -0.4, 1.1]], dtype=f64)
+    negatives_term = F.softplus(neg).sum()
+    for t, n_items in ((1.0, 31), (0.25, 7), (0.9, 1000)):
+        alpha = 3 / (n_items - 1)
+        beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+        expected = beta * -math.log(sig(-0.7)) + negatives_term
+        assert abs(gbce(pos, neg, n_items=n_items, t=t) - expected) < 1e-10
+    assert abs(gbce(pos, neg, n_items=31, t=1.0) - (0.1 * F.softplus(-pos) + negatives_term)) < 1e-10
+
+
+def test_ccl_is_simplex_margin_weight_and_mean_over_negatives():
+    # SimpleX: (1 - cos+) + w / |N| * sum_j max(0, cos_j - m)
+    pos = torch.tensor([0.6, -0.2], dtype=f64)
+    neg = torch.tensor([[0.9, 0.1, 0.5], [-0.3, 0.45, 0.7]], dtype=f64)
+    by_hand = ((1 - 0.6) + 3.0 / 3 * (0.9 - 0.4 + 0.5 - 0.4)
+               + (1 + 0.2) + 3.0 / 3 * (0.45 - 0.4 + 0.7 - 0.4)) / 2
+    assert abs(ccl(pos, neg, margin=0.4, neg_weight=3.0) - by_hand) < 1e-10
+
+
+@pytest.mark.parametrize(("name", "cost"), [("bce", 2e4), ("bce_pos_only", 1e4), ("softmax", 2e4),
+                                             ("bpr", 2e4), ("gbce", 2e4)])
+def test_extreme_logits_give_the_exact_loss(name, cost):
+    # the worst case (positive at -1e4, negative at +1e4) costs exactly its margin: not inf, not nan
+    loss_fn = build_loss(LossConfig(name=name), n_items=2)
+    pos, neg = torch.tensor([-1e4], dtype=f64), torch.tensor([[1e4]], dtype=f64)
+    assert abs(loss_fn(pos, neg) - cost) < 1e-10
+    assert abs(loss_fn(-pos, -neg)) < 1e-10  # the best case costs nothing
+
+
+@pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
+def test_masked_negatives_get_no_gradient_and_no_nan(name):
+    # the trainer masks with masked_fill(-inf): the masked scores must receive exactly zero gradient
+    scores = torch.tensor([[0.4, 0.7, -0.2], [0.1, 0.3, 0.9]], dtype=f64, requires_grad=True)
+    masked = torch.tensor([[False, True, False], [False, False, True]])
+    neg = scores[:, 1:].masked_fill(masked[:, 1:], -torch.inf)
+    build_loss(LossConfig(name=name), n_items=50)(scores[:, 0], neg).backward()
+    assert torch.isfinite(scores.grad).all()
+    assert (scores.grad[masked] == 0).all() and (scores.grad[:, 0] != 0).all()
+    if name != "ccl":  # ccl: a negative below the margin has zero gradient by design
+        assert (scores.grad[~masked] != 0).all()

@@ -1,0 +1,212 @@
+"""Sweeps: train every combination of a grid of config values, then tabulate and plot them.
+
+Each combination is a normal run (its own folder under the sweep folder, named
+from its grid values). A combination that fails (an impossible config such as
+bce_pos_only with negatives, a data error, a crash) becomes a row with its
+one-line error: the sweep goes on, and the table shows what did not run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from recbce import runs
+from recbce.checkpoint import Interrupted
+from recbce.config import Config, load_config, metric_names
+from recbce.errors import ConfigError, RecbceError
+from recbce.plots import require_matplotlib, write_png
+
+PLOT_SIZE = (7.0, 4.5)  # inches, at PLOT_DPI: a 700 x 450 PNG
+PLOT_DPI = 100
+
+
+@dataclass
+class Outcome:
+    """One grid point: its values, its run folder, and what came out."""
+
+    values: dict[str, object]
+    name: str
+    status: str = "pending"  # finished | failed
+    test: dict[str, float] = field(default_factory=dict)
+    train_seconds: float | None = None
+    examples_per_s: float | None = None
+    error: str = ""
+
+
+def parse_grid(specs: list[str]) -> dict[str, list]:
+    """`key=v1,v2,...` per spec into {key: [values]}, each value read as YAML (so 4 is an int)."""
+    grid: dict[str, list] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,..., e.g. sampler.ratio=1,4,16")
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice")
+        grid[key] = [_scalar(v.strip()) for v in values.split(",") if v.strip()]
+    if not grid:
+        raise ConfigError("give at least one --grid KEY=V1,V2,...")
+    return grid
+
+
+def _scalar(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def expand(grid: dict[str, list]) -> list[dict[str, object]]:
+    """Every combination, the last key varying fastest."""
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def run_name(values: dict[str, object]) -> str:
+    """A folder name from the grid values: `loss.name=bpr, sampler.ratio=4` -> `name-bpr_ratio-4`."""
+    parts = [f"{key.split('.')[-1]}-{value}" for key, value in values.items()]
+    return re.sub(r"[^A-Za-z0-9._=-]", "_", "_".join(parts))
+
+
+def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path,
+              overwrite: bool = False, progress: bool = True, log=print) -> list[Outcome]:
+    """Train every grid point under `out`; a failing point is recorded, never raised."""
+    from recbce.train import train  # torch-heavy: imported when a sweep really runs
+
+    outcomes = [Outcome(values, run_name(values)) for values in expand(grid)]
+    existing = [o.name for o in outcomes if (out / o.name).exists()]
+    if existing and not overwrite:
+        raise RecbceError(f"run directory {out / existing[0]} exists: pass --overwrite to replace it")
+    for index, outcome in enumerate(outcomes, 1):
+        point = ", ".join(f"{k}={v}" for k, v in outcome.values.items())
+        log(f"[{index}/{len(outcomes)}] {point}")
+        try:
+            config = point_config(base, overrides, outcome, out)
+            summary = train(config, overwrite=overwrite, progress=progress, log=log)
+        except Interrupted:  # Ctrl-C or SIGTERM stops the whole sweep, not one run
+            raise
+        except Exception as err:  # a bad config or a crash in one run must not hide the others
+            fail(outcome, err, log)
+            continue
+        record(outcome, summary, out / outcome.name)
+    return outcomes
+
+
+def point_config(base: Path, overrides: list[str], outcome: Outcome, out: Path) -> Config:
+    """The base config with the --set overrides, this point's values and its run folder."""
+    point = [f"{key}={json.dumps(value)}" for key, value in outcome.values.items()]
+    return load_config(base, [*overrides, *point, f"run.dir={json.dumps(str(out))}",
+                              f"run.name={outcome.name}"])
+
+
+def fail(outcome: Outcome, err: Exception, log) -> None:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    outcome.status, outcome.error = "failed", text
+    log(f"  failed: {text}")
+
+
+def record(outcome: Outcome, summary: dict, run_dir: Path) -> None:
+    """Test metrics from the summary; training time and throughput from the epoch log."""
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    outcome.status, outcome.test = "finished", summary["test"]
+    outcome.train_seconds = round(sum(e["seconds"] for e in epochs), 3)
+    # every epoch scores the same number of pairs, so the overall rate is the harmonic mean
+    outcome.examples_per_s = round(len(epochs) / sum(1 / e["examples_per_s"] for e in epochs))
+
+
+def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list]]:
+    """Header and rows: grid values, status, every test metric, train seconds, examples/s, error."""
+    keys = list(outcomes[0].values) if outcomes else []
+    metrics = list(dict.fromkeys(m for o in outcomes for m in o.test))
+    header = ["run", *keys, "status", *metrics, "train_s", "examples_per_s", "error"]
+    rows = [[o.name, *(o.values[k] for k in keys), o.status, *(o.test.get(m) for m in metrics),
+             o.train_seconds, o.examples_per_s, o.error] for o in outcomes]
+    return header, rows
+
+
+def to_markdown(header: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        return str(value).replace("|", "\\|")
+
+    def line(cells) -> str:
+        return "| " + " | ".join(map(cell, cells)) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)]) + "\n"
+
+
+def to_csv(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def write_tables(outcomes: list[Outcome], out: Path) -> tuple[Path, Path]:
+    header, rows = table_rows(outcomes)
+    runs.write_text(out / "sweep.md", to_markdown(header, rows))
+    runs.write_text(out / "sweep.csv", to_csv(header, rows))
+    return out / "sweep.md", out / "sweep.csv"
+
+
+def plot_axes(grid: dict[str, list]) -> tuple[str, list[str]]:
+    """The x key (the last key whose values are all numbers, else the last key) and the line keys."""
+    numeric = [k for k, vs in grid.items() if all(_is_number(v) for v in vs)]
+    x_key = numeric[-1] if numeric else list(grid)[-1]
+    return x_key, [k for k in grid if k != x_key]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def plot(outcomes: list[Outcome], grid: dict[str, list], metric: str, path: Path) -> Path:
+    """PNG of `metric` against the varied numeric key, one line per value of the other keys."""
+    Figure, FigureCanvasAgg, _ = require_matplotlib()
+    x_key, line_keys = plot_axes(grid)
+    numeric_x = all(_is_number(v) for v in grid[x_key])
+    figure = Figure(figsize=PLOT_SIZE, dpi=PLOT_DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    lines: dict[str, list[tuple]] = {}
+    for o in outcomes:
+        if o.status == "finished" and metric in o.test:
+            label = ", ".join(f"{k}={o.values[k]}" for k in line_keys) or metric
+            x = o.values[x_key] if numeric_x else grid[x_key].index(o.values[x_key])
+            lines.setdefault(label, []).append((x, o.test[metric]))
+    for label, points in lines.items():
+        points.sort()
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    xs = [v for v in grid[x_key] if _is_number(v) and v > 0]
+    if numeric_x and xs and max(xs) >= 8 * min(xs):  # ratios like 1, 4, 16: spread them out
+        axes.set_xscale("symlog", linthresh=min(xs))
+    ticks = grid[x_key] if numeric_x else range(len(grid[x_key]))
+    axes.set_xticks(list(ticks), [str(v) for v in grid[x_key]])  # the grid's own values, not 10^k
+    axes.set_xlabel(x_key)
+    axes.set_ylabel(f"test {metric}")
+    axes.grid(alpha=0.3)
+    if lines:
+        axes.legend(fontsize="small")
+    return write_png(figure, path)
+
+
+def plot_metric(base: Path, overrides: list[str], metric: str | None) -> str:
+    """The metric to plot (default: the base config's eval.metric), checked before any run starts."""
+    config = load_config(base, overrides)
+    if metric is None:
+        return config.eval.metric
+    names = metric_names(config.eval)
+    if metric not in names:
+        raise ConfigError(f"--metric {metric!r} is not computed; choose one of {', '.join(names)}")
+    return metric

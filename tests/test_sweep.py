@@ -1,0 +1,100 @@
+import csv
+import json
+import struct
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from recbce import sweep
+from recbce.cli import app
+from recbce.errors import ConfigError
+
+runner = CliRunner()
+GRID = ["--grid", "loss.name=bce_pos_only,bce", "--grid", "sampler.ratio=0,2"]
+
+
+def quick_config(make_config):
+    return str(make_config(train={"epochs": 1, "batch_size": 256, "lr": 0.01}, eval={"k": [5, 20]}))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_grid_parsing_and_names():
+    grid = sweep.parse_grid(["loss.name=bce,bpr", "sampler.ratio=1, 4,16"])
+    assert grid == {"loss.name": ["bce", "bpr"], "sampler.ratio": [1, 4, 16]}
+    points = sweep.expand(grid)
+    assert len(points) == 6 and points[1] == {"loss.name": "bce", "sampler.ratio": 4}
+    assert sweep.run_name(points[1]) == "name-bce_ratio-4"
+    assert sweep.plot_axes(grid) == ("sampler.ratio", ["loss.name"])
+    for bad in (["loss.name"], ["=1,2"], ["a=1", "a=2"], []):
+        with pytest.raises(ConfigError):
+            sweep.parse_grid(bad)
+
+
+def test_sweep_runs_grid_and_reports_the_failing_combinations(make_config, tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), *GRID, "--out", str(out),
+                                 "--metric", "recall@20", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 of 4 runs finished, 2 failed" in result.output
+    rows = {row["run"]: row for row in read_csv(out / "sweep.csv")}
+    assert list(rows) == ["name-bce_pos_only_ratio-0", "name-bce_pos_only_ratio-2",
+                          "name-bce_ratio-0", "name-bce_ratio-2"]
+    for name in ("name-bce_pos_only_ratio-2", "name-bce_ratio-0"):
+        assert rows[name]["status"] == "failed" and rows[name]["recall@20"] == ""
+        assert "sampler.ratio must be 0 exactly when loss.name is bce_pos_only" in rows[name]["error"]
+        assert not (out / name).exists()
+    for name in ("name-bce_pos_only_ratio-0", "name-bce_ratio-2"):
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert rows[name]["status"] == "finished" and rows[name]["error"] == ""
+        assert float(rows[name]["recall@20"]) == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
+        assert float(rows[name]["train_s"]) >= 0 and float(rows[name]["examples_per_s"]) > 0
+    markdown = (out / "sweep.md").read_text().splitlines()
+    assert len(markdown) == 2 + 4 and markdown[0].startswith("| run | loss.name | sampler.ratio | status")
+    size = (round(sweep.PLOT_SIZE[0] * sweep.PLOT_DPI), round(sweep.PLOT_SIZE[1] * sweep.PLOT_DPI))
+    assert png_size((out / "sweep.png").read_bytes()) == size
+
+
+def test_a_crashing_run_is_a_row_and_the_sweep_goes_on(make_config, tmp_path, monkeypatch):
+    import recbce.train
+
+    real_train = recbce.train.train
+
+    def crash_on_bpr(config, **kwargs):
+        if config.loss.name == "bpr":
+            raise RuntimeError("boom in bpr\nsecond line")
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(recbce.train, "train", crash_on_bpr)
+    for name in [m for m in sys.modules if m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # also: no matplotlib, tables still written
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "loss.name=bpr,bce",
+                                 "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "pip install 'recbce[plot]'" in result.output and not (out / "sweep.png").exists()
+    rows = read_csv(out / "sweep.csv")
+    assert [(r["status"], r["error"]) for r in rows] == [("failed", "boom in bpr"), ("finished", "")]
+
+
+def test_sweep_input_errors_are_one_line_before_any_run(make_config, tmp_path):
+    config, out = quick_config(make_config), tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "-c", config, *GRID, "--out", str(out), "--metric", "ndcg@50"])
+    assert result.exit_code == 2 and "--metric 'ndcg@50' is not computed" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["sweep", "-c", config, "--grid", "sampler.ratio", "--out", str(out)])
+    assert result.exit_code == 2 and "expected KEY=V1,V2" in result.output
+    (out / "ratio-2").mkdir(parents=True)
+    result = runner.invoke(app, ["sweep", "-c", config, "--grid", "sampler.ratio=2", "--out", str(out)])
+    assert result.exit_code == 2 and "pass --overwrite" in result.output
+    assert result.output.strip().count("\n") == 0
