@@ -55,6 +55,8 @@ def train(
     """Train a model and evaluate it on the test split.
 
     Example: recbce train --config configs/quickstart.yaml --set sampler.ratio=8
+
+    Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config
     from recbce.train import train as run_training
@@ -69,6 +71,8 @@ def train(
             update={"dir": str(resume.parent), "name": resume.name})})
     summary = run_training(loaded, overwrite=overwrite, resume=resume is not None,
                            progress=not quiet, log=console.print)
+    if summary is None:
+        return  # a torchrun rank other than 0: rank 0 prints the results
     print_metrics({"model": summary["test"], "popularity": summary["popularity"]},
                   title=f"test metrics, {summary['run_dir']}")
     console.print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "
