@@ -115,7 +115,7 @@ def replicate(model: torch.nn.Module, context: Context) -> torch.nn.Module:
     if not context.distributed:
         return model
     device_ids = [context.device.index] if context.device.type == "cuda" else None
-    return Replicated(model, device_ids=device_ids, broadcast_buffers=False)
+    return Replicated(model, device_ids=device_ids)
 
 
 def check_batch_size(batch_size: int, context: Context) -> None:
