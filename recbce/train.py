@@ -72,7 +72,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
                     save_checkpoint(context, run_dir, model, optimizer, generator, state)
                     write_status(context, run_dir, "interrupted", f"epoch {state.epoch}, step {state.step}")
                     raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; "
-                                      f"checkpoint saved. Resume with: recbce train --resume {run_dir}")
+                                      f"checkpoint saved. Resume with: {resume_command(context)} {run_dir}")
                 # Rank 0 evaluates; the others wait in the broadcast of its early-stop decision.
                 stop_early = end_epoch(model, dataset, config, state, log) if context.is_main else False
                 stop_early = distributed.broadcast(stop_early, context)
@@ -107,6 +107,12 @@ def save_checkpoint(context: distributed.Context, run_dir, model, optimizer, gen
     rank_generators = distributed.gather_generator_states(generator, context)
     if context.is_main:
         checkpoint.save(run_dir, model, optimizer, generator, state, rank_generators)
+
+
+def resume_command(context: distributed.Context) -> str:
+    if not context.distributed:
+        return "recbce train --resume"
+    return f"torchrun <same {context.world_size} processes> -m recbce train --resume"
 
 
 def _quiet(*args, **kwargs) -> None:
