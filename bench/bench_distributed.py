@@ -25,8 +25,9 @@ CONFIG = ROOT / "configs" / "gowalla.yaml"
 EPOCHS = 2
 COMMAND = "make bench ONLY=distributed"
 # (label, processes, torch threads per process)
-SETTINGS = [("1 process, 2 threads (baseline)", 1, 2), ("1 process, 1 thread", 1, 1),
+SETTINGS = [("1 process, 1 thread (baseline)", 1, 1), ("1 process, 2 threads", 1, 2),
             ("2 processes, 1 thread each", 2, 1)]
+ROUNDS = 2  # settings interleaved, the best round of each kept: a shared machine is noisy
 
 
 def free_port() -> int:
@@ -62,8 +63,15 @@ def main() -> None:
     if not (ROOT.parent / "shared" / "data" / "gowalla" / "train.txt").is_file():
         print("bench distributed: skipped, ../shared/data/gowalla is absent")
         return
+    load = os.getloadavg()[0]
+    best: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        results = [(label, run(p, t, Path(tmp))) for label, p, t in SETTINGS]
+        for _ in range(ROUNDS):
+            for label, processes, threads in SETTINGS:
+                result = run(processes, threads, Path(tmp))
+                if label not in best or result["examples_per_s"] > best[label]["examples_per_s"]:
+                    best[label] = result
+    results = list(best.items())
     base = results[0][1]["examples_per_s"]
     lines = [
         "## Distributed training (DDP over gloo), Gowalla",
@@ -71,7 +79,9 @@ def main() -> None:
         f"`{COMMAND}` (bench/bench_distributed.py): configs/gowalla.yaml, {EPOCHS} epochs, "
         "global batch 8192, 4 negatives per positive, row_adam (sparse gradients, sparse all-reduce), "
         "CPU. Examples/s = (positives + negatives) per second of training, from each run's "
-        "metrics.jsonl; wall time includes start-up, data loading and the sampled test evaluation.",
+        "metrics.jsonl; wall time includes start-up, data loading and the sampled test evaluation. "
+        f"Best of {ROUNDS} interleaved rounds; load average {load:.1f} on {os.cpu_count()} cores "
+        "when it started (the machine was shared with other jobs).",
         "",
         "| setting | examples/s | vs baseline | training s | wall s |",
         "|---|---:|---:|---:|---:|",
@@ -81,12 +91,12 @@ def main() -> None:
                      f"{r['train_s']:.1f} | {r['wall_s']:.1f} |")
     lines += [
         "",
-        "What 2 cores allow: two processes split the same two cores the single process already "
-        "uses through its 2 intra-op threads, so there is no spare hardware to gain from; each "
-        "step also adds a gradient all-reduce over loopback and every process holds its own copy "
-        "of the data and model. A ratio near or below 1 here is the expected outcome; the point "
-        "of this table is that the distributed path runs and what it costs. Gains need more "
-        "cores per machine, or more machines (see the README).",
+        "What 2 cores allow: the two processes share the two cores that one process could "
+        "already use through its intra-op threads, so there is no idle hardware for them to "
+        "take; each step adds a gradient all-reduce over loopback, and each process holds its "
+        "own copy of the data and model. On this machine the table shows the cost of the "
+        "distributed path rather than a speed-up; a speed-up needs more cores per machine or "
+        "more machines (see the README).",
     ]
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text("\n".join(lines) + "\n")
