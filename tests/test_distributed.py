@@ -48,6 +48,13 @@ def free_port() -> int:
 
 
 def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:
+    done = launch(*args, cwd=cwd)
+    if done.returncode and "address already in use" in done.stderr.lower():
+        done = launch(*args, cwd=cwd)  # another job took the free port first: once more, on a new one
+    return done
+
+
+def launch(*args: str, cwd) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                "--master_addr", "127.0.0.1", "--master_port", str(free_port()), *args]
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
