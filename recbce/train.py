@@ -50,17 +50,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     optimizer = build_optimizer(model, config.train)
     trainer = distributed.replicate(model, context)  # model itself in a single process
     run_dir = config.run_dir
-    if resume:
-        state = checkpoint.load(run_dir, model, optimizer, generator, context.rank, context.world_size)
-        log(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
-    else:
-        distributed.run_on_main(lambda: start_run_dir(run_dir, config, overwrite), context)
-        state = Progress()
-    if config.loss.name == "bce_pos_only":
-        log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
-            "so the ranking it learns is arbitrary (see the README)")
-    if config.eval.protocol == "sampled":
-        log(f"note: {SAMPLED_WARNING}")
+    state = open_run(context, config, model, optimizer, generator, overwrite, resume, log)
     write_status(context, run_dir, "running")
     started = time.perf_counter()
     try:
@@ -90,6 +80,24 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     if not context.is_main:
         return None
     return finish(model, dataset, config, state, time.perf_counter() - started)
+
+
+def open_run(context: distributed.Context, config: Config, model, optimizer, generator,
+             overwrite: bool, resume: bool, log) -> Progress:
+    """A fresh run folder (rank 0 makes it) or every rank's state back from the checkpoint."""
+    run_dir = config.run_dir
+    if resume:
+        state = checkpoint.load(run_dir, model, optimizer, generator, context.rank, context.world_size)
+        log(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
+    else:
+        distributed.run_on_main(lambda: start_run_dir(run_dir, config, overwrite), context)
+        state = Progress()
+    if config.loss.name == "bce_pos_only":
+        log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
+            "so the ranking it learns is arbitrary (see the README)")
+    if config.eval.protocol == "sampled":
+        log(f"note: {SAMPLED_WARNING}")
+    return state
 
 
 def start_run_dir(run_dir, config: Config, overwrite: bool) -> None:
