@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from recbce.config import Config
 from recbce.errors import ConfigError
 
 
@@ -118,10 +119,18 @@ def replicate(model: torch.nn.Module, context: Context) -> torch.nn.Module:
     return Replicated(model, device_ids=device_ids)
 
 
-def check_batch_size(batch_size: int, context: Context) -> None:
-    if batch_size < context.world_size:
-        raise ConfigError(f"train.batch_size {batch_size} is smaller than the {context.world_size} "
-                          "processes: each needs at least one example per step")
+def check_supported(config: Config, context: Context) -> None:
+    """Settings a distributed run cannot honour, refused before any process trains."""
+    if not context.distributed:
+        return
+    if config.train.batch_size < context.world_size:
+        raise ConfigError(f"train.batch_size {config.train.batch_size} is smaller than the "
+                          f"{context.world_size} processes: each needs at least one example per step")
+    if config.loss.name == "bce_pos_only":
+        # Its step scores the (empty) negatives without using them; under DDP that unused
+        # forward output halved the averaged sparse embedding gradients in our checks.
+        raise ConfigError("loss.name bce_pos_only is not supported under torchrun: train it in "
+                          "one process")
 
 
 def global_batches(order: torch.Tensor, batch_size: int, context: Context) -> list[torch.Tensor]:
@@ -151,6 +160,16 @@ def shared_permutation(n: int, generator: torch.Generator, context: Context) -> 
     on_device = order.to(context.device)  # nccl moves only accelerator tensors
     dist.broadcast(on_device, src=0)
     return on_device.cpu()
+
+
+def share_of_loss(loss_fn, local_size: int, global_size: int, context: Context):
+    """`loss_fn` weighted so that DDP's average of the ranks' gradients is the gradient of the
+    mean over the whole global batch, also when the ranks' slices differ by one example
+    (every loss is a mean over its positives)."""
+    if not context.distributed or local_size * context.world_size == global_size:
+        return loss_fn
+    weight = local_size * context.world_size / global_size
+    return lambda pos, neg: loss_fn(pos, neg) * weight
 
 
 def agree(loss: float, stop: bool, context: Context) -> tuple[float, bool]:

@@ -38,7 +38,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
              progress: bool, log) -> dict | None:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    distributed.check_batch_size(config.train.batch_size, context)
+    distributed.check_supported(config, context)
     log = log if context.is_main else _quiet
     dataset = load_dataset(config.data, config.seed)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
@@ -146,7 +146,8 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
             users, items = dataset.train.users[mine], dataset.train.items[mine]
             negatives = sampler.sample(users, items, ratio, generator)
             users, items, negatives = to_device(context.device, users, items, negatives)
-            loss = train_step(model, optimizer, loss_fn, sampler, config, users, items, negatives)
+            share = distributed.share_of_loss(loss_fn, len(mine), len(batch), context)
+            loss = train_step(model, optimizer, share, sampler, config, users, items, negatives)
             loss, stop_requested = distributed.agree(loss, stop.requested, context)
             state.loss_sum += loss * len(batch)
             state.step += 1

@@ -150,6 +150,17 @@ def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
         train(load_config(run_dir / "config.yaml"), resume=True, progress=False)
 
 
+def test_uneven_slices_are_weighted_to_the_global_mean():
+    def mean(pos, neg):
+        return pos.mean()
+
+    two = Context(rank=0, world_size=2)
+    assert distributed.share_of_loss(mean, 32, 64, two) is mean
+    pos = torch.ones(3)
+    assert float(distributed.share_of_loss(mean, 3, 5, two)(pos, None)) == pytest.approx(6 / 5)
+    assert distributed.share_of_loss(mean, 3, 5, Context()) is mean
+
+
 def test_global_batches_give_every_rank_the_same_step_count():
     two = Context(rank=1, world_size=2)
     batches = distributed.global_batches(torch.arange(129), 64, two)
@@ -181,9 +192,14 @@ def test_device_setting():
             distributed.resolve_device("cuda")
 
 
-def test_batch_smaller_than_the_world_is_refused(make_config):
+def test_settings_a_distributed_run_cannot_honour_are_refused(make_config):
+    two = Context(world_size=2)
     with pytest.raises(ConfigError, match="batch_size 1 is smaller than the 2 processes"):
-        distributed.check_batch_size(1, Context(world_size=2))
+        distributed.check_supported(load_config(make_config(train={"batch_size": 1})), two)
+    positives_only = load_config(make_config(loss={"name": "bce_pos_only"}, sampler={"ratio": 0}))
+    with pytest.raises(ConfigError, match="bce_pos_only"):
+        distributed.check_supported(positives_only, two)
+    distributed.check_supported(positives_only, Context())  # fine in one process
     with pytest.raises(ConfigError, match="train.device"):
         load_config(make_config(train={"device": "tpu"}))
 
