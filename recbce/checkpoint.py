@@ -43,26 +43,42 @@ class Progress:
     evals_without_gain: int = 0
 
 
-def save(run_dir: Path, model, optimizer, generator: torch.Generator, progress: Progress) -> None:
-    runs.save_torch(run_dir / CHECKPOINT_FILE, {
+def save(run_dir: Path, model, optimizer, generator: torch.Generator, progress: Progress,
+         rank_generators: list | None = None) -> None:
+    """`rank_generators`: under distributed training, every rank's generator state, by rank."""
+    saved = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
         "progress": asdict(progress),
-    })
+    }
+    if rank_generators is not None:
+        saved["rank_generators"] = rank_generators
+    runs.save_torch(run_dir / CHECKPOINT_FILE, saved)
 
 
-def load(run_dir: Path, model, optimizer, generator: torch.Generator) -> Progress:
+def load(run_dir: Path, model, optimizer, generator: torch.Generator, rank: int = 0,
+         world_size: int = 1) -> Progress:
+    """Restore a checkpoint; each rank of a distributed run gets back its own generator state."""
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise RunError(f"{run_dir}: no {CHECKPOINT_FILE} to resume from")
     try:
-        saved = torch.load(path, weights_only=True)
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # a damaged or foreign file can fail in many ways inside torch
+        raise RunError(f"{path}: cannot resume from it: {str(err).splitlines()[0]}") from None
+    if not isinstance(saved, dict):
+        raise RunError(f"{path}: cannot resume from it: not a recbce checkpoint")
+    saved_world = len(saved.get("rank_generators", [None]))
+    if saved_world != world_size:
+        raise RunError(f"{path}: written by {saved_world} process(es); resume it with the same "
+                       f"number (torchrun --nproc_per_node={saved_world}), not {world_size}")
+    try:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
+        generator.set_state(saved["rank_generators"][rank] if world_size > 1 else saved["generator"])
         return Progress(**saved["progress"])
-    except Exception as err:  # a damaged or foreign file can fail in many ways inside torch
+    except Exception as err:
         raise RunError(f"{path}: cannot resume from it: {str(err).splitlines()[0]}") from None
 
 

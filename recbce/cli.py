@@ -67,6 +67,8 @@ def train(
     """Train a model and evaluate it on the test split.
 
     Example: recbce train --config configs/quickstart.yaml --set sampler.ratio=8
+
+    Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config, to_yaml
     from recbce.plots import INSTALL_HINT as INSTALL_PLOT
@@ -85,6 +87,8 @@ def train(
         console.print(f"resolved config:\n{to_yaml(loaded)}", highlight=False, markup=False)
     summary = run_training(loaded, overwrite=overwrite, resume=resume is not None,
                            progress=show_progress(quiet), log=important_only if quiet else console.print)
+    if summary is None:
+        return  # a torchrun rank other than 0: rank 0 prints the results
     print_metrics({"model": summary["test"], "popularity": summary["popularity"]},
                   title=f"test metrics, {summary['run_dir']}")
     console.print(f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s; "

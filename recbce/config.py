@@ -87,6 +87,7 @@ class TrainConfig(Section):
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     threads: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if torch sees a GPU
     eval_every: int = Field(1, ge=0)  # epochs between validation runs; 0: only the final test
     patience: int = Field(0, ge=0)  # stop after this many evaluations without gain; 0: never
     checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints; 0: epoch ends only

@@ -51,6 +51,6 @@ def _row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return rows, grad[rows]
     indices, values = grad._indices()[0], grad._values()
     rows, inverse = torch.unique(indices, return_inverse=True)
-    summed = torch.zeros(len(rows), values.shape[1], dtype=values.dtype)
+    summed = torch.zeros(len(rows), values.shape[1], dtype=values.dtype, device=values.device)
     summed.index_add_(0, inverse, values)
     return rows, summed

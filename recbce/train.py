@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from recbce import checkpoint, plots, runs, tracking
+from recbce import checkpoint, distributed, plots, runs, tracking
 from recbce.checkpoint import Interrupted, Progress, StopFlag
 from recbce.config import Config, TrainConfig
 from recbce.data import Dataset, load_dataset
@@ -17,88 +17,147 @@ from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
 from recbce.optim import RowAdam
 from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import build_sampler, make_generator
+from recbce.sampling import Negatives, build_sampler, make_generator
 
 SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")  # these take sparse embedding grads
+SINGLE = distributed.Context()  # one process, on the CPU
 
 
 def train(config: Config, overwrite: bool = False, resume: bool = False,
-          progress: bool = True, log=print) -> dict:
-    """Train the configured model, write the run folder, return the summary."""
+          progress: bool = True, log=print) -> dict | None:
+    """Train the configured model, write the run folder, return the summary.
+
+    Under torchrun every process runs this (see recbce.distributed): rank 0 alone
+    writes, logs and evaluates, and the other ranks return None.
+    """
+    with distributed.session(config.train.device) as context:
+        return train_on(context, config, overwrite, resume, progress, log)
+
+
+def train_on(context: distributed.Context, config: Config, overwrite: bool, resume: bool,
+             progress: bool, log) -> dict | None:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    distributed.check_supported(config, context)
+    log = log if context.is_main else _quiet
     dataset = load_dataset(config.data, config.seed)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
     loss_fn = build_loss(config.loss, dataset.n_items)
-    generator = make_generator(config.seed)
+    generator = make_generator(config.seed, context.rank)
     model = DotProduct(dataset.n_users, dataset.n_items, config.model,
                        sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator)
+    model = model.to(context.device)
     optimizer = build_optimizer(model, config.train)
+    trainer = distributed.replicate(model, context)  # model itself in a single process
+    run_dir = config.run_dir
+    state = open_run(context, config, model, optimizer, generator, overwrite, resume, log)
+    write_status(context, run_dir, "running")
+    started = time.perf_counter()
+    try:
+        with StopFlag() as stop:
+            while state.epoch <= config.train.epochs:
+                finished = train_epoch(trainer, optimizer, sampler, loss_fn, dataset, config,
+                                       generator, state, stop, progress and context.is_main, context)
+                if not finished:
+                    save_checkpoint(context, run_dir, model, optimizer, generator, state)
+                    write_status(context, run_dir, "interrupted", f"epoch {state.epoch}, step {state.step}")
+                    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; "
+                                      f"checkpoint saved. Resume with: {resume_command(context)} {run_dir}")
+                # Rank 0 evaluates; the others wait in the broadcast of its early-stop decision.
+                stop_early = end_epoch(model, dataset, config, state, log) if context.is_main else False
+                stop_early = distributed.broadcast(stop_early, context)
+                if context.is_main:
+                    runs.write_jsonl(run_dir / "metrics.jsonl", state.history)
+                    tracking.log_epoch(config, state.history[-1])
+                state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
+                save_checkpoint(context, run_dir, model, optimizer, generator, state)
+                if stop_early:
+                    break
+    except Interrupted:
+        raise
+    except BaseException as err:
+        write_status(context, run_dir, "failed", str(err).splitlines()[0] if str(err) else repr(err))
+        raise
+    if not context.is_main:
+        return None
+    return finish(model, dataset, config, state, time.perf_counter() - started)
+
+
+def open_run(context: distributed.Context, config: Config, model, optimizer, generator,
+             overwrite: bool, resume: bool, log) -> Progress:
+    """A fresh run folder (rank 0 makes it) or every rank's state back from the checkpoint."""
     run_dir = config.run_dir
     if resume:
-        state = checkpoint.load(run_dir, model, optimizer, generator)
+        state = checkpoint.load(run_dir, model, optimizer, generator, context.rank, context.world_size)
         log(f"resuming {run_dir} at epoch {state.epoch}, step {state.step}")
     else:
-        runs.prepare_run_dir(run_dir, overwrite)
-        runs.write_config(run_dir, config)
+        distributed.run_on_main(lambda: start_run_dir(run_dir, config, overwrite), context)
         state = Progress()
     if config.loss.name == "bce_pos_only":
         log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
             "so the ranking it learns is arbitrary (see the README)")
     if config.eval.protocol == "sampled":
         log(f"note: {SAMPLED_WARNING}")
-    checkpoint.write_status(run_dir, "running")
-    started = time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            while state.epoch <= config.train.epochs:
-                finished = train_epoch(model, optimizer, sampler, loss_fn, dataset, config,
-                                       generator, state, stop, progress)
-                if not finished:
-                    checkpoint.save(run_dir, model, optimizer, generator, state)
-                    checkpoint.write_status(run_dir, "interrupted", f"epoch {state.epoch}, step {state.step}")
-                    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; "
-                                      f"checkpoint saved. Resume with: recbce train --resume {run_dir}")
-                stop_early = end_epoch(model, dataset, config, state, log)
-                runs.write_jsonl(run_dir / "metrics.jsonl", state.history)
-                tracking.log_epoch(config, state.history[-1])
-                state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
-                checkpoint.save(run_dir, model, optimizer, generator, state)
-                if stop_early:
-                    break
-    except Interrupted:
-        raise
-    except BaseException as err:
-        checkpoint.write_status(run_dir, "failed", str(err).splitlines()[0] if str(err) else repr(err))
-        raise
-    return finish(model, dataset, config, state, time.perf_counter() - started)
+    return state
+
+
+def start_run_dir(run_dir, config: Config, overwrite: bool) -> None:
+    runs.prepare_run_dir(run_dir, overwrite)
+    runs.write_config(run_dir, config)
+
+
+def write_status(context: distributed.Context, run_dir, status: str, message: str = "") -> None:
+    if context.is_main:
+        checkpoint.write_status(run_dir, status, message)
+
+
+def save_checkpoint(context: distributed.Context, run_dir, model, optimizer, generator, state) -> None:
+    """Rank 0 writes it, with every rank's generator state, so each resumes its own stream."""
+    rank_generators = distributed.gather_generator_states(generator, context)
+    if context.is_main:
+        checkpoint.save(run_dir, model, optimizer, generator, state, rank_generators)
+
+
+def resume_command(context: distributed.Context) -> str:
+    if not context.distributed:
+        return "recbce train --resume"
+    return f"torchrun <same {context.world_size} processes> -m recbce train --resume"
+
+
+def _quiet(*args, **kwargs) -> None:
+    """The log of ranks other than 0."""
 
 
 def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Config,
-                generator: torch.Generator, state: Progress, stop: StopFlag, progress: bool) -> bool:
-    """Run the epoch's remaining steps; False if a stop signal came first."""
+                generator: torch.Generator, state: Progress, stop: StopFlag, progress: bool,
+                context: distributed.Context = SINGLE) -> bool:
+    """Run the epoch's remaining steps; False if a stop signal came first (on any rank)."""
     model.train()
     ratio, batch_size, every = config.sampler.ratio, config.train.batch_size, config.train.checkpoint_every
     if state.order is None:
-        state.order = torch.randperm(len(dataset.train), generator=generator)
-    batches = state.order.split(batch_size)
+        state.order = distributed.shared_permutation(len(dataset.train), generator, context)
+    batches = distributed.global_batches(state.order, batch_size, context)
     examples = len(state.order) * (1 + ratio)
     started = time.perf_counter()
     with tqdm(total=examples, initial=state.step * batch_size * (1 + ratio), unit="ex",
               unit_scale=True, desc=f"epoch {state.epoch}/{config.train.epochs}",
               disable=not progress, leave=False) as bar:
         for batch in batches[state.step:]:
-            users, items = dataset.train.users[batch], dataset.train.items[batch]
+            mine = distributed.local_part(batch, context)
+            users, items = dataset.train.users[mine], dataset.train.items[mine]
             negatives = sampler.sample(users, items, ratio, generator)
-            loss = train_step(model, optimizer, loss_fn, sampler, config, users, items, negatives)
+            users, items, negatives = to_device(context.device, users, items, negatives)
+            share = distributed.share_of_loss(loss_fn, len(mine), len(batch), context)
+            loss = train_step(model, optimizer, share, sampler, config, users, items, negatives)
+            loss, stop_requested = distributed.agree(loss, stop.requested, context)
             state.loss_sum += loss * len(batch)
             state.step += 1
             bar.update(len(batch) * (1 + ratio))
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            if stop.requested:
+            if stop_requested:
                 return False
             if every and state.step % every == 0 and state.step < len(batches):
-                checkpoint.save(config.run_dir, model, optimizer, generator, state)
+                save_checkpoint(context, config.run_dir, model, optimizer, generator, state)
     seconds = time.perf_counter() - started
     state.history.append({
         "epoch": state.epoch,
@@ -127,6 +186,14 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
     return loss.item()
 
 
+def to_device(device: torch.device, users, items, negatives: Negatives):
+    """The batch on the model's device (sampling stays on the CPU, where the index lives)."""
+    if device.type == "cpu":
+        return users, items, negatives
+    valid = None if negatives.valid is None else negatives.valid.to(device)
+    return users.to(device), items.to(device), Negatives(negatives.items.to(device), valid)
+
+
 def batch_l2(model, users, items, negative_items) -> torch.Tensor:
     """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention)."""
     used = (model.user(users).pow(2).sum() + model.item(items).pow(2).sum()
@@ -140,7 +207,7 @@ def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> 
     if not every or (state.epoch % every and state.epoch != config.train.epochs):
         return False
     split = "valid" if dataset.valid is not None else "test"
-    scores = evaluate_split(model, dataset, split, config.eval, seed=config.seed)
+    scores = evaluate_split(on_cpu(model), dataset, split, config.eval, seed=config.seed)
     record.update({f"{split}/{name}": value for name, value in scores.items()})
     metric = scores.get(config.eval.metric)
     log(f"epoch {state.epoch}: loss {record['loss']:.4f}, {record['examples_per_s']:,.0f} ex/s, "
@@ -166,7 +233,7 @@ def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: fl
     run_dir = config.run_dir
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
-    model.eval()
+    model = model.cpu().eval()  # evaluated where the data index lives; model.pt loads anywhere
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
     summary = {
         "run_dir": str(run_dir),
@@ -181,6 +248,14 @@ def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: fl
     runs.write_json(run_dir / "summary.json", summary)
     checkpoint.write_status(run_dir, "finished")
     return summary
+
+
+def on_cpu(model: torch.nn.Module) -> torch.nn.Module:
+    """The model, or a CPU copy of it when it trains on an accelerator: evaluation indexes
+    CPU tensors (the held-out pairs), so it scores on the CPU."""
+    if next(model.parameters()).device.type == "cpu":
+        return model
+    return copy.deepcopy(model).cpu()
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

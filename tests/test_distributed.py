@@ -1,0 +1,212 @@
+"""Distributed training: 2 processes under torchrun, gloo on 127.0.0.1, against one process.
+
+The launched runs use a tiny planted-taste data set and one thread per process;
+each launch has a timeout and its whole process group is killed on expiry, so a
+hang fails the test instead of blocking CI.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from recbce import checkpoint, distributed, synth
+from recbce.config import load_config
+from recbce.distributed import Context
+from recbce.errors import ConfigError, RunError
+from recbce.train import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAUNCH_TIMEOUT = 150
+
+# Runs in every rank: trains through the library and, after each checkpoint, writes
+# this rank's parameters, so the test can compare the replicas.
+SPY = """
+import sys, torch
+from recbce import train as training
+from recbce.config import load_config
+
+save = training.save_checkpoint
+def save_and_dump(context, run_dir, model, optimizer, generator, state):
+    save(context, run_dir, model, optimizer, generator, state)
+    torch.save(model.state_dict(), f"{sys.argv[2]}/rank{context.rank}.pt")
+training.save_checkpoint = save_and_dump
+training.train(load_config(sys.argv[1]), progress=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:
+    done = launch(*args, cwd=cwd)
+    if done.returncode and "address already in use" in done.stderr.lower():
+        done = launch(*args, cwd=cwd)  # another job took the free port first: once more, on a new one
+    return done
+
+
+def launch(*args: str, cwd) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()), *args]
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=LAUNCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"torchrun did not finish in {LAUNCH_TIMEOUT} s:\n{err[-2000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dist")
+    synth.generate(n_users=300, n_items=150, min_per_user=8, max_per_user=30, seed=3).to_csv(
+        path / "data.tsv", sep="\t", header=False, index=False)
+    return path
+
+
+def write_config(workdir, name: str, epochs: int = 2) -> str:
+    raw = {"run": {"dir": str(workdir / "runs"), "name": name},
+           "data": {"path": str(workdir / "data.tsv"), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
+           "model": {"dim": 16}, "sampler": {"ratio": 4},
+           "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "threads": 1, "device": "cpu"}}
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(workdir):
+    """A 2-process run of 2 epochs, with each rank's final parameters dumped."""
+    (workdir / "spy.py").write_text(SPY)
+    dumps = workdir / "dumps"
+    dumps.mkdir()
+    done = torchrun(str(workdir / "spy.py"), write_config(workdir, "two"), str(dumps), cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir / "runs" / "two", dumps
+
+
+def summary(run_dir) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def test_replicas_hold_identical_parameters(two_ranks):
+    run_dir, dumps = two_ranks
+    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+    assert rank0.keys() == rank1.keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert len(saved["rank_generators"]) == 2
+    assert not torch.equal(saved["rank_generators"][0], saved["rank_generators"][1])
+
+
+def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir):
+    """Same data, split, initial weights (rank 0's, broadcast) and global batches (64 pairs,
+    32 per rank); what differs is the negatives: rank 1 draws its 32 rows' negatives from
+    its own stream, where one process draws all 64 from a single stream. That is a change
+    of random draws, as between two sampler seeds, so the epoch losses agree to 1% and
+    test ranking metrics to 0.03 (seed-to-seed spread here is about 0.01 to 0.02)."""
+    run_dir, _ = two_ranks
+    single = train(load_config(write_config(workdir, "one")), progress=False)
+    multi = summary(run_dir)
+    for metric in ("ndcg@20", "recall@20", "hr@10"):
+        assert abs(multi["test"][metric] - single["test"][metric]) < 0.03, metric
+    assert multi["popularity"] == single["popularity"]  # same data, same split
+    losses = [[json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+              for run in (run_dir, workdir / "runs" / "one")]
+    assert len(losses[0]) == len(losses[1]) == 2
+    for two, one in zip(*losses, strict=True):
+        assert abs(two - one) / one < 0.01
+
+
+def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
+    """One epoch through the real CLI, then resumed for a second one: the result must be
+    bit-identical to the uninterrupted 2-epoch run, which needs every rank's generator back."""
+    config = write_config(workdir, "resumed", epochs=1)
+    done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("test metrics") == 1  # rank 0 alone prints
+    run_dir = workdir / "runs" / "resumed"
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 2
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    done = torchrun("-m", "recbce", "train", "--resume", str(run_dir), "--quiet", cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert summary(run_dir)["test"] == summary(two_ranks[0])["test"]
+    with pytest.raises(RunError, match="nproc_per_node=2"):  # one process cannot take it over
+        train(load_config(run_dir / "config.yaml"), resume=True, progress=False)
+
+
+def test_uneven_slices_are_weighted_to_the_global_mean():
+    def mean(pos, neg):
+        return pos.mean()
+
+    two = Context(rank=0, world_size=2)
+    assert distributed.share_of_loss(mean, 32, 64, two) is mean
+    pos = torch.ones(3)
+    assert float(distributed.share_of_loss(mean, 3, 5, two)(pos, None)) == pytest.approx(6 / 5)
+    assert distributed.share_of_loss(mean, 3, 5, Context()) is mean
+
+
+def test_global_batches_give_every_rank_the_same_step_count():
+    two = Context(rank=1, world_size=2)
+    batches = distributed.global_batches(torch.arange(129), 64, two)
+    assert [len(b) for b in batches] == [64, 64]  # the lone 129th pair is dropped
+    assert [len(b) for b in distributed.global_batches(torch.arange(130), 64, two)] == [64, 64, 2]
+    assert [len(b) for b in distributed.global_batches(torch.arange(129), 64, Context())] == [64, 64, 1]
+    batch = torch.arange(7)
+    parts = [distributed.local_part(batch, Context(rank=r, world_size=3)) for r in range(3)]
+    assert torch.equal(torch.cat(parts), batch) and [len(p) for p in parts] == [3, 2, 2]
+    assert distributed.local_part(batch, Context()) is batch
+
+
+def test_single_process_helpers_are_no_ops():
+    alone = Context()
+    assert distributed.agree(1.5, True, alone) == (1.5, True)
+    assert distributed.broadcast({"a": 1}, alone) == {"a": 1}
+    assert distributed.gather_generator_states(torch.Generator(), alone) is None
+    model = torch.nn.Linear(2, 2)
+    assert distributed.replicate(model, alone) is model
+    with distributed.session("cpu", env={}) as context:
+        assert context == Context()
+
+
+def test_device_setting():
+    assert distributed.resolve_device("cpu") == torch.device("cpu")
+    assert distributed.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="train.device"):
+            distributed.resolve_device("cuda")
+
+
+def test_settings_a_distributed_run_cannot_honour_are_refused(make_config):
+    two = Context(world_size=2)
+    with pytest.raises(ConfigError, match="batch_size 1 is smaller than the 2 processes"):
+        distributed.check_supported(load_config(make_config(train={"batch_size": 1})), two)
+    positives_only = load_config(make_config(loss={"name": "bce_pos_only"}, sampler={"ratio": 0}))
+    with pytest.raises(ConfigError, match="bce_pos_only"):
+        distributed.check_supported(positives_only, two)
+    distributed.check_supported(positives_only, Context())  # fine in one process
+    with pytest.raises(ConfigError, match="train.device"):
+        load_config(make_config(train={"device": "tpu"}))
+
+
+def test_checkpoint_from_one_process_refuses_a_distributed_resume(tmp_path):
+    model, generator = torch.nn.Linear(2, 2), torch.Generator()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    checkpoint.save(tmp_path, model, optimizer, generator, checkpoint.Progress())
+    with pytest.raises(RunError, match="written by 1 process"):
+        checkpoint.load(tmp_path, model, optimizer, generator, rank=1, world_size=2)
