@@ -21,6 +21,8 @@ from recbce.data import Positives
 from recbce.errors import DataError
 
 REJECTION_ROUNDS = 8
+SLOTS_PER_PAIR = 16  # filter size: about 1/16 of absent pairs need the exact check
+FIBONACCI = -0x61C8864680B583EB  # 2^64 / golden ratio, as a signed int64: spreads keys over slots
 
 
 @dataclass
@@ -34,6 +36,39 @@ def make_generator(seed: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + rank)
 
 
+class PairSet:
+    """Exact membership of (user, item) pairs, answered for a whole batch at once.
+
+    A binary search in the sorted keys costs a cache miss per step, so most queries
+    are first answered by one lookup in a byte table indexed by a hash of the key:
+    an empty slot means absent for sure. Only the queries landing on a used slot
+    (the true pairs and about 1/SLOTS_PER_PAIR of the others) are searched.
+    """
+
+    def __init__(self, positives: Positives):
+        self.keys, self.n_items = positives.keys, positives.n_items
+        bits = max(8, (SLOTS_PER_PAIR * len(self.keys)).bit_length())
+        self.shift, self.mask = 64 - bits, (1 << bits) - 1
+        self.used = torch.zeros(1 << bits, dtype=torch.bool)
+        self.used[self.slot(self.keys)] = True
+
+    def slot(self, keys: torch.Tensor) -> torch.Tensor:
+        # Fibonacci hashing: the top bits of key * 2^64/phi (int64 products wrap around).
+        return (keys * FIBONACCI >> self.shift) & self.mask
+
+    def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Boolean tensor shaped like `items`: is (user, item) a stored pair?"""
+        query = (users * self.n_items + items).view(-1)  # users may broadcast: [B, 1] with [B, k]
+        # index_select rather than [] indexing: several times faster on a batch of this size.
+        found = self.used.index_select(0, self.slot(query))
+        candidates = found.nonzero().squeeze(1)
+        if len(candidates):
+            maybe = query.index_select(0, candidates)
+            pos = torch.searchsorted(self.keys, maybe).clamp_(max=len(self.keys) - 1)
+            found[candidates] = self.keys.index_select(0, pos) == maybe
+        return found.view(torch.broadcast_shapes(users.shape, items.shape))
+
+
 class ItemSampler:
     """Items drawn i.i.d. from a distribution over the catalogue (uniform, or ∝ count^alpha).
 
@@ -45,6 +80,7 @@ class ItemSampler:
     def __init__(self, positives: Positives, probs: torch.Tensor | None = None,
                  exclude_positives: bool = True):
         self.positives = positives
+        self.members = PairSet(positives)  # membership tests of the rejection loop
         self.n_items = positives.n_items
         self.exclude_positives = exclude_positives
         self.probs = None if probs is None else probs.double() / probs.sum()
@@ -70,22 +106,23 @@ class ItemSampler:
     def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
                generator: torch.Generator) -> Negatives:
         """[B, ratio] negatives for the batch's users (`items`, their positives, are unused here)."""
-        users = users.unsqueeze(1).expand(-1, ratio)
-        negatives = self.draw(users.shape, generator)
+        negatives = self.draw((len(users), ratio), generator)
         if not self.exclude_positives:
             return Negatives(negatives)
-        # Redraw only the collisions: each round keeps about a density-sized fraction of the
+        # Redraw only the collisions, tracked as flat indices so that every round after the
+        # first touches only them: each round keeps about a density-sized fraction of the
         # last. The few left after some rounds (users holding most of the probability mass)
         # are drawn exactly from their unobserved items instead, so this always ends.
-        bad = self.positives.contains(users, negatives)
+        flat = negatives.view(-1)
+        bad = self.members.contains(users.unsqueeze(1), negatives).view(-1).nonzero().squeeze(1)
         for _ in range(REJECTION_ROUNDS):
-            if not bool(bad.any()):
+            if not len(bad):
                 return Negatives(negatives)
-            redraw = self.draw((int(bad.sum()),), generator)
-            negatives[bad] = redraw
-            bad[bad.clone()] = self.positives.contains(users[bad], redraw)
-        if bool(bad.any()):
-            negatives[bad] = self.draw_unobserved(users[bad], generator)
+            redraw = self.draw((len(bad),), generator)
+            flat[bad] = redraw
+            bad = bad[self.members.contains(users[bad // ratio], redraw)]
+        if len(bad):
+            flat[bad] = self.draw_unobserved(users[bad // ratio], generator)
         return Negatives(negatives)
 
     def draw_unobserved(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
