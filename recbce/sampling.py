@@ -36,6 +36,13 @@ def make_generator(seed: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + rank)
 
 
+def check_catalogue(positives: Positives) -> None:
+    """A single item leaves nothing to draw or rank: an error rather than an endless loop."""
+    if positives.n_items < 2:
+        raise DataError(f"the training data has {positives.n_items} item(s): negative sampling and "
+                        "ranking need at least 2")
+
+
 class PairSet:
     """Exact membership of (user, item) pairs, answered for a whole batch at once.
 
@@ -86,8 +93,7 @@ class ItemSampler:
         self.probs = None if probs is None else probs.double() / probs.sum()
         self.cdf = None if probs is None else torch.cumsum(self.probs, 0)
         self.log_probs = None if probs is None else torch.log(probs.double() / probs.sum()).float()
-        if self.n_items < 2:
-            raise DataError("the catalogue has fewer than 2 items: there is nothing to rank")
+        check_catalogue(positives)
         if exclude_positives:
             full = positives.counts() >= self.n_items
             if bool(full.any()):
@@ -143,6 +149,7 @@ class InBatchSampler:
     """The batch's other positives are each user's negatives; the user's own positives are masked."""
 
     def __init__(self, positives: Positives, item_counts: torch.Tensor):
+        check_catalogue(positives)
         self.positives = positives
         # A batch is a uniform draw of training pairs: an item appears ∝ its count.
         self.log_probs = torch.log(item_counts.double() / item_counts.sum()).float()
