@@ -122,6 +122,9 @@ def test_ranks_get_different_streams():
     assert torch.equal(draws(3, 0), draws(3, 0)) and torch.equal(draws(3, 1), draws(3, 1))
     assert not torch.equal(draws(3, 0), draws(3, 1))  # ranks: independent streams
     assert not torch.equal(draws(3, 0), draws(4, 0))
+    generator = make_generator(3)  # one generator across epochs: each epoch draws afresh
+    epoch_1, epoch_2 = (sampler.sample(users, None, 4, generator).items for _ in range(2))
+    assert not torch.equal(epoch_1, epoch_2)
     # Half the draws of two ranks agreeing would mean correlated streams (chance: 1/500 each).
     assert (draws(3, 0) == draws(3, 1)).float().mean() < 0.05
 
