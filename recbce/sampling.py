@@ -86,14 +86,15 @@ class ItemSampler:
 
     def __init__(self, positives: Positives, probs: torch.Tensor | None = None,
                  exclude_positives: bool = True):
+        check_catalogue(positives)
         self.positives = positives
-        self.members = PairSet(positives)  # membership tests of the rejection loop
         self.n_items = positives.n_items
         self.exclude_positives = exclude_positives
+        # The rejection loop's membership tests; unchecked draws need none.
+        self.members = PairSet(positives) if exclude_positives else None
         self.probs = None if probs is None else probs.double() / probs.sum()
         self.cdf = None if probs is None else torch.cumsum(self.probs, 0)
         self.log_probs = None if probs is None else torch.log(probs.double() / probs.sum()).float()
-        check_catalogue(positives)
         if exclude_positives:
             full = positives.counts() >= self.n_items
             if bool(full.any()):
