@@ -21,6 +21,7 @@ from recbce.data import Positives
 from recbce.errors import DataError
 
 REJECTION_ROUNDS = 8
+GUIDE_STEPS = 8  # popularity draws: forward steps from the guide table before a binary search
 SLOTS_PER_PAIR = 16  # filter size: about 1/16 of absent pairs need the exact check
 FIBONACCI = -0x61C8864680B583EB  # 2^64 / golden ratio, as a signed int64: spreads keys over slots
 
@@ -93,7 +94,14 @@ class ItemSampler:
         # The rejection loop's membership tests; unchecked draws need none.
         self.members = PairSet(positives) if exclude_positives else None
         self.probs = None if probs is None else probs.double() / probs.sum()
-        self.cdf = None if probs is None else torch.cumsum(self.probs, 0)
+        self.cdf = self.guide = None
+        if probs is not None:
+            # +inf after the last item stops every walk of inverse_cdf inside the table.
+            self.cdf = torch.cat([torch.cumsum(self.probs, 0), torch.tensor([math.inf], dtype=torch.float64)])
+            # The first item of each 1/n-wide slice, by the very arithmetic inverse_cdf puts u
+            # in its slice with, so that rounding can never start a search past its answer.
+            slice_of_item = (self.cdf * self.n_items).clamp_(max=self.n_items).long()
+            self.guide = torch.searchsorted(slice_of_item, torch.arange(self.n_items))
         self.log_probs = None if probs is None else torch.log(probs.double() / probs.sum()).float()
         if exclude_positives:
             full = positives.counts() >= self.n_items
@@ -108,7 +116,26 @@ class ItemSampler:
         if self.cdf is None:
             return torch.randint(self.n_items, shape, generator=generator)
         u = torch.rand(shape, generator=generator, dtype=torch.float64)
-        return torch.searchsorted(self.cdf, u).clamp_(max=self.n_items - 1)
+        return self.inverse_cdf(u.view(-1)).view(shape)
+
+    def inverse_cdf(self, u: torch.Tensor) -> torch.Tensor:
+        """The first item whose cdf >= u: searchsorted's answer, found faster.
+
+        A guide table (Chen & Asau) starts each search at the first item of u's
+        slice of [0, 1); a short walk forward ends almost every one. The rare long
+        walks (many tiny probabilities in one slice) finish by binary search.
+        """
+        slices = (u * self.n_items).long().clamp_(max=self.n_items - 1)
+        items = self.guide.index_select(0, slices)
+        behind = (self.cdf.index_select(0, items) < u).nonzero().squeeze(1)
+        for _ in range(GUIDE_STEPS):
+            if not len(behind):
+                break
+            items[behind] += 1
+            behind = behind[self.cdf.index_select(0, items[behind]) < u[behind]]
+        if len(behind):
+            items[behind] = torch.searchsorted(self.cdf, u[behind])
+        return items.clamp_(max=self.n_items - 1)
 
     def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
                generator: torch.Generator) -> Negatives:

@@ -210,3 +210,18 @@ def test_cli_user_with_every_item(tmp_path):
 def test_cli_ratio_errors(tmp_path, overrides, message):
     config = write_run(tmp_path, [("a", "x"), ("b", "y")], [("a", "y")])
     assert_one_line_error(["-c", str(config), *[f"--set={o}" for o in overrides]], message)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_items=st.integers(2, 300), skew=st.floats(0, 12), seed=st.integers(0, 10**6))
+def test_popularity_draw_is_the_inverse_cdf(n_items, skew, seed):
+    # Heavy skew puts many tiny probabilities in one guide slice: the binary-search finish.
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.rand(n_items, generator=g, dtype=torch.float64) ** skew + 1e-300
+    positives = Positives.from_pairs(torch.tensor([0]), torch.tensor([0]), 1, n_items)
+    sampler = ItemSampler(positives, counts, exclude_positives=False)
+    u = torch.cat([torch.rand(2000, generator=g, dtype=torch.float64),
+                   torch.tensor([0.0, 1 - 2**-53]), sampler.cdf[:-1]])  # ends and exact cdf values
+    cdf = torch.cumsum(counts / counts.sum(), 0)
+    expected = torch.searchsorted(cdf, u).clamp_(max=n_items - 1)
+    assert torch.equal(sampler.inverse_cdf(u), expected)
