@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from recbce.config import SamplerConfig
@@ -76,7 +77,10 @@ class PairSet:
         candidates = found.nonzero().squeeze(1)
         if len(candidates):
             maybe = query.index_select(0, candidates)
-            pos = torch.searchsorted(self.keys, maybe).clamp_(max=len(self.keys) - 1)
+            # numpy's search runs on one thread: torch's splits a thousand queries over the
+            # cores and then waits, for milliseconds, whenever another job holds one of them.
+            pos = torch.from_numpy(np.searchsorted(self.keys.numpy(), maybe.numpy()))
+            pos.clamp_(max=len(self.keys) - 1)
             found[candidates] = self.keys.index_select(0, pos) == maybe
         return found.view(torch.broadcast_shapes(users.shape, items.shape))
 
