@@ -156,8 +156,12 @@ class Config(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         positives_only = self.loss.name == "bce_pos_only"
-        if positives_only != (self.sampler.ratio == 0 and self.sampler.kind != "in_batch"):
-            raise ValueError("sampler.ratio must be 0 exactly when loss.name is bce_pos_only")
+        if positives_only and (self.sampler.ratio != 0 or self.sampler.kind == "in_batch"):
+            raise ValueError("loss.name bce_pos_only trains without negatives: set sampler.ratio: 0 "
+                             "(with kind uniform or popularity)")
+        if not positives_only and self.sampler.ratio == 0 and self.sampler.kind != "in_batch":
+            raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
+                             "(0 only with loss.name bce_pos_only)")
         if self.loss.name == "ccl" and self.model.scorer != "cosine":
             raise ValueError("loss.name ccl needs model.scorer: cosine (its margin is a cosine)")
         if self.model.scorer == "cosine" and self.model.bias:

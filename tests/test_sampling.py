@@ -1,35 +1,58 @@
 import pytest
 import torch
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from recbce.cli import app
 from recbce.config import SamplerConfig
 from recbce.data import Positives
 from recbce.errors import DataError
-from recbce.sampling import InBatchSampler, ItemSampler, build_sampler, make_generator
+from recbce.sampling import InBatchSampler, ItemSampler, PairSet, build_sampler, make_generator
 
 
-def random_positives(n_users, n_items, density, seed):
+def random_positives(n_users, n_items, density, seed, dense_users=0):
+    """Random CSR positives; the first `dense_users` users hold every item but one."""
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(n_users, n_items, generator=g) < density
-    mask[:, 0] = False  # every user keeps at least one unobserved item
+    mask[:dense_users] = True
+    free = torch.randint(n_items, (n_users,), generator=g)
+    mask[torch.arange(n_users), free] = False  # every user keeps at least one unobserved item
     users, items = mask.nonzero(as_tuple=True)
     return Positives.from_pairs(users, items, n_users, n_items), mask
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(n_users=st.integers(1, 20), n_items=st.integers(2, 30), density=st.floats(0, 0.95),
-       ratio=st.integers(1, 9), seed=st.integers(0, 10**6), kind=st.sampled_from(["uniform", "popularity"]))
-def test_exclusion_shapes_and_seed(n_users, n_items, density, ratio, seed, kind):
-    positives, mask = random_positives(n_users, n_items, density, seed)
+       dense_users=st.integers(0, 3), ratio=st.integers(1, 9), seed=st.integers(0, 10**6),
+       kind=st.sampled_from(["uniform", "popularity"]))
+def test_exclusion_shapes_and_seed(n_users, n_items, density, dense_users, ratio, seed, kind):
+    positives, mask = random_positives(n_users, n_items, density, seed, min(dense_users, n_users))
     counts = torch.bincount(positives.indices, minlength=n_items) + 1
     sampler = build_sampler(SamplerConfig(kind=kind, ratio=ratio), positives, counts)
     users = torch.randint(n_users, (50,), generator=torch.Generator().manual_seed(seed))
     first = sampler.sample(users, users, ratio, make_generator(seed))
     again = sampler.sample(users, users, ratio, make_generator(seed))
     assert first.items.shape == (50, ratio) and first.valid is None
+    assert first.items.dtype == torch.int64 and bool(((first.items >= 0) & (first.items < n_items)).all())
     assert torch.equal(first.items, again.items)
     assert not mask[users.unsqueeze(1).expand_as(first.items), first.items].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_users=st.integers(1, 30), n_items=st.integers(1, 40), density=st.floats(0, 1),
+       seed=st.integers(0, 10**6))
+def test_pair_set_matches_a_dense_mask(n_users, n_items, density, seed):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(n_users, n_items, generator=g) < density
+    users, items = mask.nonzero(as_tuple=True)
+    members = PairSet(Positives.from_pairs(users, items, n_users, n_items))
+    every_user = torch.arange(n_users).unsqueeze(1)  # [U, 1] broadcast against [U, I]
+    assert torch.equal(members.contains(every_user, torch.arange(n_items).expand(n_users, -1)), mask)
+    query_users = torch.randint(n_users, (200,), generator=g)
+    query_items = torch.randint(n_items, (200,), generator=g)
+    assert torch.equal(members.contains(query_users, query_items), mask[query_users, query_items])
 
 
 def chi_square(observed: torch.Tensor, expected: torch.Tensor) -> float:
@@ -82,14 +105,52 @@ def test_user_with_every_item_or_one_item_catalogue_is_an_error():
     with pytest.raises(DataError, match="every item"):
         ItemSampler(full)
     one = Positives.from_pairs(torch.tensor([0]), torch.tensor([0]), 2, 1)
-    with pytest.raises(DataError, match="fewer than 2 items"):
+    with pytest.raises(DataError, match=r"has 1 item\(s\)"):
         ItemSampler(one, exclude_positives=False)
+    with pytest.raises(DataError, match=r"has 1 item\(s\)"):
+        InBatchSampler(one, torch.ones(1))
 
 
 def test_ranks_get_different_streams():
-    a = torch.randint(1000, (10,), generator=make_generator(3, rank=0))
-    b = torch.randint(1000, (10,), generator=make_generator(3, rank=1))
-    assert not torch.equal(a, b)
+    positives, _ = random_positives(30, 500, 0.05, 0)
+    sampler = build_sampler(SamplerConfig(), positives, torch.ones(500))
+    users = torch.arange(30).repeat(10)
+
+    def draws(seed, rank):
+        return sampler.sample(users, None, 4, make_generator(seed, rank)).items
+
+    assert torch.equal(draws(3, 0), draws(3, 0)) and torch.equal(draws(3, 1), draws(3, 1))
+    assert not torch.equal(draws(3, 0), draws(3, 1))  # ranks: independent streams
+    assert not torch.equal(draws(3, 0), draws(4, 0))
+    generator = make_generator(3)  # one generator across epochs: each epoch draws afresh
+    epoch_1, epoch_2 = (sampler.sample(users, None, 4, generator).items for _ in range(2))
+    assert not torch.equal(epoch_1, epoch_2)
+    # Half the draws of two ranks agreeing would mean correlated streams (chance: 1/500 each).
+    assert (draws(3, 0) == draws(3, 1)).float().mean() < 0.05
+
+
+@pytest.mark.parametrize("kind", ["uniform", "popularity"])
+def test_restricted_distribution_of_dense_users(kind):
+    # User 0 holds the 45 most popular of 50 items: popularity rejection keeps failing and the
+    # exact fallback serves most rows. User 1 holds a few. Each user's draws must follow the
+    # target restricted to that user's own unobserved items.
+    n_items, per_user = 50, 40_000
+    counts = torch.arange(1, n_items + 1) ** 2
+    held = [torch.arange(5, 50), torch.tensor([0, 10, 49])]
+    users = torch.cat([torch.full((len(h),), u) for u, h in enumerate(held)])
+    positives = Positives.from_pairs(users, torch.cat(held), 2, n_items)
+    sampler = build_sampler(SamplerConfig(kind=kind, alpha=0.5), positives, counts)
+    batch = torch.tensor([0, 1]).repeat(per_user // 8)
+    got = sampler.sample(batch, None, 8, make_generator(7)).items
+    for user, observed_items in enumerate(held):
+        observed = torch.bincount(got[batch == user].flatten(), minlength=n_items).double()
+        target = counts.double() ** 0.5 if kind == "popularity" else torch.ones(n_items, dtype=torch.float64)
+        target[observed_items] = 0
+        assert observed[observed_items].sum() == 0
+        keep = target > 0
+        expected = target[keep] / target.sum() * per_user
+        df = int(keep.sum()) - 1
+        assert chi_square(observed[keep], expected) < df + 6 * (2 * df) ** 0.5  # mean + 6 sd
 
 
 def test_user_with_one_rare_unobserved_item_still_gets_it():
@@ -100,3 +161,67 @@ def test_user_with_one_rare_unobserved_item_still_gets_it():
     sampler = build_sampler(SamplerConfig(kind="popularity", alpha=1.0), positives, counts)
     got = sampler.sample(torch.zeros(100, dtype=torch.long), None, 4, make_generator(0)).items
     assert (got == 0).all()
+
+
+def write_run(tmp_path, train_rows, test_rows, **sections):
+    """A config on predefined train/test files written here; returns its path."""
+    (tmp_path / "train.tsv").write_text("".join(f"{u}\t{i}\n" for u, i in train_rows))
+    (tmp_path / "test.tsv").write_text("".join(f"{u}\t{i}\n" for u, i in test_rows))
+    raw = {"run": {"dir": str(tmp_path / "runs"), "name": "r"}, "train": {"epochs": 1},
+           "data": {"path": str(tmp_path / "train.tsv"),
+                    "split": {"method": "predefined", "test_path": str(tmp_path / "test.tsv")}}}
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def assert_one_line_error(args, message):
+    result = CliRunner().invoke(app, ["train", "-q", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and result.output.strip().count("\n") == 0
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind, loss", [("uniform", "bce"), ("popularity", "bce"), ("in_batch", "softmax")])
+def test_cli_one_item_catalogue_is_a_one_line_error(tmp_path, kind, loss):
+    config = write_run(tmp_path, [("a", "x"), ("b", "x"), ("c", "x")], [("a", "x")],
+                       sampler={"kind": kind}, loss={"name": loss})
+    assert_one_line_error(["-c", str(config)], "the training data has 1 item(s)")
+
+
+def test_cli_user_with_every_item(tmp_path):
+    train = [("a", "x"), ("a", "y"), ("a", "z"), ("b", "x")]
+    config = write_run(tmp_path, train, [("b", "y")])
+    assert_one_line_error(["-c", str(config)], "has interacted with every item")
+    # Unchecked sampling has no such limit: the documented way out trains.
+    result = CliRunner().invoke(app, ["train", "-q", "-c", str(config),
+                                      "--set", "sampler.exclude_positives=false"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["sampler.ratio=0"], "sampler.ratio: 0 draws no negatives: set an integer >= 1"),
+    (["sampler.ratio=2.5"], "sampler.ratio: Input should be a valid integer"),
+    (["sampler.ratio=-1"], "sampler.ratio: Input should be greater than or equal to 0"),
+    (["loss.name=bce_pos_only"], "bce_pos_only trains without negatives: set sampler.ratio: 0"),
+])
+def test_cli_ratio_errors(tmp_path, overrides, message):
+    config = write_run(tmp_path, [("a", "x"), ("b", "y")], [("a", "y")])
+    assert_one_line_error(["-c", str(config), *[f"--set={o}" for o in overrides]], message)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_items=st.integers(2, 300), skew=st.floats(0, 12), seed=st.integers(0, 10**6))
+def test_popularity_draw_is_the_inverse_cdf(n_items, skew, seed):
+    # Heavy skew puts many tiny probabilities in one guide slice: the binary-search finish.
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.rand(n_items, generator=g, dtype=torch.float64) ** skew + 1e-300
+    positives = Positives.from_pairs(torch.tensor([0]), torch.tensor([0]), 1, n_items)
+    sampler = ItemSampler(positives, counts, exclude_positives=False)
+    u = torch.cat([torch.rand(2000, generator=g, dtype=torch.float64),
+                   torch.tensor([0.0, 1 - 2**-53]), sampler.cdf[:-1]])  # ends and exact cdf values
+    cdf = torch.cumsum(counts / counts.sum(), 0)
+    expected = torch.searchsorted(cdf, u).clamp_(max=n_items - 1)
+    assert torch.equal(sampler.inverse_cdf(u), expected)
