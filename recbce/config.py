@@ -53,7 +53,7 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    dim: int = Field(64, ge=1)
+    dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
     init_std: float = Field(0.1, gt=0)
     scorer: Literal["dot", "cosine"] = "dot"
@@ -62,7 +62,7 @@ class ModelConfig(Section):
 
 class SamplerConfig(Section):
     kind: Literal["uniform", "popularity", "in_batch"] = "uniform"
-    ratio: int = Field(4, ge=0)  # in_batch ignores it: the batch's other positives are the negatives
+    ratio: int = Field(4, ge=0, le=2**16)  # in_batch ignores it: the other positives are the negatives
     exclude_positives: bool = True
     alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
 
@@ -79,13 +79,13 @@ class LossConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(4096, ge=1)
+    epochs: int = Field(10, ge=1, le=2**31)
+    batch_size: int = Field(4096, ge=1, le=2**31)
     # row_adam: Adam on the rows a batch used only (fast); adam: dense; sgd/adagrad/sparse_adam: torch's
     optimizer: Literal["row_adam", "adam", "sparse_adam", "sgd", "adagrad"] = "row_adam"
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=1024)
     eval_every: int = Field(1, ge=0)  # epochs between validation runs; 0: only the final test
     patience: int = Field(0, ge=0)  # stop after this many evaluations without gain; 0: never
     checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints; 0: epoch ends only
@@ -121,7 +121,7 @@ class RunConfig(Section):
 
 
 class Config(Section):
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # numpy and torch generators take 0..2^63-1
     run: RunConfig = RunConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -166,7 +166,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]  # ReaderError: no .problem
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
     if raw is None:

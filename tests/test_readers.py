@@ -24,6 +24,9 @@ def test_formats(tmp_path):
     frame = read(tmp_path / "x.psv", format="delimited", sep="|", header=True,
                  columns={"user": "who", "item": "what", "timestamp": "when"})
     assert frame.values.tolist() == [["ann", "book", 3], ["bob", "pen", 4]]
+    (tmp_path / "x.txt").write_text("ann::book\nbob::pen\n")  # several characters: not a regex
+    frame = read(tmp_path / "x.txt", format="delimited", sep="::")
+    assert frame.values.tolist() == [["ann", "book"], ["bob", "pen"]]
 
 
 def test_parquet(tmp_path):
@@ -46,6 +49,10 @@ def test_parquet(tmp_path):
         (b"1\t2\t5\n3\t4\tgood\n", {}, "line 2: rating 'good' is not a number"),
         (b"1\t2\n3\t4\n5\t6\t7\t8\t9\n", {}, "ragged rows: Expected 2 fields in line 3, saw 5"),
         (b"1\t2\n3\n", {}, "line 2: item is missing"),
+        (b"\n1\t2\n", {}, "line 1: a blank line"),
+        (b"1::2\n3::4::5\n", {"format": "delimited", "sep": "::"}, "Expected 2 fields in line 2"),
+        (b"1\t99999999999999999999\n", {}, "line 1: item id 99999999999999999999 does not fit"),
+        (b"1\t2\n2\t99999999999999999999999\n", {}, "line 2: item id"),
         (b"\x89PNG\r\n\x1a\n\0\0\0", {}, "a binary file"),
         (b"user,item\n", {"format": "csv", "header": True}, "only a header"),
         (b"1\t2\nabc\t3\n4\t5\n", {}, "line 2: user id 'abc' is not a number while other ids are"),
