@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recbce.errors import ConfigError
 
@@ -35,10 +43,10 @@ class SplitConfig(Section):
 class ColumnsConfig(Section):
     """Where each field is: a 0-based position, or a name when the file has a header."""
 
-    user: int | str = 0
-    item: int | str = 1
-    rating: int | str | None = None  # None: position 2 if the file has it
-    timestamp: int | str | None = None  # None: position 3 if the file has it
+    user: NonNegativeInt | str = 0
+    item: NonNegativeInt | str = 1
+    rating: NonNegativeInt | str | None = None  # None: position 2 if the file has it
+    timestamp: NonNegativeInt | str | None = None  # None: position 3 if the file has it
 
 
 class DataConfig(Section):
@@ -48,7 +56,7 @@ class DataConfig(Section):
     header: bool = False  # delimited text: the first line names the columns
     columns: ColumnsConfig = ColumnsConfig()
     min_rating: float | None = None  # implicit feedback: keep ratings >= this
-    kcore: int = Field(0, ge=0)  # keep users and items with >= kcore interactions, iteratively
+    kcore: int = Field(0, ge=0, le=2**31)  # keep users and items with >= kcore interactions, iteratively
     split: SplitConfig = SplitConfig()
 
 
@@ -86,24 +94,24 @@ class TrainConfig(Section):
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     threads: int | None = Field(None, ge=1, le=1024)
-    eval_every: int = Field(1, ge=0)  # epochs between validation runs; 0: only the final test
-    patience: int = Field(0, ge=0)  # stop after this many evaluations without gain; 0: never
-    checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints; 0: epoch ends only
+    eval_every: int = Field(1, ge=0, le=2**31)  # epochs between validation runs; 0: only the final test
+    patience: int = Field(0, ge=0, le=2**31)  # stop after this many evaluations without gain; 0: never
+    checkpoint_every: int = Field(0, ge=0, le=2**31)  # steps between mid-epoch checkpoints; 0: epoch ends
 
 
 class EvalConfig(Section):
     k: list[int] = [10, 20]
     metric: str = "ndcg@20"  # for model selection and early stopping, e.g. recall@20
-    batch_users: int = Field(32, ge=1)  # users scored at once: bounds memory to 32 x n_items floats
+    batch_users: int = Field(32, ge=1, le=2**31)  # users scored at once: bounds memory to 32 x n_items floats
     protocol: Literal["full", "sampled"] = "full"
-    sampled_negatives: int = Field(100, ge=1)  # sampled protocol: negatives per held-out item
+    sampled_negatives: int = Field(100, ge=1, le=2**20)  # sampled protocol: negatives per held-out item
     auc: bool = False  # full protocol: also AUC (costs a pass over every relevant item's row)
 
     @field_validator("k")
     @classmethod
     def _positive_ks(cls, ks: list[int]) -> list[int]:
-        if not ks or min(ks) < 1:
-            raise ValueError("every K must be >= 1")
+        if not ks or min(ks) < 1 or max(ks) > 2**31:
+            raise ValueError("every K must be >= 1 and <= 2^31")
         return sorted(set(ks))
 
 
