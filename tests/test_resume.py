@@ -24,7 +24,7 @@ def config_for(tmp_path):
         raw = {"run": {"dir": str(tmp_path / "runs"), "name": name},
                "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
                "model": {"dim": 16}, "sampler": {"ratio": 4},
-               "train": {"epochs": 6, "batch_size": 32, "lr": 0.01, "checkpoint_every": 5,
+               "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
                          "threads": 1}}
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw))
@@ -86,12 +86,12 @@ def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for):
     assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
     expected = final_metrics(reference)
     rng = random.Random(1234)
-    # Kill points: inside the first epoch, and later ones; each a seeded number of checkpoints
-    # (every 5 steps) past an epoch's end, so the kill lands mid-epoch at a random step.
-    for attempt, epoch in enumerate((0, 1, 3, 4)):
+    # Kill points: in the first, second and third of 4 epochs (~11 checkpoints each, every 20
+    # steps), a seeded number of checkpoints past the epoch's start: mid-epoch, random step.
+    for attempt, epoch in enumerate((0, 1, 2)):
         path, run_dir = config_for(f"killed{attempt}")
         process = recbce("train", "-c", str(path), "-q")
-        kill_at(run_dir, process, epoch, checkpoints=rng.randint(1, 20))
+        kill_at(run_dir, process, epoch, checkpoints=rng.randint(1, 9))
         assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
         resumed = recbce("train", "--resume", str(run_dir), "-q")
         out, err = resumed.communicate(timeout=300)
