@@ -28,7 +28,7 @@ from recbce.config import Config
 SECONDS_PER_RUN = 30
 # FUZZ_N=1000 hunts with fresh random examples; the default replays a fixed set (no flakes).
 FUZZ_N = os.environ.get("FUZZ_N")
-FUZZ = settings(max_examples=int(FUZZ_N or 150), derandomize=FUZZ_N is None, deadline=None,
+FUZZ = settings(max_examples=int(FUZZ_N or 100), derandomize=FUZZ_N is None, deadline=None,
                 database=None, suppress_health_check=list(HealthCheck))
 
 
