@@ -83,6 +83,10 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
+def write_parquet(path: Path, frame) -> None:
+    _atomic(Path(path), lambda handle: frame.to_parquet(handle, index=False))
+
+
 def save_torch(path: Path, obj) -> None:
     _atomic(Path(path), lambda handle: torch.save(obj, handle))
 
