@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recbce.errors import ConfigError
 
@@ -36,10 +44,10 @@ class SplitConfig(Section):
 class ColumnsConfig(Section):
     """Where each field is: a 0-based position, or a name when the file has a header."""
 
-    user: int | str = 0
-    item: int | str = 1
-    rating: int | str | None = None  # None: position 2 if the file has it
-    timestamp: int | str | None = None  # None: position 3 if the file has it
+    user: NonNegativeInt | str = 0
+    item: NonNegativeInt | str = 1
+    rating: NonNegativeInt | str | None = None  # None: position 2 if the file has it
+    timestamp: NonNegativeInt | str | None = None  # None: position 3 if the file has it
 
 
 class DataConfig(Section):
@@ -49,12 +57,12 @@ class DataConfig(Section):
     header: bool = False  # delimited text: the first line names the columns
     columns: ColumnsConfig = ColumnsConfig()
     min_rating: float | None = None  # implicit feedback: keep ratings >= this
-    kcore: int = Field(0, ge=0)  # keep users and items with >= kcore interactions, iteratively
+    kcore: int = Field(0, ge=0, le=2**31)  # keep users and items with >= kcore interactions, iteratively
     split: SplitConfig = SplitConfig()
 
 
 class ModelConfig(Section):
-    dim: int = Field(64, ge=1)
+    dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
     init_std: float = Field(0.1, gt=0)
     scorer: Literal["dot", "cosine"] = "dot"
@@ -63,7 +71,7 @@ class ModelConfig(Section):
 
 class SamplerConfig(Section):
     kind: Literal["uniform", "popularity", "in_batch"] = "uniform"
-    ratio: int = Field(4, ge=0)  # in_batch ignores it: the batch's other positives are the negatives
+    ratio: int = Field(4, ge=0, le=2**16)  # in_batch ignores it: the other positives are the negatives
     exclude_positives: bool = True
     alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
 
@@ -80,17 +88,17 @@ class LossConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(4096, ge=1)
+    epochs: int = Field(10, ge=1, le=2**31)
+    batch_size: int = Field(4096, ge=1, le=2**31)
     # row_adam: Adam on the rows a batch used only (fast); adam: dense; sgd/adagrad/sparse_adam: torch's
     optimizer: Literal["row_adam", "adam", "sparse_adam", "sgd", "adagrad"] = "row_adam"
     lr: float = Field(1e-2, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=1024)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if torch sees a GPU
-    eval_every: int = Field(1, ge=0)  # epochs between validation runs; 0: only the final test
-    patience: int = Field(0, ge=0)  # stop after this many evaluations without gain; 0: never
-    checkpoint_every: int = Field(0, ge=0)  # steps between mid-epoch checkpoints; 0: epoch ends only
+    eval_every: int = Field(1, ge=0, le=2**31)  # epochs between validation runs; 0: only the final test
+    patience: int = Field(0, ge=0, le=2**31)  # stop after this many evaluations without gain; 0: never
+    checkpoint_every: int = Field(0, ge=0, le=2**31)  # steps between mid-epoch checkpoints; 0: epoch ends
 
 
 class EvalConfig(Section):
@@ -99,10 +107,10 @@ class EvalConfig(Section):
     # Full ranking scores a block of users x every item at once. The block is sized to this
     # budget (about 16 bytes per user x item at its peak: see recbce/evaluate.py), so memory
     # stays bounded whatever the catalogue; batch_users, if set, caps the users per block.
-    max_memory_mb: float = Field(256, ge=1)
-    batch_users: int | None = Field(None, ge=1)
+    max_memory_mb: float = Field(256, ge=1, le=2**20)
+    batch_users: int | None = Field(None, ge=1, le=2**31)
     protocol: Literal["full", "sampled"] = "full"
-    sampled_negatives: int = Field(100, ge=1)  # sampled protocol: negatives per held-out item
+    sampled_negatives: int = Field(100, ge=1, le=2**20)  # sampled protocol: negatives per held-out item
     auc: bool = False  # full protocol: also AUC (costs a pass over every relevant item's row)
     # `recbce evaluate` also reports log loss and ECE of σ(ŷ) on held-out positives plus
     # unobserved pairs at the data's real rate, and writes reliability-<split>.png (see
@@ -112,8 +120,8 @@ class EvalConfig(Section):
     @field_validator("k")
     @classmethod
     def _positive_ks(cls, ks: list[int]) -> list[int]:
-        if not ks or min(ks) < 1:
-            raise ValueError("every K must be >= 1")
+        if not ks or min(ks) < 1 or max(ks) > 2**31:
+            raise ValueError("every K must be >= 1 and <= 2^31")
         return sorted(set(ks))
 
 
@@ -143,7 +151,7 @@ class LoggingConfig(Section):
 
 
 class Config(Section):
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)  # numpy and torch generators take 0..2^63-1
     run: RunConfig = RunConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -193,7 +201,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]  # ReaderError: no .problem
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
     if raw is None:

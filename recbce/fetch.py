@@ -21,10 +21,15 @@ from recbce.errors import RecbceError
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 
-# MD5 of each archive. GroupLens publishes one next to each archive (<name>.zip.md5).
-# The values pinned here are those that public code downloading these archives pins
-# (found with a code search: a Keras MovieLens example's DATASETS table pins all three;
-# the 100K value is also quoted in several READMEs as the archive's published MD5).
+# MD5 of each archive. GroupLens publishes one beside each archive (<url>.md5, e.g.
+# "MD5 (ml-20m.zip) = cd245b17..."). Each pinned value below was checked (code search,
+# 2026-11) against public code that verifies the real GroupLens download with it:
+#   ml-100k  0e33842e...: the Keras MovieLens example's DATASETS table (also in
+#            eli-osherovich/papers_with_code); quoted as the published MD5 in several READMEs.
+#   ml-1m    c4d9eecf...: PaddlePaddle's dataset cache script; DataRec's MovieLens1M
+#            (CHECKSUM); the Keras example.
+#   ml-20m   cd245b17...: DataRec's MovieLens20M (CHECKSUM); the Keras example; a data
+#            provenance note quoting GroupLens's ml-20m.zip.md5 sidecar line verbatim.
 # ml-latest-small changes whenever GroupLens refreshes it, so nothing is pinned for it:
 # its published .md5 file is downloaded alongside and checked instead.
 DATASETS = {

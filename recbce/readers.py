@@ -9,6 +9,7 @@ it applies, the line.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from recbce.config import DataConfig
 from recbce.errors import DataError
 
 FIELDS = ("user", "item", "rating", "timestamp")
+UNIT_SEPARATOR = "\x1f"  # ASCII field separator: stands in for multi-character data.sep
 
 
 def detect_format(path: Path) -> str:
@@ -79,20 +81,34 @@ def _delimited_options(path: Path, fmt: str, config: DataConfig) -> tuple[str, b
 
 def _read_delimited(path: Path, fmt: str, config: DataConfig) -> tuple[pd.DataFrame, int]:
     sep, header, columns = _delimited_options(path, fmt, config)
-    try:
-        raw = pd.read_csv(path, sep=sep, header=0 if header else None, skip_blank_lines=False,
-                          engine="c", low_memory=False, keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: ragged rows: {_parser_message(err)}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
+    raw = _parse_delimited(path, sep, header)
     if len(raw) == 0:
         raise DataError(f"{path}: no interactions (only a header)")
     wanted = _wanted(columns, raw.shape[1], header)
     frame = pd.DataFrame({field: _column(raw, col, path, field) for field, col in wanted.items()})
     return frame, 2 if header else 1
+
+
+def _parse_delimited(path: Path, sep: str, header: bool) -> pd.DataFrame:
+    """pandas' C parser; a separator longer than one character is first swapped for a unit
+    separator (the C parser takes one character, the Python one is many times slower)."""
+    source = path
+    try:
+        if len(sep) > 1:
+            text = path.read_text()
+            if UNIT_SEPARATOR in text:
+                raise DataError(f"{path}: data.sep {sep!r} needs a file without \\x1f characters")
+            source, sep = io.StringIO(text.replace(sep, UNIT_SEPARATOR)), UNIT_SEPARATOR
+        return pd.read_csv(source, sep=sep, header=0 if header else None, skip_blank_lines=False,
+                           engine="c", low_memory=False, keep_default_na=True)
+    except pd.errors.EmptyDataError:  # the text is not empty (_check_text): its first line is
+        raise DataError(f"{path}: line 1: a blank line (no fields)") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: ragged rows: {_parser_message(err)}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except ValueError as err:  # e.g. a separator the parser refuses, such as a newline
+        raise DataError(f"{path}: cannot split with data.sep {sep!r}: {_parser_message(err)}") from None
 
 
 def _wanted(columns: dict, n_columns: int, named: bool) -> dict:
@@ -156,38 +172,53 @@ def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
 
 
 def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64)
-    if values.dtype.kind == "f":
-        fractional = np.flatnonzero(np.mod(values.to_numpy(), 1) != 0)
+    """Integer ids as int64 (each checked to be whole and to fit), or else all as strings."""
+    def fail(row: int, why: str):
+        raise DataError(f"{path}: line {row + first_line}: {field} id {values.iloc[row]!r} {why}")
+
+    if values.dtype.kind in "iuf":
+        numbers = values.to_numpy()
+        fractional = np.flatnonzero(np.mod(numbers, 1) != 0)
         if len(fractional):
-            bad = fractional[0]
-            raise DataError(f"{path}: line {bad + first_line}: {field} id {values.iloc[bad]} "
-                            "is not an integer")
+            fail(fractional[0], "is not an integer")
+        too_big = np.flatnonzero((numbers >= 2**63) | (numbers < -(2**63)))
+        if len(too_big):
+            fail(too_big[0], "does not fit in 64 bits")
         return values.astype(np.int64)
     text = values.astype(str)
     numeric = text.str.fullmatch(r"-?\d+").to_numpy()
-    if numeric.all():
-        return text.astype(np.int64)
-    if numeric.any():
-        bad = np.flatnonzero(~numeric)[0]
-        raise DataError(f"{path}: line {bad + first_line}: {field} id {text.iloc[bad]!r} is not a "
-                        "number while other ids are (mixed id types)")
-    return text
+    if numeric.any() and not numeric.all():
+        fail(np.flatnonzero(~numeric)[0], "is not a number while other ids are (mixed id types)")
+    if not numeric.all():
+        return text
+    for row in np.flatnonzero(text.str.len().to_numpy() > 18):  # the only ones that may not fit
+        if not _fits_int64(text.iloc[row]):
+            fail(row, "does not fit in 64 bits")
+    return text.astype(np.int64)
+
+
+def _fits_int64(token: str) -> bool:
+    try:
+        return -(2**63) <= int(token) < 2**63
+    except ValueError:
+        return False
 
 
 def _read_adjacency(path: Path) -> pd.DataFrame:
     """LightGCN/NGCF form: one line per user, `user item item ...` (integer ids)."""
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     lines = text.splitlines()
     lengths = np.fromiter((line.count(" ") + 1 if line.strip() else 0 for line in lines),
                           dtype=np.int64, count=len(lines))
     try:
         tokens = np.array(text.split(), dtype=np.int64)
-    except ValueError:
-        bad = next(n for n, line in enumerate(lines, 1) if not all(t.lstrip("-").isdigit()
-                                                                    for t in line.split()))
-        raise DataError(f"{path}: line {bad}: expected integer ids") from None
+    except (ValueError, OverflowError):
+        bad = next((n for n, line in enumerate(lines, 1)
+                    if not all(_fits_int64(t) for t in line.split())), "?")
+        raise DataError(f"{path}: line {bad}: expected integer ids (64-bit)") from None
     if len(tokens) != lengths.sum():  # tabs or repeated spaces: count tokens per line instead
         lengths = np.array([len(line.split()) for line in lines], dtype=np.int64)
     lengths = lengths[lengths > 0]

@@ -73,12 +73,10 @@ def write(frame: pd.DataFrame, path: Path) -> None:
     """CSV or Parquet, by the file's extension; written atomically."""
     path = Path(path)
     if path.suffix == ".parquet":
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            frame.to_parquet(tmp, index=False)
+            runs.write_parquet(path, frame)
         except ImportError:
             raise RecbceError("writing Parquet needs pyarrow: pip install 'recbce[parquet]'") from None
-        tmp.replace(path)
     elif path.suffix in (".csv", ".tsv"):
         runs.write_text(path, frame.to_csv(index=False, sep="\t" if path.suffix == ".tsv" else ","))
     else:

@@ -24,15 +24,30 @@ from recbce.model import DotProduct
 MODEL_FILE = "model.pt"
 
 
+RUN_MARKERS = ("config.yaml", "run.json")  # a folder holding one of these was written by recbce
+
+
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Create the run folder; replace an existing one only with --overwrite, and only if it
+    is a recbce run (or empty): a config naming some other folder cannot get it deleted."""
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise RunError(f"run directory {run_dir} is a link or a file, not a folder")
     if run_dir.exists():
         if not overwrite:
             raise RunError(f"run directory {run_dir} exists: pass --overwrite to replace it")
+        if any(run_dir.iterdir()) and not any((run_dir / m).is_file() for m in RUN_MARKERS):
+            raise RunError(f"run directory {run_dir} is not a recbce run (no config.yaml or "
+                           "run.json): refusing to delete it; choose another run.name")
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as err:
+        raise RunError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
 
 
 def _atomic(path: Path, write) -> None:
+    """Temporary file, flushed and fsynced, renamed over `path`, then the folder fsynced:
+    a crash at any instant leaves the old file or the new one, never part of one."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -40,8 +55,20 @@ def _atomic(path: Path, write) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    except OSError as err:  # disk full, folder missing or read-only: the user's to fix
+        raise RunError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX: the directory entry lives in the folder)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -58,6 +85,10 @@ def write_json(path: Path, data) -> None:
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def write_parquet(path: Path, frame) -> None:
+    _atomic(Path(path), lambda handle: frame.to_parquet(handle, index=False))
 
 
 def save_torch(path: Path, obj) -> None:

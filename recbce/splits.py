@@ -21,12 +21,26 @@ def implicit(frame: pd.DataFrame, min_rating: float | None, path) -> tuple[pd.Da
         keep = frame["rating"].to_numpy() >= min_rating
         dropped["below_min_rating"] = int((~keep).sum())
         frame = frame[keep]
-    if "timestamp" in frame:
-        frame = frame.sort_values("timestamp", kind="stable")
-    before = len(frame)
-    frame = frame.drop_duplicates(["user", "item"], keep="last")
-    dropped["duplicates"] = before - len(frame)
+    # Keep each pair's latest row (by timestamp, else the last in the file), in file order.
+    # Without repeats (the usual case) nothing is sorted or copied.
+    pairs = pd.Series(pair_codes(frame))
+    repeated = pairs.duplicated(keep="last").to_numpy()
+    if repeated.any() and "timestamp" in frame:  # order only the rows of repeated pairs by time
+        rows = np.flatnonzero(pairs.duplicated(keep=False).to_numpy())
+        rows = rows[np.argsort(frame["timestamp"].to_numpy()[rows], kind="stable")]
+        repeated = np.zeros(len(frame), dtype=bool)
+        repeated[rows] = pairs.iloc[rows].duplicated(keep="last").to_numpy()
+    dropped["duplicates"] = int(repeated.sum())
+    if dropped["duplicates"]:
+        frame = frame[~repeated]
     return frame, dropped
+
+
+def pair_codes(frame: pd.DataFrame) -> np.ndarray:
+    """One int64 per (user, item) pair: equal pairs, equal codes, whatever the id types."""
+    users = pd.factorize(frame["user"])[0]
+    items, item_ids = pd.factorize(frame["item"])
+    return users.astype(np.int64) * max(len(item_ids), 1) + items
 
 
 def kcore(frame: pd.DataFrame, k: int) -> tuple[pd.DataFrame, int]:
@@ -47,12 +61,16 @@ def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame,
     if ratio <= 0:
         return frame, None
     rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(len(frame)), frame["user"].to_numpy()))
-    shuffled = frame.iloc[order]
-    rank = shuffled.groupby("user", sort=False).cumcount().to_numpy()
-    size = shuffled.groupby("user", sort=False)["item"].transform("size").to_numpy()
+    users = pd.factorize(frame["user"])[0].astype(np.int64)
+    # One sort on (user, random tie-breaker): rows grouped by user, random within a user.
+    order = np.argsort((users << 32) | rng.integers(0, 2**32, len(frame)))
+    grouped = users[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, len(grouped)])
+    rank = np.arange(len(grouped)) - np.repeat(starts, sizes)
+    size = np.repeat(sizes, sizes)
     held = rank < np.minimum(np.floor(size * ratio), size - 1)
-    return shuffled[~held], shuffled[held]
+    return frame.iloc[order[~held]], frame.iloc[order[held]]
 
 
 def leave_one_out(frame: pd.DataFrame, path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import SHARED_DATA
+from conftest import ROOT, SHARED_DATA
 
 from recbce.config import DataConfig
 from recbce.data import Positives, load_dataset
@@ -66,3 +66,32 @@ def test_ml100k_counts():
     data = load_dataset(config, seed=0)
     assert data.n_users == 943 and len(data.test) + data.report["unseen_heldout"] == 943
     assert len(data.train) + 943 == 100_000
+
+
+def stats_rows(config, *overrides) -> dict:
+    """`recbce data stats` run through the real CLI, its table read back as {statistic: value}."""
+    from typer.testing import CliRunner
+
+    from recbce.cli import app
+
+    args = ["data", "stats", "-c", str(config)] + [f"--set={o}" for o in overrides]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cells = [line.strip("│ ").split("│") for line in result.output.splitlines() if line.startswith("│")]
+    return {c[0].strip(): c[1].strip() for c in cells if len(c) == 2}
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "gowalla").is_dir(), reason="../shared/data/gowalla is absent")
+def test_data_stats_prints_the_gowalla_counts(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the config's paths are relative to the project root
+    rows = stats_rows("configs/gowalla.yaml", "data.split.valid_ratio=0")
+    assert (rows["users"], rows["items"]) == ("29,858", "40,981")
+    assert (rows["train"], rows["test"], rows["interactions"]) == ("810,128", "217,242", "1,027,370")
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data/ml-100k is absent")
+def test_data_stats_prints_the_ml100k_counts(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    rows = stats_rows("configs/ml100k.yaml")
+    assert (rows["users"], rows["items"], rows["interactions"]) == ("943", "1,682", "100,000")
+    assert (rows["valid"], rows["test"]) == ("943", "943")  # leave-one-out: one of each per user

@@ -5,6 +5,7 @@ import hashlib
 import http.server
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -75,3 +76,20 @@ def test_unknown_name_and_unreachable_server(tmp_path):
         fetch.fetch("ml-5", tmp_path)
     with pytest.raises(fetch.FetchError, match="download failed"):
         fetch.fetch("ml-100k", tmp_path, "http://127.0.0.1:9", progress=False)
+
+
+@pytest.mark.parametrize("entry", ["/tmp/recbce-absolute-evil.txt", "ml-100k/../../evil.txt", "link"])
+def test_escaping_entries_and_links_are_refused(tmp_path, entry):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("ml-100k/u.data", "1\t2\n")
+        info = zipfile.ZipInfo(entry)
+        if entry == "link":  # a symbolic link to outside, as unzip would create it
+            info.external_attr = 0o120777 << 16
+        zipped.writestr(info, "../../outside")
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(fetch.FetchError, match="unsafe entry"):
+        fetch.extract(archive, target)
+    assert not list(target.iterdir()) and not (tmp_path / "evil.txt").exists()
+    assert not Path("/tmp/recbce-absolute-evil.txt").exists()

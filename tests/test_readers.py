@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from recbce.config import DataConfig
 from recbce.errors import DataError
@@ -23,6 +24,9 @@ def test_formats(tmp_path):
     frame = read(tmp_path / "x.psv", format="delimited", sep="|", header=True,
                  columns={"user": "who", "item": "what", "timestamp": "when"})
     assert frame.values.tolist() == [["ann", "book", 3], ["bob", "pen", 4]]
+    (tmp_path / "x.txt").write_text("ann::book\nbob::pen\n")  # several characters: not a regex
+    frame = read(tmp_path / "x.txt", format="delimited", sep="::")
+    assert frame.values.tolist() == [["ann", "book"], ["bob", "pen"]]
 
 
 def test_parquet(tmp_path):
@@ -45,6 +49,10 @@ def test_parquet(tmp_path):
         (b"1\t2\t5\n3\t4\tgood\n", {}, "line 2: rating 'good' is not a number"),
         (b"1\t2\n3\t4\n5\t6\t7\t8\t9\n", {}, "ragged rows: Expected 2 fields in line 3, saw 5"),
         (b"1\t2\n3\n", {}, "line 2: item is missing"),
+        (b"\n1\t2\n", {}, "line 1: a blank line"),
+        (b"1::2\n3::4::5\n", {"format": "delimited", "sep": "::"}, "Expected 2 fields in line 2"),
+        (b"1\t99999999999999999999\n", {}, "line 1: item id 99999999999999999999 does not fit"),
+        (b"1\t2\n2\t99999999999999999999999\n", {}, "line 2: item id"),
         (b"\x89PNG\r\n\x1a\n\0\0\0", {}, "a binary file"),
         (b"user,item\n", {"format": "csv", "header": True}, "only a header"),
         (b"1\t2\nabc\t3\n4\t5\n", {}, "line 2: user id 'abc' is not a number while other ids are"),
@@ -64,3 +72,57 @@ def test_malformed_input_names_file_and_line(tmp_path, content, options, expecte
 def test_missing_file():
     with pytest.raises(DataError, match="data file not found"):
         read("/nonexistent/x.tsv")
+
+
+# Each malformed file through the real commands: one line naming the file (and the line), exit 2.
+MALFORMED = {
+    "empty": (b"", {}, "the file is empty"),
+    "missing_column": (b"user,item\n1,2\n", {"format": "csv", "header": True,
+                                             "columns": {"user": "user", "item": "movie"}},
+                       "no column 'movie' for item"),
+    "non_numeric_id": (b"0 1 2\n1 2 3\n2 x 3\n", {"format": "adjacency"}, "line 3: expected integer ids"),
+    "nan_rating": (b"1\t2\t5\n3\t4\tNaN\n", {}, "line 2: rating is missing"),
+    "ragged_rows": (b"1\t2\n3\t4\n5\t6\t7\t8\t9\n", {}, "ragged rows: Expected 2 fields in line 3"),
+    "binary": (bytes(range(256)) * 4, {}, "a binary file"),
+    "binary_no_nul": (b"\x81\xfe\xff\x90" * 64, {}, "not UTF-8 text"),
+    "header_only": (b"user,item,rating\n", {"format": "csv", "header": True,
+                                            "columns": {"user": "user", "item": "item"}},
+                    "only a header"),
+    "mixed_id_types": (b"1\t2\n2\t3\nbob\t4\n", {}, "line 3: user id 'bob' is not a number"),
+}
+
+
+@pytest.mark.parametrize("command", ["stats", "train"])
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_input_through_the_cli(tmp_path, case, command):
+    from typer.testing import CliRunner
+
+    from recbce.cli import app
+
+    content, data, expected = MALFORMED[case]
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(content)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"run": {"dir": str(tmp_path / "runs")}, "train": {"epochs": 1},
+                                      "data": {"path": str(path), "format": "tsv", **data}}))
+    args = ["data", "stats", "-c", str(config)] if command == "stats" else ["train", "-c", str(config), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"error: {path}: ") and expected in message
+    assert not (tmp_path / "runs").exists()  # validated before any work was written
+
+
+def test_malformed_input_exits_2_from_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(b"1\t2\t5\n3\t4\tnan\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data": {"path": str(path)}}))
+    done = subprocess.run([sys.executable, "-m", "recbce", "data", "stats", "-c", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {path}: line 2: rating is missing" and not done.stdout

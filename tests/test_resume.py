@@ -24,7 +24,7 @@ def config_for(tmp_path):
         raw = {"run": {"dir": str(tmp_path / "runs"), "name": name},
                "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
                "model": {"dim": 16}, "sampler": {"ratio": 4},
-               "train": {"epochs": 6, "batch_size": 32, "lr": 0.01, "checkpoint_every": 5,
+               "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
                          "threads": 1}}
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw))
@@ -38,58 +38,84 @@ def recbce(*args, **kwargs):
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def wait_until_training(run_dir, process, timeout=60):
+def wait_for(condition, process, what: str, timeout: float = 300) -> None:
+    """Poll until `condition()`; fail if the process ends first. Progress, not time, decides
+    when the test acts, so a slow or loaded machine changes nothing but the duration."""
     deadline = time.monotonic() + timeout
-    while not (run_dir / "run.json").exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.002)
+
+
+def epochs_done(run_dir) -> int:
+    try:
+        return (run_dir / "metrics.jsonl").read_text().count("\n")
+    except FileNotFoundError:
+        return 0
+
+
+def checkpoint_id(run_dir):
+    """Changes with every checkpoint written (a new file renamed into place; inode numbers
+    alone can be reused, so the modification time in nanoseconds goes with it)."""
+    try:
+        stat = os.stat(run_dir / "checkpoint.pt")
+        return stat.st_ino, stat.st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def kill_at(run_dir, process, epoch: int, checkpoints: int) -> None:
+    """SIGKILL once `epoch` epochs are done and `checkpoints` more checkpoints were seen."""
+    wait_for(lambda: epochs_done(run_dir) >= epoch, process, f"epoch {epoch}")
+    seen = set()
+
+    def enough_checkpoints() -> bool:
+        seen.add(checkpoint_id(run_dir))
+        return len(seen - {None}) > checkpoints
+
+    wait_for(enough_checkpoints, process, f"{checkpoints} more checkpoints")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def final_metrics(run_dir):
     return json.loads((run_dir / "summary.json").read_text())["test"]
 
 
-def test_sigkill_at_random_moments_then_resume_is_bit_identical(config_for):
+def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for):
     path, reference = config_for("reference")
-    assert recbce("train", "-c", str(path), "-q").wait(timeout=120) == 0
+    assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
     expected = final_metrics(reference)
     rng = random.Random(1234)
-    resumed_mid_run = 0
-    for attempt in range(3):
+    # Kill points: in the first, second and third of 4 epochs (~11 checkpoints each, every 20
+    # steps), a seeded number of checkpoints past the epoch's start: mid-epoch, random step.
+    for attempt, epoch in enumerate((0, 1, 2)):
         path, run_dir = config_for(f"killed{attempt}")
         process = recbce("train", "-c", str(path), "-q")
-        wait_until_training(run_dir, process)
-        time.sleep(rng.uniform(0.0, 1.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        if not (run_dir / "checkpoint.pt").exists():
-            continue  # killed before the first checkpoint: nothing to resume, a fresh start is right
-        resumed_mid_run += json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        kill_at(run_dir, process, epoch, checkpoints=rng.randint(1, 6))
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
         resumed = recbce("train", "--resume", str(run_dir), "-q")
-        out, err = resumed.communicate(timeout=120)
+        out, err = resumed.communicate(timeout=300)
         assert resumed.returncode == 0, err
-        assert final_metrics(run_dir) == expected
-    assert resumed_mid_run >= 2  # the kills really landed inside training
+        assert f"resuming {run_dir} at epoch" in out.replace("\n", "")
+        assert final_metrics(run_dir) == expected, f"kill point {attempt}"
 
 
 def test_sigint_saves_a_checkpoint_and_says_how_to_resume(config_for):
     path, run_dir = config_for("interrupted")
     process = recbce("train", "-c", str(path), "-q")
-    wait_until_training(run_dir, process)
-    time.sleep(0.5)
+    wait_for(lambda: checkpoint_id(run_dir) is not None, process, "a first checkpoint")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the run finished before the signal arrived")
+    out, err = process.communicate(timeout=300)
     assert process.returncode == 130, err
     assert f"recbce train --resume {run_dir}" in (out + err).replace("\n", "")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     resumed = recbce("train", "--resume", str(run_dir), "-q")
-    assert resumed.wait(timeout=120) == 0
+    assert resumed.wait(timeout=300) == 0
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
     path, reference = config_for("reference")
-    assert recbce("train", "-c", str(path), "-q").wait(timeout=120) == 0
+    assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
     assert final_metrics(run_dir) == final_metrics(reference)
 
 
@@ -100,6 +126,7 @@ def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
 
     from recbce import checkpoint, runs
     from recbce.config import load_config
+    from recbce.errors import RunError
     from recbce.train import train
 
     path, run_dir = config_for("diskfull")
@@ -111,7 +138,7 @@ def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(runs, "_atomic", lambda p, write, real=runs._atomic: real(p, full_disk))
-    with pytest.raises(OSError):
+    with pytest.raises(RunError, match="checkpoint.pt: No space left on device"):
         checkpoint.save(run_dir, torch.nn.Linear(1, 1), torch.optim.SGD([torch.zeros(1)], lr=1),
                         torch.Generator(), checkpoint.Progress())
     assert (run_dir / "checkpoint.pt").read_bytes() == before

@@ -31,3 +31,16 @@ def test_kcore_is_iterative():
     frame = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": [1, 2, 1, 2, 1, 9]})
     kept, dropped = kcore(frame, 2)
     assert set(kept.user) == {1, 2} and dropped == 2
+
+
+def test_implicit_keeps_each_pairs_latest_row_in_file_order():
+    from recbce.splits import implicit
+
+    frame = pd.DataFrame({"user": ["a", "b", "a", "a", "b"], "item": [1, 1, 1, 2, 1],
+                          "rating": [5, 2, 3, 4, 5], "timestamp": [9, 3, 4, 1, 2]})
+    kept, dropped = implicit(frame, None, "f")
+    assert kept.values.tolist() == [["a", 1, 5, 9], ["b", 1, 2, 3], ["a", 2, 4, 1]]
+    assert dropped == {"duplicates": 2}
+    kept, dropped = implicit(frame.drop(columns="timestamp"), 3, "f")  # no time: the file's last
+    assert kept.values.tolist() == [["a", 1, 3], ["a", 2, 4], ["b", 1, 5]]
+    assert dropped == {"below_min_rating": 1, "duplicates": 1}
