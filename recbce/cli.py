@@ -391,7 +391,7 @@ def show_progress(quiet: bool) -> bool:
 
 def important_only(message: str) -> None:
     """The log under --quiet: warnings and notes still print, per-epoch progress lines do not."""
-    if message.startswith(("warning", "note", "early stop")):
+    if message.startswith(("warning", "note", "early stop", "resuming")):
         console.print(message, highlight=False, markup=False)
 
 

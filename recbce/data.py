@@ -96,6 +96,14 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     return dataset
 
 
+def require_heldout(dataset: Dataset, path) -> None:
+    """Training needs something to rank: with an empty split every metric is undefined."""
+    for name, split in (("test", dataset.test), ("validation", dataset.valid)):
+        if split is not None and len(split) == 0:
+            raise DataError(f"{path}: the {name} split is empty (too few interactions per user, "
+                            "or held-out users/items unseen in training); change data.split")
+
+
 def heldout_size(valid, test) -> int:
     return len(test) + (len(valid) if valid is not None else 0)
 

@@ -135,7 +135,7 @@ def _column(raw: pd.DataFrame, col, path: Path, field: str) -> pd.Series:
         return raw.iloc[:, col]
     if col not in raw.columns:
         names = ", ".join(map(str, raw.columns))
-        raise DataError(f"{path}: no column '{col}' for {field} (columns: {names})")
+        raise DataError(f"{path}: no column {col!r} for {field} (columns: {names})")
     return raw[col]
 
 

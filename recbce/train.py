@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from recbce import checkpoint, distributed, plots, runs, tracking
 from recbce.checkpoint import Interrupted, Progress, StopFlag
 from recbce.config import Config, TrainConfig
-from recbce.data import Dataset, load_dataset
+from recbce.data import Dataset, load_dataset, require_heldout
 from recbce.evaluate import evaluate_split
 from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
@@ -41,6 +41,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     distributed.check_supported(config, context)
     log = log if context.is_main else _quiet
     dataset = load_dataset(config.data, config.seed)
+    require_heldout(dataset, config.data.path)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
     loss_fn = build_loss(config.loss, dataset.n_items)
     generator = make_generator(config.seed, context.rank)
