@@ -17,9 +17,10 @@ from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
 from recbce.optim import RowAdam
 from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import build_sampler, make_generator
+from recbce.sampling import SharedNegatives, build_sampler, make_generator
 
-SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")  # these take sparse embedding grads
+# These take sparse embedding gradients (one row per lookup: cheap when few rows are used).
+SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
 
 
 def train(config: Config, overwrite: bool = False, resume: bool = False,
@@ -110,8 +111,7 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
 
 def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives) -> float:
     """One gradient step on a batch of positives and their negatives; returns the loss."""
-    pos = model(users, items)
-    neg = model(users, negatives.items)
+    pos, neg = score_batch(model, users, items, negatives)
     if negatives.valid is not None:
         neg = neg.masked_fill(~negatives.valid, -torch.inf)
     if config.loss.logq:
@@ -119,15 +119,28 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
         neg = neg - sampler.log_prob(negatives.items)
     loss = loss_fn(pos, neg)
     if config.loss.l2:
-        loss = loss + config.loss.l2 * batch_l2(model, users, items, negatives.items)
+        shared = isinstance(negatives, SharedNegatives)
+        loss = loss + config.loss.l2 * batch_l2(model, users, items,
+                                                negatives.pool if shared else negatives.items)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
+def score_batch(model, users, items, negatives) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pos [B], neg [B, k]): a shared pool is one matrix product; per-row negatives one gather."""
+    if isinstance(negatives, SharedNegatives):
+        return model(users, items), model.score_pool(users, negatives.pool)
+    # One gather of each user and one product for the positive and its negatives together.
+    scores = model(users, torch.cat([items.unsqueeze(1), negatives.items], dim=1))
+    return scores[:, 0], scores[:, 1:]
+
+
 def batch_l2(model, users, items, negative_items) -> torch.Tensor:
-    """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention)."""
+    """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention).
+
+    A shared pool's items count once per batch, not once per row that scores them."""
     used = (model.user(users).pow(2).sum() + model.item(items).pow(2).sum()
             + model.item(negative_items).pow(2).sum())
     return used / len(users)
