@@ -70,8 +70,10 @@ class ModelConfig(Section):
 
 
 class SamplerConfig(Section):
-    kind: Literal["uniform", "popularity", "in_batch"] = "uniform"
-    ratio: int = Field(4, ge=0, le=2**16)  # in_batch ignores it: the other positives are the negatives
+    kind: Literal["uniform", "popularity", "in_batch", "shared"] = "uniform"
+    # Negatives per positive. in_batch ignores it (the batch's other positives are the
+    # negatives); shared: the size of the one pool of items every row of a batch shares.
+    ratio: int = Field(4, ge=0, le=2**16)
     exclude_positives: bool = True
     alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
 

@@ -42,7 +42,9 @@ def bce_pos_only(pos, neg):
 
 def softmax(pos, neg, temperature: float = 1.0):
     """Cross-entropy over [positive, negatives]: class 0 is the observed item."""
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / temperature
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    if temperature != 1:  # skip a pass over [B, 1 + k] (k is large for a shared pool)
+        logits = logits / temperature
     target = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
     return F.cross_entropy(logits, target)
 

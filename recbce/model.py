@@ -41,6 +41,13 @@ class DotProduct(nn.Module):
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores
 
+    def score_pool(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+        """[B, P] scores of every user against one shared pool of items: one matrix product."""
+        scores = self.embed(self.user(users)) @ self.embed(self.item(pool)).T
+        if self.item_bias is not None:
+            scores = scores + self.item_bias(pool).T
+        return scores
+
     def embed(self, vectors: torch.Tensor) -> torch.Tensor:
         if not self.cosine:
             return vectors

@@ -1,13 +1,21 @@
-"""Row-wise ("lazy") Adam for embedding tables with sparse gradients.
+"""Row-wise ("lazy") Adam for embedding tables.
 
 Dense Adam spends most of a recommender's step on rows the batch never used:
 zeroing, sqrt and division over the whole tables. This optimiser updates only
 the rows a batch touched (their moments too), with the global step for bias
 correction, as TensorFlow's LazyAdam does. Rows not in a batch keep their
 moments unchanged, which is the usual, well-tested approximation for embeddings.
+
+A sparse gradient (what `nn.Embedding(sparse=True)` gives: one row per lookup,
+repeats included) is summed per row into a scratch table kept between steps,
+with a boolean mark per row for the rows used: no sort (torch.unique), no
+per-step allocation of a whole table, and only the used rows are cleared after.
+A dense gradient works too: its used rows are its non-zero ones.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -16,41 +24,54 @@ class RowAdam(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        self._scratch: dict[int, torch.Tensor] = {}  # per parameter, all zeros between steps
 
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
             for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float64)
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                state["step"] += 1
-                rows, grad = _row_gradient(param.grad)
-                if group["weight_decay"]:
-                    grad = grad + group["weight_decay"] * param[rows]
-                m = state["exp_avg"][rows].mul_(beta1).add_(grad, alpha=1 - beta1)
-                v = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                state["exp_avg"][rows] = m
-                state["exp_avg_sq"][rows] = v
-                step = float(state["step"])
-                bias1, bias2 = 1 - beta1**step, 1 - beta2**step
-                denom = (v / bias2).sqrt_().add_(group["eps"])
-                param[rows] -= group["lr"] / bias1 * m / denom
+                if param.grad is not None:
+                    self._update(param, group)
         return None
 
+    def _update(self, param: torch.Tensor, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        state = self.state[param]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float64)
+            state["exp_avg"] = torch.zeros_like(param)
+            state["exp_avg_sq"] = torch.zeros_like(param)
+        state["step"] += 1
+        rows, grad = _row_gradient(param.grad, self.scratch(param))
+        if group["weight_decay"]:
+            grad = grad.add(param[rows], alpha=group["weight_decay"])
+        m = state["exp_avg"].index_select(0, rows).lerp_(grad, 1 - beta1)
+        v = state["exp_avg_sq"].index_select(0, rows).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        state["exp_avg"].index_copy_(0, rows, m)
+        state["exp_avg_sq"].index_copy_(0, rows, v)
+        step = float(state["step"])
+        bias1, bias2 = 1 - beta1**step, 1 - beta2**step
+        denom = v.sqrt_().div_(math.sqrt(bias2)).add_(group["eps"])
+        param.index_add_(0, rows, m.div_(denom), alpha=-group["lr"] / bias1)
 
-def _row_gradient(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(unique rows, summed gradient per row) from a sparse or dense embedding gradient."""
+    def scratch(self, param: torch.Tensor) -> torch.Tensor:
+        """A zeroed table shaped like `param` for summing sparse gradients; not saved in state
+        (it is all zeros between steps), so checkpoints stay the size of dense Adam's."""
+        if id(param) not in self._scratch:
+            self._scratch[id(param)] = torch.zeros_like(param)
+        return self._scratch[id(param)]
+
+
+def _row_gradient(grad: torch.Tensor, scratch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(used rows, ascending; summed gradient per row) from a sparse or dense embedding gradient."""
     if not grad.is_sparse:
-        rows = torch.nonzero(grad.abs().sum(1)).squeeze(1)
-        return rows, grad[rows]
+        rows = torch.nonzero(grad.ne(0).any(1)).squeeze(1)
+        return rows, grad.index_select(0, rows)
     indices, values = grad._indices()[0], grad._values()
-    rows, inverse = torch.unique(indices, return_inverse=True)
-    summed = torch.zeros(len(rows), values.shape[1], dtype=values.dtype, device=values.device)
-    summed.index_add_(0, inverse, values)
+    used = torch.zeros(grad.shape[0], dtype=torch.bool, device=grad.device)
+    used[indices] = True
+    rows = torch.nonzero(used).squeeze(1)
+    scratch.index_add_(0, indices, values)
+    summed = scratch.index_select(0, rows)
+    scratch.index_fill_(0, rows, 0)
     return rows, summed

@@ -203,7 +203,58 @@ class InBatchSampler:
 
 
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):
+    if config.kind == "shared":
+        return SharedPoolSampler(positives, config.ratio)
     if config.kind == "in_batch":
         return InBatchSampler(positives, item_counts)
     probs = item_counts.double() ** config.alpha if config.kind == "popularity" else None
     return ItemSampler(positives, probs, exclude_positives=config.exclude_positives)
+
+
+@dataclass
+class SharedNegatives:
+    """One pool of items [P] that every row of a batch uses as its negatives."""
+
+    pool: torch.Tensor  # [P], distinct items
+    valid: torch.Tensor  # [B, P] bool: False where the item is a training positive of the row's user
+
+    @property
+    def items(self) -> torch.Tensor:
+        """The pool as per-row negatives [B, P] (a view: no copy)."""
+        return self.pool.expand(len(self.valid), -1)
+
+
+class SharedPoolSampler:
+    """Shared negatives: P distinct items drawn uniformly per batch, scored against every user.
+
+    The model scores the pool as one matrix product [B, d] x [d, P] (as sampled-softmax
+    systems do), which turns hundreds of negatives per positive into one GEMM. A pool
+    item that is a training positive of a row's user (an accidental hit) is masked in
+    that row, so every negative is an unobserved pair whatever `exclude_positives` says.
+    """
+
+    def __init__(self, positives: Positives, pool_size: int):
+        self.positives = positives
+        self.n_items = positives.n_items
+        if pool_size > self.n_items:
+            raise DataError(f"sampler.ratio {pool_size} (the shared pool size) exceeds the "
+                            f"catalogue's {self.n_items} items")
+
+    def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
+               generator: torch.Generator) -> SharedNegatives:
+        """A pool of `ratio` items for the whole batch and the mask of its accidental hits."""
+        pool = torch.randperm(self.n_items, generator=generator)[:ratio]
+        return SharedNegatives(pool, ~self.hits(users, pool))
+
+    def hits(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+        """[B, P] bool: is pool item j a training positive of users[b]? One pass over their items."""
+        size = len(pool)
+        slot = torch.full((self.n_items,), size, dtype=torch.long)  # column `size`: not in the pool
+        slot[pool] = torch.arange(size)
+        rows, items = self.positives.rows(users)
+        hit = torch.zeros(len(users), size + 1, dtype=torch.bool)
+        hit.view(-1)[rows * (size + 1) + slot[items]] = True
+        return hit[:, :size]
+
+    def log_prob(self, items: torch.Tensor) -> torch.Tensor:
+        return torch.full(items.shape, -math.log(self.n_items))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import torch
@@ -17,9 +18,10 @@ from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
 from recbce.optim import RowAdam
 from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import Negatives, build_sampler, make_generator
+from recbce.sampling import SharedNegatives, build_sampler, make_generator
 
-SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")  # these take sparse embedding grads
+# These take sparse embedding gradients (one row per lookup: cheap when few rows are used).
+SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
 SINGLE = distributed.Context()  # one process, on the CPU
 
 
@@ -171,8 +173,7 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
 
 def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives) -> float:
     """One gradient step on a batch of positives and their negatives; returns the loss."""
-    pos = model(users, items)
-    neg = model(users, negatives.items)
+    pos, neg = score_batch(model, users, items, negatives)
     if negatives.valid is not None:
         neg = neg.masked_fill(~negatives.valid, -torch.inf)
     if config.loss.logq:
@@ -180,23 +181,37 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
         neg = neg - sampler.log_prob(negatives.items)
     loss = loss_fn(pos, neg)
     if config.loss.l2:
-        loss = loss + config.loss.l2 * batch_l2(model, users, items, negatives.items)
+        shared = isinstance(negatives, SharedNegatives)
+        loss = loss + config.loss.l2 * batch_l2(model, users, items,
+                                                negatives.pool if shared else negatives.items)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
-def to_device(device: torch.device, users, items, negatives: Negatives):
+def to_device(device: torch.device, users, items, negatives):
     """The batch on the model's device (sampling stays on the CPU, where the index lives)."""
     if device.type == "cpu":
         return users, items, negatives
-    valid = None if negatives.valid is None else negatives.valid.to(device)
-    return users.to(device), items.to(device), Negatives(negatives.items.to(device), valid)
+    moved = {f.name: None if getattr(negatives, f.name) is None else getattr(negatives, f.name).to(device)
+             for f in dataclasses.fields(negatives)}
+    return users.to(device), items.to(device), dataclasses.replace(negatives, **moved)
+
+
+def score_batch(model, users, items, negatives) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pos [B], neg [B, k]): a shared pool is one matrix product; per-row negatives one gather."""
+    if isinstance(negatives, SharedNegatives):
+        return model(users, items), model.score_pool(users, negatives.pool)
+    # One gather of each user and one product for the positive and its negatives together.
+    scores = model(users, torch.cat([items.unsqueeze(1), negatives.items], dim=1))
+    return scores[:, 0], scores[:, 1:]
 
 
 def batch_l2(model, users, items, negative_items) -> torch.Tensor:
-    """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention)."""
+    """Squared norm of the embeddings this batch uses, per positive (BPR/LightGCN convention).
+
+    A shared pool's items count once per batch, not once per row that scores them."""
     used = (model.user(users).pow(2).sum() + model.item(items).pow(2).sum()
             + model.item(negative_items).pow(2).sum())
     return used / len(users)

@@ -225,3 +225,28 @@ def test_popularity_draw_is_the_inverse_cdf(n_items, skew, seed):
     cdf = torch.cumsum(counts / counts.sum(), 0)
     expected = torch.searchsorted(cdf, u).clamp_(max=n_items - 1)
     assert torch.equal(sampler.inverse_cdf(u), expected)
+# --- shared negatives: one pool per batch ---------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(n_users=st.integers(1, 20), n_items=st.integers(2, 40), density=st.floats(0, 0.9),
+       seed=st.integers(0, 10**6), data=st.data())
+def test_shared_pool_masks_exactly_the_accidental_hits(n_users, n_items, density, seed, data):
+    from recbce.sampling import SharedNegatives
+
+    positives, mask = random_positives(n_users, n_items, density, seed)
+    pool_size = data.draw(st.integers(1, n_items))
+    sampler = build_sampler(SamplerConfig(kind="shared", ratio=pool_size), positives, None)
+    users = torch.randint(n_users, (25,), generator=torch.Generator().manual_seed(seed))
+    first = sampler.sample(users, users, pool_size, make_generator(seed))
+    again = sampler.sample(users, users, pool_size, make_generator(seed))
+    assert isinstance(first, SharedNegatives)
+    assert torch.equal(first.pool, again.pool) and torch.equal(first.valid, again.valid)
+    assert len(first.pool.unique()) == pool_size and first.items.shape == (25, pool_size)
+    # The brute-force truth: a pool item is masked in a row iff the row's user has it.
+    assert torch.equal(first.valid, ~mask[users][:, first.pool])
+
+
+def test_shared_pool_larger_than_catalogue_is_an_error():
+    positives, _ = random_positives(3, 5, 0.3, seed=0)
+    with pytest.raises(DataError, match="shared pool"):
+        build_sampler(SamplerConfig(kind="shared", ratio=6), positives, None)

@@ -1,0 +1,92 @@
+"""Training throughput on Gowalla: recbce's engine against a dense-Adam baseline, same run.
+
+Two modes, each timed over the same steps of one epoch's order with the library's own
+train_step (sampling included):
+- per-pair BCE, 4 uniform negatives per positive, batch 65,536: examples/s (positives +
+  negatives), RowAdam on sparse rows vs torch.optim.Adam on the dense tables;
+- shared negatives, one pool of 1,024 items per batch of 4,096, cosine + softmax (the
+  gowalla-best config): scored pairs/s, RowAdam vs dense Adam.
+Writes bench/results/train.md. Reproduce: make bench ONLY=train
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from recbce.config import load_config
+from recbce.data import load_dataset
+from recbce.losses import build_loss
+from recbce.model import DotProduct
+from recbce.sampling import build_sampler, make_generator
+from recbce.train import SPARSE_OPTIMIZERS, build_optimizer, train_step
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "train.md"
+STEPS = {"per-pair": 5, "shared": 20}  # after one warm-up step each
+MODES = {
+    "per-pair": ["sampler.kind=uniform", "sampler.ratio=4", "loss.name=bce", "train.batch_size=65536"],
+    "shared": ["sampler.kind=shared", "sampler.ratio=1024", "loss.name=softmax", "model.bias=false",
+               "model.scorer=cosine", "model.temperature=0.1", "train.batch_size=4096"],
+}
+
+
+def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> float:
+    """Scored pairs per second over `steps` training steps (after one warm-up step)."""
+    config = load_config(ROOT / "configs" / "gowalla.yaml", overrides + [f"train.optimizer={optimizer}"])
+    generator = make_generator(config.seed)
+    sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
+    loss_fn = build_loss(config.loss, dataset.n_items)
+    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
+                       sparse=optimizer in SPARSE_OPTIMIZERS, generator=generator)
+    opt = build_optimizer(model, config.train)
+    batches = torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size)
+    ratio, pairs, started = config.sampler.ratio, 0, 0.0
+    for step, batch in enumerate(batches[: steps + 1]):
+        if step == 1:
+            started, pairs = time.perf_counter(), 0
+        users, items = dataset.train.users[batch], dataset.train.items[batch]
+        negatives = sampler.sample(users, items, ratio, generator)
+        train_step(model, opt, loss_fn, sampler, config, users, items, negatives)
+        pairs += len(batch) * (1 + ratio)
+    return pairs / (time.perf_counter() - started)
+
+
+def main() -> None:
+    # One thread: on a shared machine a second intra-op thread spin-waits on a busy core.
+    torch.set_num_threads(1)
+    config = load_config(ROOT / "configs" / "gowalla.yaml")
+    if not Path(config.data.path).exists():
+        raise SystemExit(f"bench_train needs {config.data.path} (run from the project root)")
+    dataset = load_dataset(config.data, config.seed)
+    rows = []
+    for mode, overrides in MODES.items():
+        baseline = throughput(dataset, overrides, "adam", STEPS[mode])
+        engine = throughput(dataset, overrides, "row_adam", STEPS[mode])
+        rows.append(f"| {mode} | {engine / 1e6:,.1f} M/s | {baseline / 1e6:,.1f} M/s | "
+                    f"{engine / baseline:.2f}x |")
+        print(rows[-1], flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = (
+        "## Training throughput (bench_train)\n\n"
+        "`make bench ONLY=train` (bench/bench_train.py): Gowalla (LightGCN split, 90% of train),\n"
+        f"d = 64, {torch.get_num_threads()} torch threads; the library's train_step, sampling included.\n"
+        "per-pair: BCE, 4 uniform negatives per positive (examples = positives + negatives),\n"
+        "batch 65,536. shared: one pool of 1,024 items per batch of 4,096, cosine + softmax,\n"
+        "accidental hits masked (scored pairs). Baseline: the same model and step with dense\n"
+        "torch.optim.Adam, measured in the same run.\n\n"
+        "| mode | RowAdam (recbce) | dense Adam | speed-up |\n|---|---|---|---|\n"
+        + "\n".join(rows) + f"\n\nPeak resident memory of the whole benchmark: {peak:,.0f} MB.\n"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(RESULTS)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
