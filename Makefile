@@ -8,7 +8,7 @@ RUN ?= runs/quickstart
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train evaluate test lint bench clean
+.PHONY: install bench-install train evaluate test lint bench clean
 
 install: $(STAMP)
 
@@ -30,7 +30,16 @@ test: install
 lint: install
 	$(BIN)/ruff check recbce tests bench
 
-bench: install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
+# The peers (implicit, Cornac, lightfm-next) are the optional `bench` extra: only `make bench` installs them.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+bench-install: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: install bench-install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
 	ONLY="$(ONLY)" $(BIN)/python bench/run.py
 
 clean:
