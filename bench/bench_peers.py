@@ -56,6 +56,15 @@ def recbce_configs(pairs: list[str]) -> dict[str, str]:
     return configs
 
 
+def write_report(systems: list[dict], started: float, load_before) -> str:
+    """Rewrite peers.md with the systems done so far, so a cut-short run still leaves figures."""
+    command = "python bench/bench_peers.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
+    text = render(systems, command=command, target=TARGET, total_wall=time.perf_counter() - started,
+                  load=(load_before, os.getloadavg()))
+    runs.write_text(RESULT, text)
+    return text
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recbce", action="append", metavar="NAME=CONFIG",
@@ -76,17 +85,15 @@ def main() -> None:
         print(f"bench peers: {peer}, {budget:.0f} s training budget", flush=True)
         result, rss, wall = run_worker(["peer", peer, "--budget", str(budget)])
         systems.append({"name": peer, "kind": "peer", "result": result, "rss_mib": rss, "wall": wall})
+        write_report(systems, started, load_before)
     for name, path in configs.items():
-        for mode in ("recbce-quality", "recbce-time"):
+        for mode in ("recbce-time", "recbce-quality"):
             print(f"bench peers: recbce {name} ({path}), {mode.removeprefix('recbce-')} run", flush=True)
             result, rss, wall = run_worker([mode, path])
             systems.append({"name": f"recbce {name}", "config": path, "kind": mode,
                             "result": result, "rss_mib": rss, "wall": wall})
-    command = "python bench/bench_peers.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
-    text = render(systems, command=command, target=TARGET, total_wall=time.perf_counter() - started,
-                  load=(load_before, os.getloadavg()))
-    runs.write_text(RESULT, text)
-    print(text)
+            write_report(systems, started, load_before)
+    print(write_report(systems, started, load_before))
 
 
 if __name__ == "__main__":
