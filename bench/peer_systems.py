@@ -35,9 +35,9 @@ class ImplicitBPR:
     def __init__(self, dataset: Dataset, dim: int, seed: int):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        self.settings = f"factors={dim}, lr=0.05, reg=0.01, {THREADS} threads"
+        self.settings = f"factors={dim}, lr=0.01, reg=0.01, {THREADS} threads"
         self.matrix = interaction_matrix(dataset)
-        self.model = BayesianPersonalizedRanking(factors=dim, learning_rate=0.05, regularization=0.01,
+        self.model = BayesianPersonalizedRanking(factors=dim, learning_rate=0.01, regularization=0.01,
                                                  iterations=1, num_threads=THREADS, random_state=seed)
 
     def train(self, epochs: int) -> None:
