@@ -8,7 +8,7 @@ RUN ?= runs/quickstart
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train evaluate test lint bench gallery clean
+.PHONY: install bench-install train evaluate test lint bench gallery clean
 
 install: $(STAMP)
 
@@ -30,13 +30,20 @@ test: install
 lint: install
 	$(BIN)/ruff check recbce tests bench
 
-bench: install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
+# The peers (implicit, Cornac, lightfm-next) are the optional `bench` extra: only `make bench` installs them.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+bench-install: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: install bench-install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
 	ONLY="$(ONLY)" $(BIN)/python bench/run.py
 
 # README pictures from real runs on the quickstart data: three sampler ratios, their curves
-# overlaid, one run's own curves. GALLERY_EPOCHS=3 for a quick look. Sweep-plot hook:
-# `recbce sweep` (the sweep work) draws docs/img/sweep.png once merged; pass its command as
-# GALLERY_SWEEP='$(BIN)/recbce sweep ...' (or write it in below) and it runs last.
+# overlaid, one run's own curves, and a loss x ratio sweep. GALLERY_EPOCHS=3 for a quick look.
 GALLERY_RUNS ?= runs/gallery
 GALLERY_EPOCHS ?= 10
 gallery: install
@@ -49,7 +56,9 @@ gallery: install
 	$(BIN)/recbce plot $(GALLERY_RUNS)/ratio4 --out docs/img/curves.png
 	$(BIN)/recbce plot $(GALLERY_RUNS)/ratio1 $(GALLERY_RUNS)/ratio4 $(GALLERY_RUNS)/ratio16 \
 	  --out docs/img/ratios.png
-	$(if $(GALLERY_SWEEP),$(GALLERY_SWEEP),@echo "no GALLERY_SWEEP command given: docs/img/sweep.png not redrawn")
+	$(BIN)/recbce --quiet sweep --config $(CONFIG) --grid loss.name=bce,bpr,softmax \
+	  --grid sampler.ratio=1,4,16 --set train.epochs=$(GALLERY_EPOCHS) --out $(GALLERY_RUNS)/sweep --overwrite
+	cp $(GALLERY_RUNS)/sweep/sweep.png docs/img/sweep.png
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache .hypothesis build *.egg-info

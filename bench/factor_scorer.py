@@ -1,0 +1,46 @@
+"""Score a peer's model with recbce's own evaluator: its factors wrapped as a scorer.
+
+`recbce.evaluate.evaluate` needs only `score_all(users) -> [B, n_items]`, so any
+matrix factorisation reduces to U[users] @ V.T (+ b_v), with rows already in
+recbce's user and item indices. The same train-item exclusion applies to every system.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recbce.data import Dataset
+from recbce.evaluate import evaluate, heldout_and_exclusions
+
+
+class FactorScorer:
+    """ŷ_uv = U[u] · V[v] (+ b_v) from plain arrays; float32, rows in recbce's indices."""
+
+    def __init__(self, user_factors, item_factors, item_bias=None):
+        self.user_factors = _as_tensor(user_factors)
+        self.item_factors = _as_tensor(item_factors)
+        if self.user_factors.shape[1] != self.item_factors.shape[1]:
+            raise ValueError(f"user factors have {self.user_factors.shape[1]} columns, "
+                             f"item factors {self.item_factors.shape[1]}")
+        self.item_bias = None if item_bias is None else _as_tensor(item_bias).reshape(1, -1)
+        if self.item_bias is not None and self.item_bias.shape[1] != self.item_factors.shape[0]:
+            raise ValueError(f"{self.item_bias.shape[1]} item biases for {self.item_factors.shape[0]} items")
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        scores = self.user_factors[users] @ self.item_factors.T
+        if self.item_bias is not None:
+            scores += self.item_bias
+        return scores
+
+
+def _as_tensor(values) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+
+def ranking_metrics(scorer, dataset: Dataset, ks=(20,), batch_users: int = 2048) -> dict[str, float]:
+    """Full-ranking test metrics, train (and validation) items removed, as recbce evaluates."""
+    heldout, exclude = heldout_and_exclusions(dataset, "test")
+    return evaluate(scorer, heldout, exclude, list(ks), batch_users)
+

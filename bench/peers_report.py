@@ -1,0 +1,145 @@
+"""Turn the peers benchmark's worker results into rows and the markdown section.
+
+Only measured figures appear; a target not reached says so instead of a number.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from itertools import accumulate
+from pathlib import Path
+
+import torch
+
+HEADER = ("| system | settings | Recall@20 | NDCG@20 | selected on | train s to own best "
+          "| train s to R@20 ≥ {target} | scored pairs/s | positives/s | peak RSS MiB | stopped by |")
+
+
+def peer_row(system: dict, target: float) -> dict:
+    result = system["result"]
+    history = result["history"]
+    best = max(history, key=lambda h: h["recall@20"])
+    reached = next((h for h in history if h["recall@20"] >= target), None)
+    positives_per_s = result["positives"] * result["epochs"] / result["train_seconds"]
+    pairs = result["pairs_per_positive"]
+    return {
+        "system": system["name"], "settings": result["settings"],
+        "recall": best["recall@20"], "ndcg": best["ndcg@20"], "selected": "test (best evaluation)",
+        "to_best": best["train_seconds"], "to_target": reached["train_seconds"] if reached else None,
+        "pairs_per_s": positives_per_s * pairs if pairs else None, "positives_per_s": positives_per_s,
+        "rss": system["rss_mib"],
+        "stopped": f"{result['stopped']} ({result['budget']:.0f} s), {result['epochs']} epochs",
+    }
+
+
+def recbce_row(system: dict, target: float) -> dict:
+    """Quality run: the validation-selected epoch. Time run: every epoch on test."""
+    result, quality = system["result"], system["kind"] == "recbce-quality"
+    epochs = result["epochs"]
+    elapsed = list(accumulate(e["seconds"] for e in epochs))
+    if quality:
+        best_index = (result["best_epoch"] or epochs[-1]["epoch"]) - epochs[0]["epoch"]
+        recall, ndcg = result["test"]["recall@20"], result["test"]["ndcg@20"]
+        reached = None
+    else:
+        best_index = max(range(len(epochs)), key=lambda i: epochs[i]["recall@20"])
+        recall, ndcg = epochs[best_index]["recall@20"], epochs[best_index]["ndcg@20"]
+        reached = next((i for i, e in enumerate(epochs) if e["recall@20"] >= target), None)
+    examples = sum(e["seconds"] * e["examples_per_s"] for e in epochs)
+    return {
+        "system": f"{system['name']} ({'quality' if quality else 'time'} run)",
+        "settings": f"{system['config']}: {result['settings']}" + ("" if quality else ", valid_ratio=0"),
+        "recall": recall, "ndcg": ndcg, "selected": "validation" if quality else "test (every epoch)",
+        "to_best": elapsed[best_index], "to_target": None if reached is None else elapsed[reached],
+        "pairs_per_s": examples / elapsed[-1], "positives_per_s": None, "rss": system["rss_mib"],
+        "stopped": f"config epochs, {len(epochs)} epochs" + ("" if quality else "; no early stop on test"),
+        "time_run": not quality,
+    }
+
+
+def ratio_lines(rows: list[dict], target: float) -> list[str]:
+    """recbce's time to the target over the fastest peer's time to its own best (goal <= 1/3)."""
+    peers = [r for r in rows if "time_run" not in r]
+    if not peers:
+        return ["No peer ran, so there is no ratio."]
+    fastest = min(peers, key=lambda r: r["to_best"])
+    lines = [f"Fastest peer to its own best: {fastest['system']}, {fastest['to_best']:.1f} s of training."]
+    for row in (r for r in rows if r.get("time_run")):
+        if row["to_target"] is None:
+            lines.append(f"- {row['system']}: Recall@20 {target} not reached, so no ratio.")
+            continue
+        ratio = row["to_target"] / fastest["to_best"]
+        verdict = "meets" if ratio <= 1 / 3 else "misses"
+        lines.append(f"- {row['system']}: {row['to_target']:.1f} s to Recall@20 ≥ {target}; "
+                     f"ratio {ratio:.2f} ({verdict} the ≤ 0.33 target).")
+    return lines
+
+
+def table(rows: list[dict], target: float) -> list[str]:
+    lines = [HEADER.format(target=target), "|" + "---|" * 11]
+    for r in rows:
+        to_target = "not reached" if r["to_target"] is None else f"{r['to_target']:.1f}"
+        if r["selected"] == "validation":
+            to_target = "(time run)"
+        cells = [r["system"], r["settings"], f"{r['recall']:.4f}", f"{r['ndcg']:.4f}", r["selected"],
+                 f"{r['to_best']:.1f}", to_target, _rate(r["pairs_per_s"]), _rate(r["positives_per_s"]),
+                 f"{r['rss']:.0f}", r["stopped"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value / 1e6:.2f} M"
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "?"
+    return (f"{os.cpu_count()} cores ({cpu}); {platform.system()} {platform.machine()}; "
+            f"Python {platform.python_version()}; torch {torch.__version__}")
+
+
+def histories(systems: list[dict]) -> list[str]:
+    lines = ["Test Recall@20 at each evaluation (training seconds: recall):", ""]
+    for s in systems:
+        if s["kind"] == "peer":
+            points = [(h["train_seconds"], h["recall@20"]) for h in s["result"]["history"]]
+        elif s["kind"] == "recbce-time":
+            epochs = s["result"]["epochs"]
+            elapsed = accumulate(e["seconds"] for e in epochs)
+            points = list(zip(elapsed, (e["recall@20"] for e in epochs), strict=True))
+        else:
+            continue
+        lines.append(f"- {s['name']}: " + ", ".join(f"{t:.1f}: {r:.4f}" for t, r in points))
+    return lines
+
+
+def render(systems: list[dict], command: str, target: float, total_wall: float, load) -> str:
+    rows = [peer_row(s, target) if s["kind"] == "peer" else recbce_row(s, target) for s in systems]
+    budgets = ", ".join(f"{s['name']} {s['result']['budget']:.0f} s" for s in systems if s["kind"] == "peer")
+    lines = [
+        "## Peers on Gowalla (issue 5)", "",
+        f"Command: `{command}` (or `make bench ONLY=peers`). Machine: {machine()}.",
+        f"Load average {load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end; the whole script took "
+        f"{total_wall / 60:.1f} min of wall time. The machine is shared with other work, so absolute "
+        "seconds are noisy; compare systems within this run.", "",
+        "Gowalla, the LightGCN train/test split; d = 64 for every system; every model scored by "
+        "recbce's own full-ranking evaluator (`recbce.evaluate.evaluate`; train items removed), "
+        "peers through their user/item factors (+ item biases where the peer has them). "
+        f"Peers train under a time budget ({budgets}) and are evaluated on test at 1/32, 1/16, 1/8, "
+        "3/16, 1/4, 3/8, 1/2, 3/4 and all of it, stopping early after two evaluations below their "
+        "best; their times are training time only and are known only at those evaluations, so a "
+        "peer's best is selected on test (optimistic for the peer). recbce's quality run selects "
+        "its epoch on a validation split carved from training; its time run trains on all of "
+        "training and is evaluated on test after every epoch (time = the epochs' training seconds "
+        "from metrics.jsonl).", "",
+        *table(rows, target), "",
+        *ratio_lines(rows, target), "",
+        *histories(systems), "",
+        "Scored pairs/s: (positive + negative) pairs per training second; WARP draws a varying "
+        "number of negatives, so only its positives/s is given. Peak RSS is each process's own, "
+        "from os.wait4, data loading and evaluation included (the evaluator scores 2,048 users "
+        "against every item at once, about 330 MB, for every system alike).",
+    ]
+    return "\n".join(lines) + "\n"

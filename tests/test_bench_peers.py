@@ -1,0 +1,109 @@
+"""The peers benchmark's evaluator path: factor scorers, the peer adapters, the ratio.
+
+The peer libraries come with the optional `bench` extra; tests that need one skip
+without it. The rest runs on tiny data built here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.factor_scorer import FactorScorer, ranking_metrics
+from bench.peer_systems import PEERS, _reorder, train_with_budget
+from bench.peers_report import ratio_lines
+from recbce.config import load_config
+from recbce.data import load_dataset
+from recbce.evaluate import evaluate_split
+from recbce.model import DotProduct
+
+PEER_LIBRARIES = {"implicit-bpr": "implicit", "cornac-bpr": "cornac", "lightfm-warp": "lightfm"}
+
+
+@pytest.fixture
+def tiny_dataset(make_config):
+    config = load_config(make_config())
+    return config, load_dataset(config.data, config.seed)
+
+
+def test_factor_scorer_matches_recbce_model(tiny_dataset):
+    config, dataset = tiny_dataset
+    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
+                       generator=torch.Generator().manual_seed(3))
+    torch.nn.init.normal_(model.item_bias.weight, generator=torch.Generator().manual_seed(4))
+    scorer = FactorScorer(model.user.weight.detach().numpy(), model.item.weight.detach().numpy(),
+                          model.item_bias.weight.detach().numpy().ravel())
+    ours = ranking_metrics(scorer, dataset, ks=(5, 20))
+    theirs = evaluate_split(model, dataset, "test", config.eval.model_copy(update={"k": [5, 20]}))
+    for name in ("recall@5", "ndcg@5", "recall@20", "ndcg@20"):
+        assert ours[name] == theirs[name]
+    assert 0 < ours["recall@20"] < 1
+
+
+def test_oracle_factors_score_one_with_train_items_excluded(tiny_dataset):
+    _, dataset = tiny_dataset
+    # One dimension per user: train items score 2 (they must be removed), test items 1.
+    item_factors = np.zeros((dataset.n_items, dataset.n_users), dtype=np.float32)
+    item_factors[dataset.train.items, dataset.train.users] = 2.0
+    item_factors[dataset.test.items, dataset.test.users] = 1.0
+    scorer = FactorScorer(np.eye(dataset.n_users), item_factors)
+    assert ranking_metrics(scorer, dataset, ks=(20,))["recall@20"] == 1.0
+
+
+def test_factor_scorer_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="columns"):
+        FactorScorer(np.zeros((3, 4)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="item biases"):
+        FactorScorer(np.zeros((3, 4)), np.zeros((5, 4)), np.zeros(4))
+
+
+def test_reorder_maps_cornac_rows_back_to_recbce_indices():
+    assert _reorder({2: 0, 0: 1, 1: 2}, 3).tolist() == [1, 2, 0]
+    with pytest.raises(ValueError, match="1 ids"):
+        _reorder({0: 0, 2: 1}, 3)
+
+
+@pytest.mark.parametrize("name", list(PEERS))
+def test_peer_adapter_scores_like_the_peer_itself(tiny_dataset, name):
+    pytest.importorskip(PEER_LIBRARIES[name], reason=f"{name} needs the bench extra: pip install '.[bench]'")
+    _, dataset = tiny_dataset
+    system = PEERS[name](dataset, 8, seed=0)
+    result = train_with_budget(system, dataset, budget=0.0)  # one epoch, one evaluation
+    assert result["epochs"] == 1 and len(result["history"]) == 1
+    users = torch.arange(5)
+    ours = system.scorer().score_all(users).numpy()
+    theirs = own_scores(name, system, users.numpy(), dataset.n_items)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert np.ptp(ours, axis=1).min() > 0  # trained factors, not a constant
+
+
+def own_scores(name: str, system, users: np.ndarray, n_items: int) -> np.ndarray:
+    """Each peer's own scoring of every item, in recbce's item order."""
+    model = system.model
+    if name == "cornac-bpr":  # Cornac scores in its own id order
+        return np.stack([model.score(system.user_rows[u])[system.item_rows] for u in users])
+    if name == "lightfm-warp":  # less LightFM's user bias, which cannot change a user's ranking
+        items = np.arange(n_items, dtype=np.int32)
+        return np.stack([model.predict(int(u), items) - model.user_biases[u] for u in users])
+    ids, scores = model.recommend(users, system.matrix[users], N=n_items, filter_already_liked_items=False)
+    return _scatter(ids, scores, n_items)
+
+
+def _scatter(ids: np.ndarray, scores: np.ndarray, n_items: int) -> np.ndarray:
+    dense = np.full((len(ids), n_items), np.nan, dtype=np.float32)
+    np.put_along_axis(dense, ids, scores, axis=1)
+    return dense
+
+
+def test_ratio_compares_recbce_time_to_target_with_fastest_peer_best():
+    rows = [
+        {"system": "slow peer", "to_best": 400.0},
+        {"system": "fast peer", "to_best": 30.0},
+        {"system": "recbce a (time run)", "to_target": 9.0, "time_run": True},
+        {"system": "recbce b (time run)", "to_target": None, "time_run": True},
+    ]
+    lines = ratio_lines(rows, 0.15)
+    assert "fast peer, 30.0 s" in lines[0]
+    assert "ratio 0.30 (meets" in lines[1]
+    assert "not reached" in lines[2]
