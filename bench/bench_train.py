@@ -11,6 +11,7 @@ Writes bench/results/train.md. Reproduce: make bench ONLY=train
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -56,8 +57,8 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
 
 
 def main() -> None:
-    # One thread: on a shared machine a second intra-op thread spin-waits on a busy core.
-    torch.set_num_threads(1)
+    # BENCH_THREADS=1 on a shared machine, where a second intra-op thread spin-waits on a busy core.
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
     config = load_config(ROOT / "configs" / "gowalla.yaml")
     if not Path(config.data.path).exists():
         raise SystemExit(f"bench_train needs {config.data.path} (run from the project root)")
