@@ -34,9 +34,8 @@ class DotProduct(nn.Module):
         """Scores for users [B] against items [B] or [B, k]; shaped like `items`."""
         p, q = self.embed(self.user(users)), self.embed(self.item(items))
         if items.dim() == 2:
-            scores = torch.bmm(q, p.unsqueeze(2)).squeeze(2)
-        else:
-            scores = (p * q).sum(-1)
+            p = p.unsqueeze(1)  # elementwise, not bmm: [B] products of [k, d] x [d] are too small for a GEMM
+        scores = (p * q).sum(-1)
         if self.item_bias is not None:
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores
