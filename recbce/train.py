@@ -92,8 +92,8 @@ def keep_freed_memory(pad_bytes: int = 1 << 30) -> None:
     """Ask glibc to keep up to `pad_bytes` of freed heap instead of handing it back at once.
 
     A large per-pair step allocates and frees ~100 MB of temporaries; pages returned to
-    the OS fault back in on the next step. Measured on Gowalla (batch 65,536, ratio 4,
-    2 threads): 1.2 -> 2.1 M examples/s, peak RSS 0.85 -> 1.16 GB. Not glibc: no-op.
+    the OS fault back in on the next step (bench/results/train.md measures both settings;
+    the price is a higher peak RSS on large batches). Not glibc: no-op.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
