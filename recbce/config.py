@@ -76,6 +76,9 @@ class SamplerConfig(Section):
     ratio: int = Field(4, ge=0, le=2**16)
     exclude_positives: bool = True
     alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
+    # shared only: how the pool is drawn. uniform: distinct items; popularity: ∝ count^alpha,
+    # with replacement (pair it with loss.logq, which divides each score by its expected count)
+    pool: Literal["uniform", "popularity"] = "uniform"
 
 
 class LossConfig(Section):
@@ -172,6 +175,9 @@ class Config(Section):
         if not positives_only and self.sampler.ratio == 0 and self.sampler.kind != "in_batch":
             raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
                              "(0 only with loss.name bce_pos_only)")
+        if self.sampler.pool != "uniform" and self.sampler.kind != "shared":
+            raise ValueError("sampler.pool applies to kind: shared only; for per-row "
+                             "popularity negatives set sampler.kind: popularity")
         if self.loss.name == "ccl" and self.model.scorer != "cosine":
             raise ValueError("loss.name ccl needs model.scorer: cosine (its margin is a cosine)")
         if self.model.scorer == "cosine" and self.model.bias:

@@ -203,11 +203,12 @@ class InBatchSampler:
 
 
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):
+    popular = config.pool == "popularity" if config.kind == "shared" else config.kind == "popularity"
+    probs = item_counts.double() ** config.alpha if popular else None
     if config.kind == "shared":
-        return SharedPoolSampler(positives, config.ratio)
+        return SharedPoolSampler(positives, config.ratio, probs)
     if config.kind == "in_batch":
         return InBatchSampler(positives, item_counts)
-    probs = item_counts.double() ** config.alpha if config.kind == "popularity" else None
     return ItemSampler(positives, probs, exclude_positives=config.exclude_positives)
 
 
@@ -225,29 +226,39 @@ class SharedNegatives:
 
 
 class SharedPoolSampler:
-    """Shared negatives: P distinct items drawn uniformly per batch, scored against every user.
+    """Shared negatives: a pool of P items per batch, scored against every user.
 
     The model scores the pool as one matrix product [B, d] x [d, P] (as sampled-softmax
     systems do), which turns hundreds of negatives per positive into one GEMM. A pool
     item that is a training positive of a row's user (an accidental hit) is masked in
     that row, so every negative is an unobserved pair whatever `exclude_positives` says.
+
+    Uniform pools hold P distinct items. With `probs` the pool is P i.i.d. draws from
+    them (repeats kept): the sampled-softmax estimator whose correction is the log of
+    each item's expected count in the pool, log(P·q_v) (see `log_prob`).
     """
 
-    def __init__(self, positives: Positives, pool_size: int):
+    def __init__(self, positives: Positives, pool_size: int, probs: torch.Tensor | None = None):
         self.positives = positives
         self.n_items = positives.n_items
-        if pool_size > self.n_items:
+        self.pool_size = pool_size
+        self.draws = None if probs is None else ItemSampler(positives, probs, exclude_positives=False)
+        if probs is None and pool_size > self.n_items:
             raise DataError(f"sampler.ratio {pool_size} (the shared pool size) exceeds the "
                             f"catalogue's {self.n_items} items")
 
     def sample(self, users: torch.Tensor, items: torch.Tensor, ratio: int,
                generator: torch.Generator) -> SharedNegatives:
         """A pool of `ratio` items for the whole batch and the mask of its accidental hits."""
-        pool = torch.randperm(self.n_items, generator=generator)[:ratio]
-        return SharedNegatives(pool, ~self.hits(users, pool))
+        if self.draws is None:
+            pool = torch.randperm(self.n_items, generator=generator)[:ratio]
+            return SharedNegatives(pool, ~self.hits(users, pool))
+        pool = self.draws.draw((ratio,), generator)
+        distinct, column = torch.unique(pool, return_inverse=True)
+        return SharedNegatives(pool, ~self.hits(users, distinct)[:, column])
 
     def hits(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
-        """[B, P] bool: is pool item j a training positive of users[b]? One pass over their items."""
+        """[B, P] bool: is (distinct) pool item j a training positive of users[b]? One pass."""
         size = len(pool)
         slot = torch.full((self.n_items,), size, dtype=torch.long)  # column `size`: not in the pool
         slot[pool] = torch.arange(size)
@@ -257,4 +268,7 @@ class SharedPoolSampler:
         return hit[:, :size]
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
-        return torch.full(items.shape, -math.log(self.n_items))
+        """Uniform: log 1/n (a constant). Popularity: log of the expected count in a pool, log(P·q_v)."""
+        if self.draws is None:
+            return torch.full(items.shape, -math.log(self.n_items))
+        return self.draws.log_probs[items] + math.log(self.pool_size)

@@ -192,12 +192,12 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
     pos, neg = score_batch(model, users, items, negatives)
     if negatives.valid is not None:
         neg = neg.masked_fill(~negatives.valid, -torch.inf)
-    if config.loss.logq:
+    shared = isinstance(negatives, SharedNegatives)
+    if config.loss.logq:  # a shared pool's correction is one row, broadcast over the batch
         pos = pos - sampler.log_prob(items)
-        neg = neg - sampler.log_prob(negatives.items)
+        neg = neg - sampler.log_prob(negatives.pool if shared else negatives.items)
     loss = loss_fn(pos, neg)
     if config.loss.l2:
-        shared = isinstance(negatives, SharedNegatives)
         loss = loss + config.loss.l2 * batch_l2(model, users, items,
                                                 negatives.pool if shared else negatives.items)
     optimizer.zero_grad(set_to_none=True)

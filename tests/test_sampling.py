@@ -206,6 +206,8 @@ def test_cli_user_with_every_item(tmp_path):
     (["sampler.ratio=2.5"], "sampler.ratio: Input should be a valid integer"),
     (["sampler.ratio=-1"], "sampler.ratio: Input should be greater than or equal to 0"),
     (["loss.name=bce_pos_only"], "bce_pos_only trains without negatives: set sampler.ratio: 0"),
+    (["sampler.pool=popularity"], "sampler.pool applies to kind: shared only"),
+    (["sampler.pool=zipf"], "sampler.pool: Input should be 'uniform' or 'popularity'"),
 ])
 def test_cli_ratio_errors(tmp_path, overrides, message):
     config = write_run(tmp_path, [("a", "x"), ("b", "y")], [("a", "y")])
@@ -244,6 +246,38 @@ def test_shared_pool_masks_exactly_the_accidental_hits(n_users, n_items, density
     assert len(first.pool.unique()) == pool_size and first.items.shape == (25, pool_size)
     # The brute-force truth: a pool item is masked in a row iff the row's user has it.
     assert torch.equal(first.valid, ~mask[users][:, first.pool])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_users=st.integers(1, 20), n_items=st.integers(2, 40), density=st.floats(0, 0.9),
+       pool_size=st.integers(1, 80), seed=st.integers(0, 10**6))
+def test_popularity_pool_masks_every_copy_of_a_hit(n_users, n_items, density, pool_size, seed):
+    positives, mask = random_positives(n_users, n_items, density, seed)
+    counts = torch.randint(1, 50, (n_items,), generator=torch.Generator().manual_seed(seed))
+    config = SamplerConfig(kind="shared", ratio=pool_size, pool="popularity")
+    sampler = build_sampler(config, positives, counts)  # with replacement: may exceed the catalogue
+    users = torch.randint(n_users, (25,), generator=torch.Generator().manual_seed(seed))
+    negatives = sampler.sample(users, users, pool_size, make_generator(seed))
+    assert negatives.pool.shape == (pool_size,)
+    assert torch.equal(negatives.valid, ~mask[users][:, negatives.pool])
+
+
+def test_popularity_pool_draws_and_log_q():
+    n_items, pool_size, batches = 30, 64, 3000
+    positives = Positives.from_pairs(torch.zeros(1, dtype=torch.long), torch.tensor([0]), 1, n_items)
+    counts = torch.arange(1, n_items + 1)
+    sampler = build_sampler(SamplerConfig(kind="shared", ratio=pool_size, pool="popularity", alpha=0.5),
+                            positives, counts)
+    generator = make_generator(3)
+    pools = torch.stack([sampler.sample(torch.zeros(1, dtype=torch.long), None, pool_size, generator).pool
+                         for _ in range(batches)])
+    observed = torch.bincount(pools.flatten(), minlength=n_items).double()
+    q = counts.double() ** 0.5 / (counts.double() ** 0.5).sum()
+    df = n_items - 1
+    assert chi_square(observed, q * pool_size * batches) < df + 6 * (2 * df) ** 0.5
+    # The correction is the log of each item's expected count in one pool: log(P q_v).
+    expected_count = sampler.log_prob(torch.arange(n_items)).double().exp()
+    torch.testing.assert_close(expected_count, q * pool_size, rtol=1e-5, atol=0)
 
 
 def test_shared_pool_larger_than_catalogue_is_an_error():

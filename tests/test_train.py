@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from recbce import synth
 from recbce.config import load_config
 from recbce.train import train
@@ -36,13 +38,15 @@ def test_learns_planted_tastes_beyond_popularity(make_config, tmp_path):
     assert summary["test"]["ndcg@10"] > 1.5 * summary["popularity"]["ndcg@10"]
 
 
-def test_shared_negatives_recover_planted_tastes_reproducibly(make_config, tmp_path):
+@pytest.mark.parametrize("pool, logq", [("uniform", False), ("popularity", True)])
+def test_shared_negatives_recover_planted_tastes_reproducibly(make_config, tmp_path, pool, logq):
     # The same planted pattern, learnt from one shared pool of negatives per batch.
     path = tmp_path / "planted.tsv"
     synth.generate(n_users=500, n_items=100, min_per_user=10, max_per_user=30, seed=2).to_csv(
         path, sep="\t", header=False, index=False)
     config = make_config(data={"path": str(path)}, model={"dim": 16, "bias": False},
-                         sampler={"kind": "shared", "ratio": 32}, loss={"name": "softmax"},
+                         sampler={"kind": "shared", "ratio": 32, "pool": pool},
+                         loss={"name": "softmax", "logq": logq},
                          train={"epochs": 10, "lr": 0.01, "batch_size": 256, "optimizer": "row_adam"})
     summary = train(load_config(config), progress=False)
     assert summary["test"]["ndcg@10"] > 1.5 * summary["popularity"]["ndcg@10"]
