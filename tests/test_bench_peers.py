@@ -12,7 +12,7 @@ import torch
 
 from bench.factor_scorer import FactorScorer, ranking_metrics
 from bench.peer_systems import PEERS, _reorder, train_with_budget
-from bench.peers_report import ratio_lines
+from bench.peers_report import ratio_lines, refit_rows
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.evaluate import evaluate_split
@@ -107,3 +107,20 @@ def test_ratio_compares_recbce_time_to_target_with_fastest_peer_best():
     assert "fast peer, 30.0 s" in lines[0]
     assert "ratio 0.30 (meets" in lines[1]
     assert "not reached" in lines[2]
+
+
+def test_refit_row_reads_the_time_run_at_the_validation_chosen_epoch():
+    def epoch(n, recall):
+        return {"epoch": n, "seconds": 10.0, "examples_per_s": 1e6,
+                "recall@20": recall, "ndcg@20": recall / 2}
+
+    timed = {"name": "recbce best", "kind": "recbce-time", "config": "c.yaml", "rss_mib": 900,
+             "result": {"settings": "s", "epochs": [epoch(1, 0.10), epoch(2, 0.16), epoch(3, 0.15)]}}
+    quality = {"name": "recbce best", "kind": "recbce-quality", "config": "c.yaml", "rss_mib": 900,
+               "result": {"settings": "s", "best_epoch": 3, "epochs": [epoch(n, 0) for n in (1, 2, 3)],
+                          "test": {"recall@20": 0.14, "ndcg@20": 0.07}}}
+    [row] = refit_rows([timed, quality])
+    # Epoch 3 as validation chose it, not the test-best epoch 2; not a time run for the ratio.
+    assert (row["recall"], row["ndcg"], row["to_best"]) == (0.15, 0.075, 30.0)
+    assert row["selected"].startswith("validation") and not row["time_run"]
+    assert refit_rows([quality]) == []  # no time run, no refit row
