@@ -178,10 +178,9 @@ class Config(Section):
         if self.sampler.pool != "uniform" and self.sampler.kind != "shared":
             raise ValueError("sampler.pool applies to kind: shared only; for per-row "
                              "popularity negatives set sampler.kind: popularity")
-        if self.loss.name == "ccl" and self.model.scorer != "cosine":
-            raise ValueError("loss.name ccl needs model.scorer: cosine (its margin is a cosine)")
-        if self.model.scorer == "cosine" and self.model.bias:
-            raise ValueError("model.bias must be false with model.scorer: cosine")
+        if self.loss.name == "ccl" and (self.model.scorer != "cosine" or self.model.bias):
+            raise ValueError("loss.name ccl needs model.scorer: cosine and model.bias: false "
+                             "(its margin is a cosine)")
         if self.eval.metric not in metric_names(self.eval):
             raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
                              f"{', '.join(metric_names(self.eval))}")

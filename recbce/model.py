@@ -13,7 +13,9 @@ class DotProduct(nn.Module):
     """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction.
 
     With `scorer: cosine` the vectors are L2-normalised first and the score is
-    cos(p_u, q_v) / temperature: still a dot product, of unit vectors.
+    cos(p_u, q_v) / temperature (+ b_v): still a dot product, of unit vectors. Unit
+    vectors cannot say how popular an item is; the item bias can, and on Gowalla it
+    is worth +0.006 validation Recall@20 (docs/results.md).
     """
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,

@@ -6,7 +6,8 @@ from recbce.model import DotProduct
 
 
 @pytest.mark.parametrize("config", [ModelConfig(dim=8, bias=True),
-                                    ModelConfig(dim=8, bias=False, scorer="cosine", temperature=0.1)])
+                                    ModelConfig(dim=8, bias=False, scorer="cosine", temperature=0.1),
+                                    ModelConfig(dim=8, bias=True, scorer="cosine", temperature=0.1)])
 def test_pool_scores_equal_per_pair_scores(config):
     model = DotProduct(30, 50, config, generator=torch.Generator().manual_seed(0))
     if model.item_bias is not None:
@@ -18,3 +19,4 @@ def test_pool_scores_equal_per_pair_scores(config):
     assert pooled.shape == (5, 6)
     torch.testing.assert_close(pooled, per_pair, rtol=1e-5, atol=1e-5)
     assert pooled[0, 3] != pooled[1, 3]  # rows are different users, not one broadcast row
+
