@@ -54,7 +54,8 @@ def run_recbce(mode: str, config_path: str) -> dict:
 
 
 def describe(config) -> str:
-    return (f"dim={config.model.dim}, {config.model.scorer}, loss={config.loss.name}, "
+    bias = " + item bias" if config.model.bias else ""
+    return (f"dim={config.model.dim}, {config.model.scorer}{bias}, loss={config.loss.name}, "
             f"sampler={config.sampler.kind} x{config.sampler.ratio}, batch={config.train.batch_size}, "
             f"{config.train.optimizer} lr={config.train.lr}, epochs={config.train.epochs}")
 
