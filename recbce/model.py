@@ -23,10 +23,10 @@ class RowDots(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(p, q)
-        scores = q.new_empty(q.shape[:2])
+        scores, block = q.new_empty(q.shape[:2]), _block_buffer(q)
         for start in range(0, len(p), ROW_BLOCK):
-            rows = slice(start, start + ROW_BLOCK)
-            torch.sum(p[rows].unsqueeze(1) * q[rows], -1, out=scores[rows])
+            rows, part = slice(start, start + ROW_BLOCK), block[: len(q[start:start + ROW_BLOCK])]
+            torch.sum(torch.mul(p[rows].unsqueeze(1), q[rows], out=part), -1, out=scores[rows])
         return scores
 
     @staticmethod
@@ -34,13 +34,19 @@ class RowDots(torch.autograd.Function):
         p, q = ctx.saved_tensors
         grad_p = grad_q = None
         if ctx.needs_input_grad[0]:
-            grad_p = torch.empty_like(p)
+            grad_p, block = torch.empty_like(p), _block_buffer(q)
             for start in range(0, len(p), ROW_BLOCK):
-                rows = slice(start, start + ROW_BLOCK)
-                torch.sum(grad[rows].unsqueeze(-1) * q[rows], 1, out=grad_p[rows])
+                rows, part = slice(start, start + ROW_BLOCK), block[: len(q[start:start + ROW_BLOCK])]
+                torch.sum(torch.mul(grad[rows].unsqueeze(-1), q[rows], out=part), 1, out=grad_p[rows])
         if ctx.needs_input_grad[1]:
             grad_q = grad.unsqueeze(-1) * p.unsqueeze(1)
         return grad_p, grad_q
+
+
+def _block_buffer(q: torch.Tensor) -> torch.Tensor:
+    """One [ROW_BLOCK, k, d] scratch reused by every block: no allocation (and with glibc's
+    defaults, no mmap and page faults) per block."""
+    return q.new_empty((min(ROW_BLOCK, len(q)), *q.shape[1:]))
 
 
 class DotProduct(nn.Module):
