@@ -8,7 +8,7 @@ from torch import nn
 
 from recbce.config import ModelConfig
 
-ROW_BLOCK = 1024  # rows of [B, k, d] per block in row_dots: a block's product stays in the L2 cache
+ROW_BLOCK = 1024  # rows of [B, k, d] per block in RowDots: a block's product stays in the L2 cache
 
 
 class RowDots(torch.autograd.Function):
@@ -23,10 +23,9 @@ class RowDots(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(p, q)
-        scores, block = q.new_empty(q.shape[:2]), _block_buffer(q)
-        for start in range(0, len(p), ROW_BLOCK):
-            rows, part = slice(start, start + ROW_BLOCK), block[: len(q[start:start + ROW_BLOCK])]
-            torch.sum(torch.mul(p[rows].unsqueeze(1), q[rows], out=part), -1, out=scores[rows])
+        scores = q.new_empty(q.shape[:2])
+        for rows, product in _row_blocks(q):
+            torch.sum(torch.mul(p[rows].unsqueeze(1), q[rows], out=product), -1, out=scores[rows])
         return scores
 
     @staticmethod
@@ -34,19 +33,21 @@ class RowDots(torch.autograd.Function):
         p, q = ctx.saved_tensors
         grad_p = grad_q = None
         if ctx.needs_input_grad[0]:
-            grad_p, block = torch.empty_like(p), _block_buffer(q)
-            for start in range(0, len(p), ROW_BLOCK):
-                rows, part = slice(start, start + ROW_BLOCK), block[: len(q[start:start + ROW_BLOCK])]
-                torch.sum(torch.mul(grad[rows].unsqueeze(-1), q[rows], out=part), 1, out=grad_p[rows])
+            grad_p = torch.empty_like(p)
+            for rows, product in _row_blocks(q):
+                torch.sum(torch.mul(grad[rows].unsqueeze(-1), q[rows], out=product), 1, out=grad_p[rows])
         if ctx.needs_input_grad[1]:
             grad_q = grad.unsqueeze(-1) * p.unsqueeze(1)
         return grad_p, grad_q
 
 
-def _block_buffer(q: torch.Tensor) -> torch.Tensor:
-    """One [ROW_BLOCK, k, d] scratch reused by every block: no allocation (and with glibc's
-    defaults, no mmap and page faults) per block."""
-    return q.new_empty((min(ROW_BLOCK, len(q)), *q.shape[1:]))
+def _row_blocks(q: torch.Tensor):
+    """(rows, product buffer) per block of ROW_BLOCK rows of q. One [ROW_BLOCK, k, d] buffer
+    serves every block: no allocation (with glibc's defaults: no mmap, no page faults) per block."""
+    buffer = q.new_empty((min(ROW_BLOCK, len(q)), *q.shape[1:]))
+    for start in range(0, len(q), ROW_BLOCK):
+        stop = min(start + ROW_BLOCK, len(q))
+        yield slice(start, stop), buffer[: stop - start]
 
 
 class DotProduct(nn.Module):

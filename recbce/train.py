@@ -192,14 +192,15 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
     pos, neg = score_batch(model, users, items, negatives)
     if negatives.valid is not None:
         neg = neg.masked_fill(~negatives.valid, -torch.inf)
-    shared = isinstance(negatives, SharedNegatives)
-    if config.loss.logq:  # a shared pool's correction is one row, broadcast over the batch
+    # A shared pool is one row of items for the whole batch: its log-Q correction and its
+    # L2 term are taken once, not once per row that scores it.
+    negative_items = negatives.pool if isinstance(negatives, SharedNegatives) else negatives.items
+    if config.loss.logq:
         pos = pos - sampler.log_prob(items)
-        neg = neg - sampler.log_prob(negatives.pool if shared else negatives.items)
+        neg = neg - sampler.log_prob(negative_items)
     loss = loss_fn(pos, neg)
     if config.loss.l2:
-        loss = loss + config.loss.l2 * batch_l2(model, users, items,
-                                                negatives.pool if shared else negatives.items)
+        loss = loss + config.loss.l2 * batch_l2(model, users, items, negative_items)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
