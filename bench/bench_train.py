@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from recbce.train import SPARSE_OPTIMIZERS, build_optimizer, keep_freed_memory, 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train.md"
 GLIBC_DEFAULT_PAD = 128 * 1024  # M_TOP_PAD's default: freed heap goes back to the OS
-STEPS = {"per-pair": 8, "shared": 20}  # after one warm-up step each
+STEPS = {"per-pair": 10, "shared": 30}  # full batches, after one warm-up step each
 MODES = {
     "per-pair": ["sampler.kind=uniform", "sampler.ratio=4", "loss.name=bce", "train.batch_size=65536"],
     "shared": ["sampler.kind=shared", "sampler.ratio=1024", "loss.name=softmax", "model.bias=false",
@@ -37,7 +38,9 @@ MODES = {
 
 
 def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> float:
-    """Scored pairs per second over `steps` training steps (after one warm-up step)."""
+    """Scored pairs per second of the median step among `steps` (after one warm-up step).
+
+    The median, not the total: on a shared host a few steps stall for reasons of their own."""
     config = load_config(ROOT / "configs" / "gowalla.yaml", overrides + [f"train.optimizer={optimizer}"])
     generator = make_generator(config.seed)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
@@ -46,15 +49,14 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
                        sparse=optimizer in SPARSE_OPTIMIZERS, generator=generator)
     opt = build_optimizer(model, config.train)
     batches = torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size)
-    ratio, pairs, started = config.sampler.ratio, 0, 0.0
-    for step, batch in enumerate(batches[: steps + 1]):
-        if step == 1:
-            started, pairs = time.perf_counter(), 0
+    seconds = []
+    for batch in batches[: steps + 1]:
+        started = time.perf_counter()
         users, items = dataset.train.users[batch], dataset.train.items[batch]
-        negatives = sampler.sample(users, items, ratio, generator)
+        negatives = sampler.sample(users, items, config.sampler.ratio, generator)
         train_step(model, opt, loss_fn, sampler, config, users, items, negatives)
-        pairs += len(batch) * (1 + ratio)
-    return pairs / (time.perf_counter() - started)
+        seconds.append(time.perf_counter() - started)
+    return config.train.batch_size * (1 + config.sampler.ratio) / statistics.median(seconds[1:])
 
 
 def main() -> None:
@@ -78,7 +80,8 @@ def main() -> None:
     text = (
         "## Training throughput (bench_train)\n\n"
         "`make bench ONLY=train` (bench/bench_train.py): Gowalla (LightGCN split, 90% of train),\n"
-        f"d = 64, {torch.get_num_threads()} torch threads; the library's train_step, sampling included.\n"
+        f"d = 64, {torch.get_num_threads()} torch threads; the library's train_step, sampling included;\n"
+        f"rate of the median step of {STEPS['per-pair']} (per-pair) or {STEPS['shared']} (shared).\n"
         "per-pair: BCE, 4 uniform negatives per positive (examples = positives + negatives),\n"
         "batch 65,536. shared: one pool of 1,024 items per batch of 4,096, cosine + softmax,\n"
         "accidental hits masked (scored pairs). Baseline: the same model and step with dense\n"

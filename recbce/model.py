@@ -7,48 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-
-ROW_BLOCK = 1024  # rows of [B, k, d] per block in RowDots: a block's product stays in the L2 cache
-
-
-class RowDots(torch.autograd.Function):
-    """scores[b, j] = p[b] · q[b, j] for p [B, d] and q [B, k, d], a block of rows at a time.
-
-    Unfused, (p.unsqueeze(1) * q).sum(-1) writes a [B, k, d] product to memory and reads
-    it back, forward and backward; at B = 65,536 that traffic was the per-pair step's
-    largest cost. Blocks keep each product in cache. (bmm is slower: B products of
-    [k, d] x [d] are too small for a GEMM.)
-    """
-
-    @staticmethod
-    def forward(ctx, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(p, q)
-        scores = q.new_empty(q.shape[:2])
-        for rows, product in _row_blocks(q):
-            torch.sum(torch.mul(p[rows].unsqueeze(1), q[rows], out=product), -1, out=scores[rows])
-        return scores
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        p, q = ctx.saved_tensors
-        grad_p = grad_q = None
-        if ctx.needs_input_grad[0]:
-            grad_p = torch.empty_like(p)
-            for rows, product in _row_blocks(q):
-                torch.sum(torch.mul(grad[rows].unsqueeze(-1), q[rows], out=product), 1, out=grad_p[rows])
-        if ctx.needs_input_grad[1]:
-            grad_q = grad.unsqueeze(-1) * p.unsqueeze(1)
-        return grad_p, grad_q
-
-
-def _row_blocks(q: torch.Tensor):
-    """(rows, product buffer) per block of ROW_BLOCK rows of q. One [ROW_BLOCK, k, d] buffer
-    serves every block: no allocation (with glibc's defaults: no mmap, no page faults) per block."""
-    buffer = q.new_empty((min(ROW_BLOCK, len(q)), *q.shape[1:]))
-    for start in range(0, len(q), ROW_BLOCK):
-        stop = min(start + ROW_BLOCK, len(q))
-        yield slice(start, stop), buffer[: stop - start]
-
+from recbce.pairs import PairScores, used_rows
 
 class DotProduct(nn.Module):
     """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction.
@@ -75,8 +34,12 @@ class DotProduct(nn.Module):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores for users [B] against items [B] or [B, k]; shaped like `items`."""
-        p, q = self.embed(self.user(users)), self.embed(self.item(items))
-        scores = RowDots.apply(p, q) if items.dim() == 2 else (p * q).sum(-1)
+        p = self.embed(self.user(users))
+        if items.dim() == 1:
+            scores = (p * self.embed(self.item(items))).sum(-1)
+        else:  # sparse products over the items used (recbce.pairs)
+            rows, renumbered = used_rows(items, self.item.num_embeddings)
+            scores = PairScores.apply(p, self.embed(self.item(rows)), renumbered)
         if self.item_bias is not None:
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores

@@ -19,14 +19,3 @@ def test_pool_scores_equal_per_pair_scores(config):
     assert pooled.shape == (5, 6)
     torch.testing.assert_close(pooled, per_pair, rtol=1e-5, atol=1e-5)
     assert pooled[0, 3] != pooled[1, 3]  # rows are different users, not one broadcast row
-
-
-def test_row_dots_in_blocks_match_the_unfused_product_and_its_gradients(monkeypatch):
-    from recbce import model as model_module
-
-    monkeypatch.setattr(model_module, "ROW_BLOCK", 3)  # 7 rows: two full blocks and a partial one
-    generator = torch.Generator().manual_seed(0)
-    p = torch.randn(7, 4, dtype=torch.float64, generator=generator, requires_grad=True)
-    q = torch.randn(7, 5, 4, dtype=torch.float64, generator=generator, requires_grad=True)
-    assert torch.autograd.gradcheck(model_module.RowDots.apply, (p, q))
-    torch.testing.assert_close(model_module.RowDots.apply(p, q), (p.unsqueeze(1) * q).sum(-1))
