@@ -79,9 +79,6 @@ class SamplerConfig(Section):
     # shared only: how the pool is drawn. uniform: distinct items; popularity: ∝ count^alpha,
     # with replacement (pair it with loss.logq, which divides each score by its expected count)
     pool: Literal["uniform", "popularity"] = "uniform"
-    # Dynamic negative sampling: of each row's negatives, the loss sees only the `hardest`
-    # highest-scoring ones (chosen afresh every step by the model being trained).
-    hardest: int | None = Field(None, ge=1, le=2**16)
 
 
 class LossConfig(Section):
@@ -181,10 +178,6 @@ class Config(Section):
         if self.sampler.pool != "uniform" and self.sampler.kind != "shared":
             raise ValueError("sampler.pool applies to kind: shared only; for per-row "
                              "popularity negatives set sampler.kind: popularity")
-        if self.sampler.hardest and (self.sampler.kind == "in_batch" or self.sampler.hardest >= self.sampler.ratio):
-            raise ValueError(f"sampler.hardest {self.sampler.hardest} must be below sampler.ratio "
-                             f"({self.sampler.ratio}): it keeps that many of each row's negatives "
-                             "(not with kind: in_batch)")
         if self.loss.name == "ccl" and (self.model.scorer != "cosine" or self.model.bias):
             raise ValueError("loss.name ccl needs model.scorer: cosine and model.bias: false "
                              "(its margin is a cosine)")

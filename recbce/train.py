@@ -198,8 +198,6 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
     if config.loss.logq:
         pos = pos - sampler.log_prob(items)
         neg = neg - sampler.log_prob(negative_items)
-    if config.sampler.hardest:  # masked negatives score -inf, so they come last
-        neg = neg.topk(config.sampler.hardest, dim=1, sorted=False).values
     loss = loss_fn(pos, neg)
     if config.loss.l2:
         loss = loss + config.loss.l2 * batch_l2(model, users, items, negative_items)

@@ -208,9 +208,6 @@ def test_cli_user_with_every_item(tmp_path):
     (["loss.name=bce_pos_only"], "bce_pos_only trains without negatives: set sampler.ratio: 0"),
     (["sampler.pool=popularity"], "sampler.pool applies to kind: shared only"),
     (["sampler.pool=zipf"], "sampler.pool: Input should be 'uniform' or 'popularity'"),
-    (["sampler.hardest=4"], "sampler.hardest 4 must be below sampler.ratio (4)"),
-    (["sampler.kind=in_batch", "sampler.hardest=1"], "sampler.hardest 1 must be below sampler.ratio"),
-    (["sampler.hardest=0"], "sampler.hardest: Input should be greater than or equal to 1"),
 ])
 def test_cli_ratio_errors(tmp_path, overrides, message):
     config = write_run(tmp_path, [("a", "x"), ("b", "y")], [("a", "y")])
