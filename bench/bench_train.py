@@ -85,7 +85,7 @@ def main() -> None:
         "per-pair: BCE, 4 uniform negatives per positive (examples = positives + negatives),\n"
         "batch 65,536. shared: one pool of 1,024 items per batch of 4,096, cosine + softmax,\n"
         "accidental hits masked (scored pairs). Baseline: the same model and step with dense\n"
-        "torch.optim.Adam, measured in the same run. `recbce train` keeps up to 1 GB of freed\n"
+        "torch.optim.Adam, measured in the same run. `recbce train` keeps up to 256 MB of freed\n"
         "heap (glibc M_TOP_PAD, recbce.train.keep_freed_memory); the third column is RowAdam\n"
         "with glibc's default, which returns the step's large temporaries to the OS.\n\n"
         "| mode | RowAdam (recbce) | RowAdam, glibc default | dense Adam | recbce vs dense Adam |\n"

@@ -88,12 +88,14 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     return finish(model, dataset, config, state, time.perf_counter() - started)
 
 
-def keep_freed_memory(pad_bytes: int = 1 << 30) -> None:
+def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
     """Ask glibc to keep up to `pad_bytes` of freed heap instead of handing it back at once.
 
-    A large per-pair step allocates and frees ~100 MB of temporaries; pages returned to
-    the OS fault back in on the next step (bench/results/train.md measures both settings;
-    the price is a higher peak RSS on large batches). Not glibc: no-op.
+    A shared-pool step allocates and frees tens of MB of [B, P] temporaries; pages returned
+    to the OS fault back in on the next step (gowalla-best's step: 45-49 ms with a 256 MB or
+    1 GB pad, 102-105 ms with glibc's default; bench/results/train.md measures both). 256 MB
+    rather than 1 GB: the same speed, and a 2-epoch Gowalla run peaked at 707 MiB instead
+    of 884 MiB. Not glibc: no-op.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
