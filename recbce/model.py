@@ -9,6 +9,7 @@ from torch import nn
 from recbce.config import ModelConfig
 from recbce.pairs import PairScores, used_rows
 
+
 class DotProduct(nn.Module):
     """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction.
 

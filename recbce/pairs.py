@@ -52,7 +52,8 @@ class PairPattern:
         per_item = torch.bincount(self.columns, minlength=self.shape[1])
         crow = torch.cat([per_item.new_zeros(1), per_item.cumsum(0)])
         rows = torch.repeat_interleave(torch.arange(self.shape[0], device=values.device), self.crow.diff())
-        return torch.sparse_csr_tensor(crow, rows[order], values[order], self.shape[::-1], check_invariants=False)
+        return torch.sparse_csr_tensor(crow, rows[order], values[order], self.shape[::-1],
+                                       check_invariants=False)
 
     def gather(self, values: torch.Tensor) -> torch.Tensor:
         """[B, k] per pair from the stored entries' values."""

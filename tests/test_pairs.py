@@ -16,7 +16,8 @@ def test_pattern_is_a_valid_csr_matrix_with_repeats_stored_once():
     assert pattern.columns[pattern.entry].tolist() == ITEMS.tolist()  # every pair finds its item
     # collapse sums the repeats of an entry: the adjoint of gather.
     per_pair = torch.randn(ITEMS.shape, dtype=torch.float64)
-    torch.testing.assert_close((pattern.gather(stored) * per_pair).sum(), (stored * pattern.collapse(per_pair)).sum())
+    torch.testing.assert_close((pattern.gather(stored) * per_pair).sum(),
+                               (stored * pattern.collapse(per_pair)).sum())
 
 
 def test_pair_scores_equal_the_gathered_dot_products_and_their_gradients():
@@ -33,12 +34,19 @@ def test_pair_scores_on_a_random_batch_match_the_gather():
     p, table = torch.randn(50, 8, generator=generator), torch.randn(7, 8, generator=generator)
     weights = torch.randn(50, 6, generator=generator)
     grads = []
-    for score in (lambda p, t: PairScores.apply(p, t, items), lambda p, t: (p.unsqueeze(1) * t[items]).sum(-1)):
+
+    def ours(p, t):
+        return PairScores.apply(p, t, items)
+
+    def gathered(p, t):
+        return (p.unsqueeze(1) * t[items]).sum(-1)
+
+    for score in (ours, gathered):
         p_, t_ = p.clone().requires_grad_(), table.clone().requires_grad_()
         (score(p_, t_) * weights).sum().backward()
         grads.append((p_.grad, t_.grad))
-    for ours, gathered in zip(*grads, strict=True):
-        torch.testing.assert_close(ours, gathered)
+    for from_pairs, from_gather in zip(*grads, strict=True):
+        torch.testing.assert_close(from_pairs, from_gather)
 
 
 @pytest.mark.parametrize("n_rows", [6, 10])
