@@ -33,7 +33,7 @@ class PairPattern:
         first = torch.ones_like(ascending, dtype=torch.bool)
         first[:, 1:] = ascending[:, 1:] != ascending[:, :-1]
         per_row = first.sum(1)
-        self.crow = torch.cat([per_row.new_zeros(1), per_row.cumsum(0)])
+        self.crow = offsets(per_row)
         self.columns = ascending[first]
         self.shape = (len(items), n_columns)
         # entry[b, j]: where pair (b, j) is stored; a repeat points at its first copy.
@@ -49,8 +49,7 @@ class PairPattern:
         item's rows stay ascending. (Multiplying CSR's own transpose, or a COO that sparse.mm
         sorts itself, took two to three times as long here.)"""
         order = torch.sort(self.columns.to(torch.int32), stable=True).indices  # int32 sorts faster
-        per_item = torch.bincount(self.columns, minlength=self.shape[1])
-        crow = torch.cat([per_item.new_zeros(1), per_item.cumsum(0)])
+        crow = offsets(torch.bincount(self.columns, minlength=self.shape[1]))
         rows = torch.repeat_interleave(torch.arange(self.shape[0], device=values.device), self.crow.diff())
         return torch.sparse_csr_tensor(crow, rows[order], values[order], self.shape[::-1],
                                        check_invariants=False)
@@ -85,6 +84,11 @@ class PairScores(torch.autograd.Function):
         grad_p = pattern.matrix(values) @ table if ctx.needs_input_grad[0] else None
         grad_table = pattern.transposed(values) @ p if ctx.needs_input_grad[1] else None
         return grad_p, grad_table, None
+
+
+def offsets(counts: torch.Tensor) -> torch.Tensor:
+    """CSR row offsets from per-row counts: [0, c0, c0 + c1, ...]."""
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
 def used_rows(items: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,10 +7,16 @@ from recbce.pairs import PairPattern, PairScores, used_rows
 ITEMS = torch.tensor([[2, 0, 2, 2], [4, 3, 1, 0], [1, 5, 5, 3]])
 
 
+def assert_valid_csr(matrix: torch.Tensor) -> None:
+    """Torch's own check: offsets consistent, columns sorted and distinct within each row."""
+    torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(), matrix.values(), matrix.shape,
+                            check_invariants=True)
+
+
 def test_pattern_is_a_valid_csr_matrix_with_repeats_stored_once():
     pattern = PairPattern(ITEMS, 6)
-    matrix = torch.sparse_csr_tensor(pattern.crow, pattern.columns, torch.ones(len(pattern.columns)),
-                                     pattern.shape, check_invariants=True)  # sorted, distinct per row
+    matrix = pattern.matrix(torch.ones(len(pattern.columns)))
+    assert_valid_csr(matrix)
     assert matrix.to_dense().tolist() == [[1, 0, 1, 0, 0, 0], [1, 1, 0, 1, 1, 0], [0, 1, 0, 1, 0, 1]]
     stored = torch.arange(len(pattern.columns), dtype=torch.float64)
     assert pattern.columns[pattern.entry].tolist() == ITEMS.tolist()  # every pair finds its item
@@ -62,6 +68,5 @@ def test_transposed_pattern_is_a_valid_csr_matrix_of_the_transpose():
     pattern = PairPattern(ITEMS, 6)
     values = torch.arange(1, len(pattern.columns) + 1, dtype=torch.float64)
     transposed = pattern.transposed(values)
-    torch.sparse_csr_tensor(transposed.crow_indices(), transposed.col_indices(), transposed.values(),
-                            transposed.shape, check_invariants=True)
+    assert_valid_csr(transposed)
     torch.testing.assert_close(transposed.to_dense(), pattern.matrix(values).to_dense().T)
