@@ -2,8 +2,8 @@
 
 Sigmoid BCE is cross-entropy over two classes: softmax([z, 0])_0 = σ(z), so
 −log σ(z) = softplus(−z) and −log(1 − σ(z)) = softplus(z). Every loss here is
-written with softplus / logsigmoid / cross_entropy, so it stays finite for any
-logit, with no epsilon. A negative whose score is −inf (masked by the sampler)
+written with softplus or a log-sum-exp shifted by the row's maximum, so it stays
+finite for any logit, with no epsilon. A negative whose score is −inf (masked by the sampler)
 costs nothing in every loss.
 
 | name | formula, per positive |
@@ -41,12 +41,19 @@ def bce_pos_only(pos, neg):
 
 
 def softmax(pos, neg, temperature: float = 1.0):
-    """Cross-entropy over [positive, negatives]: class 0 is the observed item."""
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
-    if temperature != 1:  # skip a pass over [B, 1 + k] (k is large for a shared pool)
-        logits = logits / temperature
-    target = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
-    return F.cross_entropy(logits, target)
+    """Cross-entropy over [positive, negatives] (class 0 is the observed item): log Σ exp − s⁺.
+
+    The log-sum-exp is taken around the row's largest score without copying the scores into
+    one [B, 1 + k] matrix (k is a shared pool's thousands: the copy and its gradient cost
+    a sixth of a step). The row's maximum keeps every exponent ≤ 0 and the sum ≥ 1, and a
+    row whose negatives are all masked (−inf) gets loss 0 and zero gradients, where
+    torch.logsumexp(neg) would give them NaN gradients.
+    """
+    if temperature != 1:  # skip a pass over [B, k] (k is large for a shared pool)
+        pos, neg = pos / temperature, neg / temperature
+    top = torch.maximum(pos, neg.amax(dim=1)).detach()  # a constant shift: no gradient
+    total = torch.exp(pos - top) + torch.exp(neg - top.unsqueeze(1)).sum(dim=1)
+    return (top + torch.log(total) - pos).mean()
 
 
 def bpr(pos, neg):

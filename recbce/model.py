@@ -45,12 +45,15 @@ class DotProduct(nn.Module):
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores
 
-    def score_pool(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
-        """[B, P] scores of every user against one shared pool of items: one matrix product."""
-        scores = self.embed(self.user(users)) @ self.embed(self.item(pool)).T
-        if self.item_bias is not None:
-            scores = scores + self.item_bias(pool).T
-        return scores
+    def score_pool(self, users: torch.Tensor, pool: torch.Tensor,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, P] scores of every user against one shared pool of items: one matrix product,
+        written onto `mask` ([B, P], added: −inf masks a pair) when given."""
+        p, q = self.embed(self.user(users)), self.embed(self.item(pool))
+        if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
+            p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
+            q = torch.cat([q, self.item_bias(pool)], dim=1)
+        return p @ q.T if mask is None else torch.addmm(mask, p, q.T)
 
     def embed(self, vectors: torch.Tensor) -> torch.Tensor:
         if not self.cosine:

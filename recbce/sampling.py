@@ -217,12 +217,20 @@ class SharedNegatives:
     """One pool of items [P] that every row of a batch uses as its negatives."""
 
     pool: torch.Tensor  # [P], distinct items
-    valid: torch.Tensor  # [B, P] bool: False where the item is a training positive of the row's user
+    # [B, P] float, added to the scores: −inf where the item is a training positive of the
+    # row's user, else 0. Additive, so that the model's matrix product writes onto it
+    # (addmm) instead of a masking pass over [B, P] forward and backward.
+    mask: torch.Tensor
 
     @property
     def items(self) -> torch.Tensor:
         """The pool as per-row negatives [B, P] (a view: no copy)."""
-        return self.pool.expand(len(self.valid), -1)
+        return self.pool.expand(len(self.mask), -1)
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """[B, P] bool: True where the pair is a true negative."""
+        return self.mask == 0
 
 
 class SharedPoolSampler:
@@ -252,20 +260,22 @@ class SharedPoolSampler:
         """A pool of `ratio` items for the whole batch and the mask of its accidental hits."""
         if self.draws is None:
             pool = torch.randperm(self.n_items, generator=generator)[:ratio]
-            return SharedNegatives(pool, ~self.hits(users, pool))
+            return SharedNegatives(pool, self.hit_mask(users, pool))
         pool = self.draws.draw((ratio,), generator)
         distinct, column = torch.unique(pool, return_inverse=True)
-        return SharedNegatives(pool, ~self.hits(users, distinct)[:, column])
+        return SharedNegatives(pool, self.hit_mask(users, distinct)[:, column])
 
-    def hits(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
-        """[B, P] bool: is (distinct) pool item j a training positive of users[b]? One pass."""
+    def hit_mask(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+        """[B, P]: −inf where (distinct) pool item j is a training positive of users[b], else 0."""
         size = len(pool)
-        slot = torch.full((self.n_items,), size, dtype=torch.long)  # column `size`: not in the pool
+        slot = torch.full((self.n_items,), size, dtype=torch.long)  # `size`: not in the pool
         slot[pool] = torch.arange(size)
         rows, items = self.positives.rows(users)
-        hit = torch.zeros(len(users), size + 1, dtype=torch.bool)
-        hit.view(-1)[rows * (size + 1) + slot[items]] = True
-        return hit[:, :size]
+        columns = slot[items]
+        hit = columns < size
+        mask = torch.zeros(len(users), size)
+        mask.view(-1)[rows[hit] * size + columns[hit]] = -torch.inf
+        return mask
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
         """Uniform: log 1/n (a constant). Popularity: log of the expected count in a pool, log(P·q_v)."""

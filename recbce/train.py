@@ -192,8 +192,6 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
 def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives) -> float:
     """One gradient step on a batch of positives and their negatives; returns the loss."""
     pos, neg = score_batch(model, users, items, negatives)
-    if negatives.valid is not None:
-        neg = torch.where(negatives.valid, neg, -torch.inf)  # half masked_fill's time on [B, P]
     # A shared pool is one row of items for the whole batch: its log-Q correction and its
     # L2 term are taken once, not once per row that scores it.
     negative_items = negatives.pool if isinstance(negatives, SharedNegatives) else negatives.items
@@ -219,12 +217,15 @@ def to_device(device: torch.device, users, items, negatives):
 
 
 def score_batch(model, users, items, negatives) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pos [B], neg [B, k]): a shared pool is one matrix product; per-row negatives one gather."""
+    """(pos [B], neg [B, k]), masked negatives at −inf: a shared pool is one matrix product;
+    per-row negatives are scored with their positive, as one sparse product."""
     if isinstance(negatives, SharedNegatives):
-        return model(users, items), model.score_pool(users, negatives.pool)
-    # One gather of each user and one product for the positive and its negatives together.
+        return model(users, items), model.score_pool(users, negatives.pool, negatives.mask)
     scores = model(users, torch.cat([items.unsqueeze(1), negatives.items], dim=1))
-    return scores[:, 0], scores[:, 1:]
+    pos, neg = scores[:, 0], scores[:, 1:]
+    if negatives.valid is not None:
+        neg = torch.where(negatives.valid, neg, -torch.inf)  # half masked_fill's time
+    return pos, neg
 
 
 def batch_l2(model, users, items, negative_items) -> torch.Tensor:

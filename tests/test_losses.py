@@ -141,6 +141,22 @@ def test_extreme_logits_give_the_exact_loss(name, cost):
 
 
 @pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
+def test_a_row_with_every_negative_masked_costs_only_its_positive_term(name):
+    # possible when a user's positives cover the whole shared pool: no nan, forward or backward
+    pos = torch.tensor([0.4, -0.3], dtype=f64, requires_grad=True)
+    neg = torch.tensor([[0.7, -0.2], [-torch.inf, -torch.inf]], dtype=f64, requires_grad=True)
+    loss_fn = build_loss(LossConfig(name=name), n_items=50)
+    loss = loss_fn(pos, neg)
+    loss.backward()
+    assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all() and (neg.grad[1] == 0).all()
+    alone = loss_fn(pos[:1].detach(), neg[:1].detach()).item()  # the first row by itself
+    last = pos.detach()[1]  # gbce at t = 0 weighs the positive by beta = 1, as bce does
+    positive_term = {"bce": F.softplus(-last), "gbce": F.softplus(-last), "ccl": 1 - last,
+                     "bpr": 0.0, "softmax": 0.0}[name]
+    assert abs(loss.item() - (alone + float(positive_term)) / 2) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
 def test_masked_negatives_get_no_gradient_and_no_nan(name):
     # the trainer masks with masked_fill(-inf): the masked scores must receive exactly zero gradient
     scores = torch.tensor([[0.4, 0.7, -0.2], [0.1, 0.3, 0.9]], dtype=f64, requires_grad=True)
