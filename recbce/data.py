@@ -47,12 +47,12 @@ class Positives:
 
     def rows(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(row in `users`, item) for every stored pair of the given users, without a loop."""
-        starts, lengths = self.indptr[users], self.counts()[users]
+        starts = self.indptr[users]
+        lengths = self.indptr[users + 1] - starts
         row = torch.repeat_interleave(torch.arange(len(users)), lengths)
-        offsets = torch.arange(int(lengths.sum())) - torch.repeat_interleave(
-            torch.cumsum(lengths, 0) - lengths, lengths
-        )
-        return row, self.indices[starts[row] + offsets]
+        # Output j is pair j − first[row] of its user, stored at starts[row] + j − first[row].
+        shift = starts - (torch.cumsum(lengths, 0) - lengths)
+        return row, self.indices[torch.arange(len(row)) + shift[row]]
 
 
 @dataclass

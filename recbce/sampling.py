@@ -268,14 +268,12 @@ class SharedPoolSampler:
     def hit_mask(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         """[B, P]: −inf where (distinct) pool item j is a training positive of users[b], else 0."""
         size = len(pool)
-        slot = torch.full((self.n_items,), size, dtype=torch.long)  # `size`: not in the pool
+        slot = torch.full((self.n_items,), size, dtype=torch.long)  # column `size`: not in the pool
         slot[pool] = torch.arange(size)
         rows, items = self.positives.rows(users)
-        columns = slot[items]
-        hit = columns < size
-        mask = torch.zeros(len(users), size)
-        mask.view(-1)[rows[hit] * size + columns[hit]] = -torch.inf
-        return mask
+        mask = torch.zeros(len(users), size + 1)  # one spare column takes every miss: no filtering
+        mask.view(-1)[rows * (size + 1) + slot[items]] = -torch.inf
+        return mask[:, :size]
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
         """Uniform: log 1/n (a constant). Popularity: log of the expected count in a pool, log(P·q_v)."""
