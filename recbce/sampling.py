@@ -227,11 +227,6 @@ class SharedNegatives:
         """The pool as per-row negatives [B, P] (a view: no copy)."""
         return self.pool.expand(len(self.mask), -1)
 
-    @property
-    def valid(self) -> torch.Tensor:
-        """[B, P] bool: True where the pair is a true negative."""
-        return self.mask == 0
-
 
 class SharedPoolSampler:
     """Shared negatives: a pool of P items per batch, scored against every user.

@@ -12,6 +12,11 @@ from recbce.errors import DataError
 from recbce.sampling import InBatchSampler, ItemSampler, PairSet, build_sampler, make_generator
 
 
+def hits_as_mask(hits: torch.Tensor) -> torch.Tensor:
+    """The additive mask a shared pool must carry: −inf on a hit, exactly 0 elsewhere."""
+    return torch.where(hits, -torch.inf, 0.0)
+
+
 def random_positives(n_users, n_items, density, seed, dense_users=0):
     """Random CSR positives; the first `dense_users` users hold every item but one."""
     g = torch.Generator().manual_seed(seed)
@@ -242,10 +247,10 @@ def test_shared_pool_masks_exactly_the_accidental_hits(n_users, n_items, density
     first = sampler.sample(users, users, pool_size, make_generator(seed))
     again = sampler.sample(users, users, pool_size, make_generator(seed))
     assert isinstance(first, SharedNegatives)
-    assert torch.equal(first.pool, again.pool) and torch.equal(first.valid, again.valid)
+    assert torch.equal(first.pool, again.pool) and torch.equal(first.mask, again.mask)
     assert len(first.pool.unique()) == pool_size and first.items.shape == (25, pool_size)
     # The brute-force truth: a pool item is masked in a row iff the row's user has it.
-    assert torch.equal(first.valid, ~mask[users][:, first.pool])
+    assert torch.equal(first.mask, hits_as_mask(mask[users][:, first.pool]))
 
 
 @settings(max_examples=30, deadline=None)
@@ -259,7 +264,7 @@ def test_popularity_pool_masks_every_copy_of_a_hit(n_users, n_items, density, po
     users = torch.randint(n_users, (25,), generator=torch.Generator().manual_seed(seed))
     negatives = sampler.sample(users, users, pool_size, make_generator(seed))
     assert negatives.pool.shape == (pool_size,)
-    assert torch.equal(negatives.valid, ~mask[users][:, negatives.pool])
+    assert torch.equal(negatives.mask, hits_as_mask(mask[users][:, negatives.pool]))
 
 
 def test_popularity_pool_draws_and_log_q():
