@@ -12,8 +12,11 @@ from pathlib import Path
 
 import torch
 
+NEAR_BEST = 0.98  # a peer whose curve creeps up to its budget's end "reaches" its best there
+
 HEADER = ("| system | settings | Recall@20 | NDCG@20 | selected on | train s to own best "
-          "| train s to R@20 ≥ {target} | scored pairs/s | positives/s | peak RSS MiB | stopped by |")
+          "| train s to 98% of own best | train s to R@20 ≥ {target} "
+          "| scored pairs/s | positives/s | peak RSS MiB | stopped by |")
 
 
 def peer_row(system: dict, target: float) -> dict:
@@ -21,12 +24,14 @@ def peer_row(system: dict, target: float) -> dict:
     history = result["history"]
     best = max(history, key=lambda h: h["recall@20"])
     reached = next((h for h in history if h["recall@20"] >= target), None)
+    near = next(h for h in history if h["recall@20"] >= NEAR_BEST * best["recall@20"])
     positives_per_s = result["positives"] * result["epochs"] / result["train_seconds"]
     pairs = result["pairs_per_positive"]
     return {
         "system": system["name"], "settings": result["settings"],
         "recall": best["recall@20"], "ndcg": best["ndcg@20"], "selected": "test (best evaluation)",
-        "to_best": best["train_seconds"], "to_target": reached["train_seconds"] if reached else None,
+        "to_best": best["train_seconds"], "to_near_best": near["train_seconds"],
+        "to_target": reached["train_seconds"] if reached else None,
         "pairs_per_s": positives_per_s * pairs if pairs else None, "positives_per_s": positives_per_s,
         "rss": system["rss_mib"],
         "stopped": f"{result['stopped']} ({result['budget']:.0f} s), {result['epochs']} epochs",
@@ -41,17 +46,19 @@ def recbce_row(system: dict, target: float) -> dict:
     if quality:
         best_index = (result["best_epoch"] or epochs[-1]["epoch"]) - epochs[0]["epoch"]
         recall, ndcg = result["test"]["recall@20"], result["test"]["ndcg@20"]
-        reached = None
+        reached = near = None
     else:
         best_index = max(range(len(epochs)), key=lambda i: epochs[i]["recall@20"])
         recall, ndcg = epochs[best_index]["recall@20"], epochs[best_index]["ndcg@20"]
         reached = next((i for i, e in enumerate(epochs) if e["recall@20"] >= target), None)
+        near = next(i for i, e in enumerate(epochs) if e["recall@20"] >= NEAR_BEST * recall)
     examples = sum(e["seconds"] * e["examples_per_s"] for e in epochs)
     return {
         "system": f"{system['name']} ({'quality' if quality else 'time'} run)",
         "settings": f"{system['config']}: {result['settings']}" + ("" if quality else ", valid_ratio=0"),
         "recall": recall, "ndcg": ndcg, "selected": "validation" if quality else "test (every epoch)",
-        "to_best": elapsed[best_index], "to_target": None if reached is None else elapsed[reached],
+        "to_best": elapsed[best_index], "to_near_best": None if near is None else elapsed[near],
+        "to_target": None if reached is None else elapsed[reached],
         "pairs_per_s": examples / elapsed[-1], "positives_per_s": None, "rss": system["rss_mib"],
         "stopped": f"config epochs, {len(epochs)} epochs" + ("" if quality else "; no early stop on test"),
         "time_run": not quality,
@@ -72,25 +79,27 @@ def refit_rows(systems: list[dict]) -> list[dict]:
         row = recbce_row({**timed, "result": {**timed["result"], "epochs": epochs}}, target=1.0)
         rows.append({**row, "system": f"{quality['name']} (refit)",
                      "recall": epochs[-1]["recall@20"], "ndcg": epochs[-1]["ndcg@20"],
-                     "to_best": sum(e["seconds"] for e in epochs),
+                     "to_best": sum(e["seconds"] for e in epochs), "to_near_best": None,
                      "selected": "validation (epoch count); refit on all of train",
                      "stopped": f"epoch {chosen} of the time run, chosen by the quality run",
                      "time_run": False})
     return rows
 
 
-def ratio_lines(rows: list[dict], target: float) -> list[str]:
-    """recbce's time to the target over the fastest peer's time to its own best (goal <= 1/3)."""
+def ratio_lines(rows: list[dict], target: float, key: str = "to_best",
+                what: str = "its own best") -> list[str]:
+    """recbce's time to the target over the fastest peer's time to its own best (goal <= 1/3);
+    with key="to_near_best", to 98% of its best (robust to a curve that creeps up to the budget)."""
     peers = [r for r in rows if "time_run" not in r]
     if not peers:
         return ["No peer ran, so there is no ratio."]
-    fastest = min(peers, key=lambda r: r["to_best"])
-    lines = [f"Fastest peer to its own best: {fastest['system']}, {fastest['to_best']:.1f} s of training."]
+    fastest = min(peers, key=lambda r: r[key])
+    lines = [f"Fastest peer to {what}: {fastest['system']}, {fastest[key]:.1f} s of training."]
     for row in (r for r in rows if r.get("time_run")):
         if row["to_target"] is None:
             lines.append(f"- {row['system']}: Recall@20 {target} not reached, so no ratio.")
             continue
-        ratio = row["to_target"] / fastest["to_best"]
+        ratio = row["to_target"] / fastest[key]
         verdict = "meets" if ratio <= 1 / 3 else "misses"
         lines.append(f"- {row['system']}: {row['to_target']:.1f} s to Recall@20 ≥ {target}; "
                      f"ratio {ratio:.2f} ({verdict} the ≤ 0.33 target).")
@@ -98,13 +107,14 @@ def ratio_lines(rows: list[dict], target: float) -> list[str]:
 
 
 def table(rows: list[dict], target: float) -> list[str]:
-    lines = [HEADER.format(target=target), "|" + "---|" * 11]
+    lines = [HEADER.format(target=target), "|" + "---|" * 12]
     for r in rows:
         to_target = "not reached" if r["to_target"] is None else f"{r['to_target']:.1f}"
         if r["selected"].startswith("validation"):
             to_target = "(time run)"
         cells = [r["system"], r["settings"], f"{r['recall']:.4f}", f"{r['ndcg']:.4f}", r["selected"],
-                 f"{r['to_best']:.1f}", to_target, _rate(r["pairs_per_s"]), _rate(r["positives_per_s"]),
+                 f"{r['to_best']:.1f}", "—" if r["to_near_best"] is None else f"{r['to_near_best']:.1f}",
+                 to_target, _rate(r["pairs_per_s"]), _rate(r["positives_per_s"]),
                  f"{r['rss']:.0f}", r["stopped"]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -158,6 +168,9 @@ def render(systems: list[dict], command: str, target: float, total_wall: float, 
         "from metrics.jsonl).", "",
         *table(rows, target), "",
         *ratio_lines(rows, target), "",
+        "The same against each peer's time to 98% of its own best (a peer whose curve creeps up "
+        "until its budget ends otherwise \"reaches its best\" only when the budget says so):", "",
+        *ratio_lines(rows, target, key="to_near_best", what="98% of its own best"), "",
         *histories(systems), "",
         "Scored pairs/s: (positive + negative) pairs per training second; WARP draws a varying "
         "number of negatives, so only its positives/s is given. Peak RSS is each process's own, "

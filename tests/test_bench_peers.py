@@ -12,7 +12,7 @@ import torch
 
 from bench.factor_scorer import FactorScorer, ranking_metrics
 from bench.peer_systems import PEERS, _reorder, train_with_budget
-from bench.peers_report import ratio_lines, refit_rows
+from bench.peers_report import peer_row, ratio_lines, refit_rows
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.evaluate import evaluate_split
@@ -124,3 +124,27 @@ def test_refit_row_reads_the_time_run_at_the_validation_chosen_epoch():
     assert (row["recall"], row["ndcg"], row["to_best"]) == (0.15, 0.075, 30.0)
     assert row["selected"].startswith("validation") and not row["time_run"]
     assert refit_rows([quality]) == []  # no time run, no refit row
+
+
+def test_peer_row_times_its_best_and_98_percent_of_it():
+    # A curve that creeps up until the budget ends: its best comes last, 98% of it early.
+    history = [{"train_seconds": t, "recall@20": r, "ndcg@20": r / 2}
+               for t, r in [(4.0, 0.05), (15.0, 0.0707), (60.0, 0.0719), (120.0, 0.0721)]]
+    system = {"name": "creeping peer", "rss_mib": 500.0,
+              "result": {"history": history, "positives": 1000, "epochs": 10, "train_seconds": 120.0,
+                         "pairs_per_positive": 2, "settings": "s", "stopped": "time budget", "budget": 120}}
+    row = peer_row(system, target=0.15)
+    assert (row["to_best"], row["to_near_best"], row["to_target"]) == (120.0, 15.0, None)
+    assert row["recall"] == 0.0721
+
+
+def test_ratio_against_the_fastest_peer_to_98_percent_of_its_best():
+    rows = [
+        {"system": "creeping peer", "to_best": 120.0, "to_near_best": 15.0},
+        {"system": "other peer", "to_best": 90.0, "to_near_best": 35.0},
+        {"system": "recbce a (time run)", "to_target": 30.0, "time_run": True},
+    ]
+    assert "other peer, 90.0 s" in ratio_lines(rows, 0.15)[0]
+    lines = ratio_lines(rows, 0.15, key="to_near_best", what="98% of its own best")
+    assert "98% of its own best: creeping peer, 15.0 s" in lines[0]
+    assert "ratio 2.00 (misses" in lines[1]
