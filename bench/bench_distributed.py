@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from recbce import runs
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "distributed.md"
 CONFIG = ROOT / "configs" / "gowalla.yaml"
@@ -98,8 +100,7 @@ def main() -> None:
         "distributed path rather than a speed-up; a speed-up needs more cores per machine or "
         "more machines (see the README).",
     ]
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text("\n".join(lines) + "\n")
+    runs.write_text(RESULT, "\n".join(lines) + "\n")
     print(RESULT.read_text())
 
 

@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
 from recbce.data import Positives, load_dataset  # noqa: E402
 from recbce.evaluate import evaluate, heldout_and_exclusions  # noqa: E402
@@ -119,10 +120,7 @@ Reproduce: `{COMMAND}`
 
 Speed-up, obvious / recbce: {base['seconds'] / ours['seconds']:.2f}x.
 """
-    (HERE / "results").mkdir(exist_ok=True)
-    tmp = HERE / "results" / ".eval.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(HERE / "results" / "eval.md")
+    runs.write_text(HERE / "results" / "eval.md", text)
     print(text)
 
 

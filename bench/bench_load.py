@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from recbce import runs  # noqa: E402
 from recbce.config import DataConfig  # noqa: E402
 from recbce.data import load_dataset  # noqa: E402
 
@@ -153,10 +154,7 @@ def write_results(lines: list[str]) -> None:
         *lines,
         "",
     ])
-    (HERE / "results").mkdir(exist_ok=True)
-    tmp = HERE / "results" / ".load.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(HERE / "results" / "load.md")
+    runs.write_text(HERE / "results" / "load.md", text)
     print(text)
 
 

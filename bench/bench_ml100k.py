@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
 from recbce.train import train  # noqa: E402
 
@@ -77,10 +78,7 @@ def main() -> None:
         "for that many epochs, tested. One hit is 0.0011 of HR@10.\n"
         f"Reproduce: `{COMMAND}`\n\n" + "\n".join(sections)
     )
-    (HERE / "results").mkdir(exist_ok=True)
-    tmp = HERE / "results" / ".ml100k.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(HERE / "results" / "ml100k.md")
+    runs.write_text(HERE / "results" / "ml100k.md", text)
     print(text)
 
 

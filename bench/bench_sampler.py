@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from recbce import runs
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.losses import build_loss
@@ -155,9 +156,7 @@ def main() -> None:
         f"ratio {config.sampler.ratio}, exact uniform): {epoch:.2f} s, of which sampling "
         f"{sampling:.2f} s = **{sampling / epoch:.1%}** of the epoch.",
     ]
-    tmp = RESULT.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(RESULT)
+    runs.write_text(RESULT, "\n".join(lines) + "\n")
     print(f"wrote {RESULT.relative_to(ROOT)}")
 
 

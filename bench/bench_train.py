@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from recbce import runs
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.losses import build_loss
@@ -92,10 +93,7 @@ def main() -> None:
         "|---|---|---|---|---|\n"
         + "\n".join(rows) + f"\n\nPeak resident memory of the whole benchmark: {peak:,.0f} MB.\n"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(RESULTS)
+    runs.write_text(RESULTS, text)
     print(text)
 
 

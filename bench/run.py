@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -56,9 +58,7 @@ def main() -> None:
         f"Collected {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine of the last run: {machine()}.\n"
     )
     text = header + "".join(f"\n{s}\n" for s in sections)
-    tmp = Path("BENCHMARKS.md.tmp")
-    tmp.write_text(text)
-    tmp.replace("BENCHMARKS.md")
+    runs.write_text(Path("BENCHMARKS.md"), text)
     print(f"wrote BENCHMARKS.md ({len(sections)} sections)")
 
 
