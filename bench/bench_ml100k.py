@@ -42,8 +42,7 @@ def measure(config_path: str, seed: int) -> dict:
     epochs = selected["best_epoch"]
     refit = run(config_path, [f"seed={seed}", "data.split.valid_ratio=0", f"train.epochs={epochs}",
                               "train.eval_every=0"])
-    return {"seed": seed, "epochs": epochs, "selected": selected["test"], "refit": refit["test"],
-            "seconds": selected["train_seconds"] + refit["train_seconds"]}
+    return {"seed": seed, "epochs": epochs, "selected": selected["test"], "refit": refit["test"]}
 
 
 def table(config_path: str, rows: list[dict]) -> str:
