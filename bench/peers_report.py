@@ -13,9 +13,11 @@ from pathlib import Path
 import torch
 
 NEAR_BEST = 0.98  # a peer whose curve creeps up to its budget's end "reaches" its best there
+# What each time column measures, as the ratio lines name it.
+TO = {"to_best": "its own best", "to_near_best": f"{NEAR_BEST:.0%} of its own best"}
 
 HEADER = ("| system | settings | Recall@20 | NDCG@20 | selected on | train s to own best "
-          "| train s to 98% of own best | train s to R@20 ≥ {target} "
+          f"| train s to {NEAR_BEST:.0%} of own best | train s to R@20 ≥ {{target}} "
           "| scored pairs/s | positives/s | peak RSS MiB | stopped by |")
 
 
@@ -86,15 +88,14 @@ def refit_rows(systems: list[dict]) -> list[dict]:
     return rows
 
 
-def ratio_lines(rows: list[dict], target: float, key: str = "to_best",
-                what: str = "its own best") -> list[str]:
+def ratio_lines(rows: list[dict], target: float, key: str = "to_best") -> list[str]:
     """recbce's time to the target over the fastest peer's time to its own best (goal <= 1/3);
-    with key="to_near_best", to 98% of its best (robust to a curve that creeps up to the budget)."""
+    with key="to_near_best", to NEAR_BEST of its best (robust to a curve that creeps up to the budget)."""
     peers = [r for r in rows if "time_run" not in r]
     if not peers:
         return ["No peer ran, so there is no ratio."]
     fastest = min(peers, key=lambda r: r[key])
-    lines = [f"Fastest peer to {what}: {fastest['system']}, {fastest[key]:.1f} s of training."]
+    lines = [f"Fastest peer to {TO[key]}: {fastest['system']}, {fastest[key]:.1f} s of training."]
     for row in (r for r in rows if r.get("time_run")):
         if row["to_target"] is None:
             lines.append(f"- {row['system']}: Recall@20 {target} not reached, so no ratio.")
@@ -168,9 +169,9 @@ def render(systems: list[dict], command: str, target: float, total_wall: float, 
         "from metrics.jsonl).", "",
         *table(rows, target), "",
         *ratio_lines(rows, target), "",
-        "The same against each peer's time to 98% of its own best (a peer whose curve creeps up "
+        f"The same against each peer's time to {TO['to_near_best']} (a peer whose curve creeps up "
         "until its budget ends otherwise \"reaches its best\" only when the budget says so):", "",
-        *ratio_lines(rows, target, key="to_near_best", what="98% of its own best"), "",
+        *ratio_lines(rows, target, key="to_near_best"), "",
         *histories(systems), "",
         "Scored pairs/s: (positive + negative) pairs per training second; WARP draws a varying "
         "number of negatives, so only its positives/s is given. Peak RSS is each process's own, "

@@ -145,6 +145,6 @@ def test_ratio_against_the_fastest_peer_to_98_percent_of_its_best():
         {"system": "recbce a (time run)", "to_target": 30.0, "time_run": True},
     ]
     assert "other peer, 90.0 s" in ratio_lines(rows, 0.15)[0]
-    lines = ratio_lines(rows, 0.15, key="to_near_best", what="98% of its own best")
+    lines = ratio_lines(rows, 0.15, key="to_near_best")
     assert "98% of its own best: creeping peer, 15.0 s" in lines[0]
     assert "ratio 2.00 (misses" in lines[1]

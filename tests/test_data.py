@@ -19,7 +19,6 @@ def test_positives_contains_and_rows():
     assert rows.tolist() == [0, 1, 1] and got.tolist() == [0, 1, 3]
 
 
-
 def test_positives_rows_match_a_loop_over_users_with_repeats_and_empty_users():
     g = torch.Generator().manual_seed(0)
     pos = Positives.from_pairs(torch.randint(0, 40, (300,), generator=g) * 2,  # odd users: no pairs
@@ -29,6 +28,7 @@ def test_positives_rows_match_a_loop_over_users_with_repeats_and_empty_users():
     expected = [(r, i) for r, u in enumerate(users.tolist())
                 for i in pos.indices[pos.indptr[u]:pos.indptr[u + 1]].tolist()]
     assert list(zip(rows.tolist(), items.tolist(), strict=True)) == expected
+
 
 def test_predefined_split_drops_unseen_and_maps_string_ids(tmp_path):
     (tmp_path / "train.tsv").write_text("a\tx\na\ty\nb\tx\n")
