@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from recbce.cli_groups import config_app, data_app, runs_app
+from recbce.console import (
+    console,
+    important_only,
+    print_metrics,
+    print_sweep,
+    show_progress,
+    verbosity,
+)
 from recbce.errors import MissingExtra, RecbceError
 
 
@@ -32,10 +40,9 @@ class _Group(TyperGroup):
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True,
                   help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling."
                   "\n\nExample: recbce init my.yaml && recbce train --config my.yaml")
-data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.\n\n"
-                       "Example: recbce data stats --config configs/quickstart.yaml")
+app.add_typer(runs_app, name="runs")
+app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-console = Console()
 
 
 @app.callback()
@@ -196,58 +203,7 @@ def sweep(
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
 
 
-# --- runs, configs and plots -------------------------------------------------
-
-runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.\n\n"
-                       "Example: recbce runs list runs --sort recall@20")
-config_app = typer.Typer(no_args_is_help=True, help="Show and check configs (`recbce init` starts one)."
-                         "\n\nExample: recbce config validate configs/quickstart.yaml")
-app.add_typer(runs_app, name="runs")
-app.add_typer(config_app, name="config")
-
-
-@runs_app.command("list")
-def runs_list(
-    folder: Annotated[Path, typer.Argument(help="Folder holding run folders.")] = Path("runs"),
-    sort: Annotated[str, typer.Option("--sort", help="name, time, or a metric such as recall@20 "
-                                      "(best first: test value, else best validation).")] = "name",
-):
-    """A table of the runs in a folder: loss, ratio, metrics, time and status.
-
-    Example: recbce runs list runs --sort ndcg@20
-    """
-    from recbce import registry, views
-
-    records = registry.sort_runs(registry.list_runs(folder), sort)
-    if not records:
-        console.print(f"no runs in {folder}", highlight=False)
-        return
-    extra = sort if sort not in ("name", "time") and any(r.metric != sort for r in records) else None
-    title = f"runs in {folder}" + (f", by {sort}" if sort != "name" else "")
-    print_wide(views.runs_table(records, title, extra))
-
-
-@runs_app.command("show")
-def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
-    """The run's status, resolved config, per-epoch record and test metrics.
-
-    Example: recbce runs show runs/quickstart
-    """
-    import yaml
-
-    from recbce import registry, views
-    from recbce.plots import metric_key
-
-    record = registry.read_run(run_dir)
-    note = f": {escape(record.message)}" if record.message else ""
-    updated = record.updated or "no run.json"
-    console.print(f"{escape(str(record.path))}: {views.status(record)}{note} ({updated})", highlight=False)
-    console.print(yaml.safe_dump(record.config, sort_keys=False).rstrip(), highlight=False, markup=False)
-    if record.history:
-        print_wide(views.epochs_table(record, metric_key(record)))
-    if record.summary:
-        print_metrics({"model": record.summary["test"], "popularity": record.summary["popularity"]},
-                      title="test metrics")
+# --- plots and starter configs -----------------------------------------------
 
 
 @app.command()
@@ -262,39 +218,6 @@ def plot(
     from recbce.plots import plot_runs
 
     console.print(f"wrote {plot_runs(run_dirs, out)}", highlight=False)
-
-
-@config_app.command("show")
-def config_show(
-    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
-):
-    """Print the resolved config: the file, the overrides and every default, as YAML.
-
-    Example: recbce config show --config configs/quickstart.yaml --set sampler.ratio=8
-    """
-    from recbce.config import load_config, to_yaml
-
-    typer.echo(to_yaml(load_config(config, set_ or [])), nl=False)
-
-
-@config_app.command("validate")
-def config_validate(
-    config: Annotated[Path, typer.Argument(help="YAML config file.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
-):
-    """Check a config without training: exit 0 if valid, else one line naming the key and exit 2.
-
-    Example: recbce config validate configs/quickstart.yaml
-    """
-    from recbce.config import load_config
-
-    loaded = load_config(config, set_ or [])
-    console.print(f"ok: {config} is valid (run folder {loaded.run_dir}, {loaded.train.epochs} epochs, "
-                  f"loss {loaded.loss.name}, {loaded.sampler.kind} sampler)", highlight=False, soft_wrap=True)
-    if not Path(loaded.data.path).exists():
-        console.print(f"note: data file {loaded.data.path} not found from this folder", highlight=False,
-                      soft_wrap=True)
 
 
 @app.command()
@@ -312,89 +235,6 @@ def init(
                   highlight=False)
 
 
-# --- data ---------------------------------------------------------------------
-
-
-@data_app.command("stats")
-def data_stats(
-    config: Annotated[Path, typer.Option("--config", "-c", help="A config whose data section to read.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: data.kcore=5")] = None,
-):
-    """Users, items, interactions, density, count quantiles and split sizes of a config's data.
-
-    Example: recbce data stats --config configs/gowalla.yaml
-    """
-    from recbce.config import load_config
-    from recbce.data import describe
-
-    loaded = load_config(config, set_ or [])
-    table = Table(title=f"data: {loaded.data.path}")
-    table.add_column("statistic")
-    table.add_column("value", justify="right")
-    for name, value in describe(loaded.data, loaded.seed).items():
-        table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.6g}"
-                      if isinstance(value, float) else str(value))
-    console.print(table)
-
-
-@data_app.command("fetch")
-def data_fetch(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-20m or ml-latest-small.")],
-    cache: Annotated[Path | None, typer.Option("--cache", help="Folder (default $RECBCE_DATA "
-                                               "or ~/.cache/recbce).")] = None,
-    mirror: Annotated[str | None, typer.Option("--mirror", help="Base URL serving the archives.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-):
-    """Download a public data set, verify its checksum, unpack it safely; print the ratings path.
-
-    Example: recbce data fetch ml-100k --cache data/cache
-    """
-    from recbce.fetch import GROUPLENS, fetch
-
-    path = fetch(name, cache, mirror or GROUPLENS, progress=show_progress(verbosity(ctx, quiet, False)[0]))
-    console.print(str(path), highlight=False)
-
-
-@data_app.command("generate")
-def data_generate(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the TSV.")] = Path("data/quickstart.tsv"),
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    users: Annotated[int, typer.Option("--users", min=1)] = 2000,
-    items: Annotated[int, typer.Option("--items", min=2)] = 1000,
-):
-    """Write the synthetic quickstart data set (planted tastes plus long-tail popularity).
-
-    Example: recbce data generate --out data/quickstart.tsv --seed 0
-    """
-    from recbce import runs, synth
-
-    frame = synth.generate(n_users=users, n_items=items, seed=seed)
-    runs.write_text(out, frame.to_csv(sep="\t", header=False, index=False))
-    console.print(f"wrote {len(frame):,} interactions to {out}")
-
-
-# --- helpers ------------------------------------------------------------------
-
-
-def verbosity(ctx: typer.Context | None, quiet: bool, verbose: bool) -> tuple[bool, bool]:
-    """(quiet, verbose) from the command's flags and the global ones; quiet wins."""
-    options = (ctx.obj if ctx is not None else None) or {}
-    quiet = quiet or options.get("quiet", False)
-    return quiet, not quiet and (verbose or options.get("verbose", False))
-
-
-def show_progress(quiet: bool) -> bool:
-    """tqdm's disable=None rule (bars only when stderr is a terminal), but --quiet always wins."""
-    return not quiet and sys.stderr.isatty()
-
-
-def important_only(message: str) -> None:
-    """The log under --quiet: warnings and notes still print, per-epoch progress lines do not."""
-    if message.startswith(("warning", "note", "early stop", "resuming")):
-        console.print(message, highlight=False, markup=False)
-
-
 def parse_ks(text: str) -> list[int]:
     try:
         ks = [int(part) for part in text.split(",")]
@@ -403,34 +243,6 @@ def parse_ks(text: str) -> list[int]:
     if min(ks) < 1:
         raise RecbceError("--k: every K must be >= 1")
     return sorted(set(ks))
-
-
-def print_metrics(columns: dict[str, dict[str, float]], title: str) -> None:
-    """One row per metric, one column per model."""
-    table = Table(title=title)
-    table.add_column("metric")
-    for name in columns:
-        table.add_column(name, justify="right")
-    for metric in next(iter(columns.values())):
-        table.add_row(metric, *(f"{values[metric]:.4f}" for values in columns.values()))
-    console.print(table)
-
-
-def print_wide(table: Table) -> None:
-    """A table at its natural width even when piped (rich would squeeze it to 80 columns)."""
-    natural = console.measure(table, options=console.options.update_width(1000)).maximum
-    Console(width=max(console.width, natural)).print(table)
-def print_sweep(outcomes, metric: str) -> None:
-    """One row per grid point: status, the chosen metric, time, throughput, error."""
-    table = Table(title=f"sweep, test {metric}")
-    for column in ("run", "status", metric, "train s", "examples/s", "error"):
-        table.add_column(column, justify="right" if column in (metric, "train s", "examples/s") else "left")
-    for o in outcomes:
-        value = o.test.get(metric)
-        table.add_row(o.name, o.status, "" if value is None else f"{value:.4f}",
-                      "" if o.train_seconds is None else f"{o.train_seconds:.1f}",
-                      "" if o.examples_per_s is None else f"{o.examples_per_s:,.0f}", o.error)
-    console.print(table)
 
 
 def main() -> None:
