@@ -82,10 +82,10 @@ class SamplerConfig(Section):
 
 
 class LossConfig(Section):
-    name: Literal["bce", "bce_pos_only", "softmax", "bpr", "gbce", "ccl"] = "bce"
+    name: Literal["bce", "bce_pos_only", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"] = "bce"
     pos_weight: float = Field(1.0, ge=0)
     neg_weight: float = Field(1.0, ge=0)  # bce, ccl
-    temperature: float = Field(1.0, gt=0)  # softmax
+    temperature: float = Field(1.0, gt=0)  # softmax, decoupled_softmax
     gbce_t: float = Field(0.0, ge=0, le=1)  # gbce calibration: 0 is plain bce
     margin: float = Field(0.8, ge=-1, le=1)  # ccl
     l2: float = Field(0.0, ge=0)  # on the batch's embeddings, as in the BPR/LightGCN papers
@@ -181,6 +181,9 @@ class Config(Section):
         if self.loss.name == "ccl" and (self.model.scorer != "cosine" or self.model.bias):
             raise ValueError("loss.name ccl needs model.scorer: cosine and model.bias: false "
                              "(its margin is a cosine)")
+        if self.loss.name == "decoupled_softmax" and self.model.scorer != "cosine":
+            raise ValueError("loss.name decoupled_softmax needs model.scorer: cosine (with dot "
+                             "scores it falls without bound as the vectors grow)")
         if self.eval.metric not in metric_names(self.eval):
             raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
                              f"{', '.join(metric_names(self.eval))}")

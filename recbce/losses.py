@@ -11,6 +11,7 @@ costs nothing in every loss.
 | bce | w⁺·softplus(−s⁺) + w⁻·Σ_k softplus(s⁻_k) |
 | bce_pos_only | softplus(−s⁺): no negatives; minimised by scoring everything high, so it collapses |
 | softmax | −log softmax([s⁺, s⁻_1..k] / τ)_0: the C-class form of the same cross-entropy |
+| decoupled_softmax | (log Σ_k exp(s⁻_k) − s⁺) / τ: softmax without the positive in its denominator |
 | bpr | mean_k softplus(−(s⁺ − s⁻_k)) = mean_k −log σ(s⁺ − s⁻_k) |
 | gbce | β·softplus(−s⁺) + Σ_k softplus(s⁻_k), β = α(t(1 − 1/α) + 1/α), α = k/(n_items − 1) |
 | ccl | (1 − s⁺) + w/k·Σ_k relu(s⁻_k − m), s = cosine (SimpleX) |
@@ -18,6 +19,10 @@ costs nothing in every loss.
 gbce follows gSASRec (Petrov & Macdonald, RecSys 2023) up to its constant factor
 1/(k + 1), left out so that t = 0 is exactly `bce`; t = 1 gives β = α. ccl is
 SimpleX's loss (Mao et al., CIKM 2021): margin m, negative weight w, mean over k.
+decoupled_softmax drops the positive from the denominator (Yeh et al., "Decoupled Contrastive
+Learning", ECCV 2022): softmax = decoupled_softmax + softplus(s⁺ − log Σ_k exp(s⁻_k)), so the
+positive keeps its full pull (gradient −1/τ) however well it already ranks. Unbounded below
+for dot scores, so it needs the cosine scorer.
 """
 
 from __future__ import annotations
@@ -56,6 +61,20 @@ def softmax(pos, neg, temperature: float = 1.0):
     return (top + torch.log(total) - pos).mean()
 
 
+def decoupled_softmax(pos, neg, temperature: float = 1.0):
+    """log Σ_k exp(s⁻_k) − s⁺, over τ: the softmax loss without the positive in its denominator.
+
+    A row whose negatives are all masked (−inf) costs −s⁺ alone, with finite gradients.
+    """
+    if temperature != 1:
+        pos, neg = pos / temperature, neg / temperature
+    top = neg.amax(dim=1).detach()
+    top = torch.where(torch.isfinite(top), top, 0.0)  # all masked: any finite shift will do
+    total = torch.exp(neg - top.unsqueeze(1)).sum(dim=1)
+    # log 1 = 0 stands in for the empty sum's log 0, and takes its gradient instead (no nan)
+    return (top + torch.log(torch.where(total > 0, total, 1.0)) - pos).mean()
+
+
 def bpr(pos, neg):
     """Pairwise −log σ(s⁺ − s⁻), averaged over the k negatives and the batch."""
     return F.softplus(neg - pos.unsqueeze(1)).mean()
@@ -77,6 +96,7 @@ LOSSES = {
     "bce": bce,
     "bce_pos_only": bce_pos_only,
     "softmax": softmax,
+    "decoupled_softmax": decoupled_softmax,
     "bpr": bpr,
     "gbce": gbce,
     "ccl": ccl,
@@ -88,6 +108,7 @@ def build_loss(config: LossConfig, n_items: int):
     params = {
         "bce": {"pos_weight": config.pos_weight, "neg_weight": config.neg_weight},
         "softmax": {"temperature": config.temperature},
+        "decoupled_softmax": {"temperature": config.temperature},
         "gbce": {"n_items": n_items, "t": config.gbce_t},
         "ccl": {"margin": config.margin, "neg_weight": config.neg_weight},
     }.get(config.name, {})

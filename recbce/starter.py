@@ -32,7 +32,7 @@ sampler:
   ratio: 4                    # negatives per positive (the k of the BCE loss)
   exclude_positives: true     # never draw a user's own training items as negatives
 loss:
-  name: bce                   # bce | bpr | softmax | gbce | ccl | bce_pos_only
+  name: bce                   # bce | bpr | softmax | decoupled_softmax | gbce | ccl | bce_pos_only
   l2: 0.0                     # penalty on the batch's embeddings
 train:
   epochs: 10

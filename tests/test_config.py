@@ -41,6 +41,7 @@ def test_set_overrides_nested_keys_with_yaml_types(tmp_path):
         ("sampler:\n  ratio: 0\n", "sampler.ratio: 0 draws no negatives: set an integer >= 1"),
         ("sampler:\n  ratio: 2.5\n", "sampler.ratio: Input should be a valid integer"),
         ("loss:\n  name: ccl\n", "ccl needs model.scorer: cosine"),
+        ("loss:\n  name: decoupled_softmax\n", "decoupled_softmax needs model.scorer: cosine"),
         ("loss:\n  gbce_t: 1.5\n", "loss.gbce_t: Input should be less than or equal to 1"),
         ("run:\n  name: ../escape\n", "run.name: must be a plain folder name"),
         ("train: [1, 2\n", "invalid YAML at line"),

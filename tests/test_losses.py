@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from recbce.config import LossConfig
-from recbce.losses import LOSSES, bce, bpr, build_loss, ccl, gbce, softmax
+from recbce.losses import LOSSES, bce, bpr, build_loss, ccl, decoupled_softmax, gbce, softmax
 
 f64 = torch.float64
 
@@ -48,6 +48,7 @@ def test_each_loss_against_hand_computation():
         "softmax": sum(nlog(math.exp(p) / (math.exp(p) + sum(math.exp(n) for n in ns)))
                        for p, ns in rows) / 2,
         "bpr": sum(nlog(sig(p - n)) for p, ns in rows for n in ns) / 4,
+        "decoupled_softmax": sum(nlog(math.exp(p) / sum(math.exp(n) for n in ns)) for p, ns in rows) / 2,
     }
     for name, value in expected.items():
         assert abs(LOSSES[name](pos, neg).item() - value) < 1e-12, name
@@ -58,6 +59,27 @@ def test_each_loss_against_hand_computation():
     assert abs(gbce(pos, neg, n_items=11, t=0.5).item() - by_hand) < 1e-12
     cos_pos, cos_neg = torch.tensor([0.9], dtype=f64), torch.tensor([[0.95, 0.1]], dtype=f64)
     assert abs(ccl(cos_pos, cos_neg, margin=0.5, neg_weight=2.0).item() - (0.1 + 2.0 * 0.45 / 2)) < 1e-12
+
+
+def test_softmax_is_decoupled_softmax_plus_the_positive_in_the_denominator():
+    # log(e^p + Σe^n) − p = (LSE(n) − p) + log(1 + e^(p − LSE(n))), to machine precision
+    g = torch.Generator().manual_seed(3)
+    pos, neg = torch.randn(64, dtype=f64, generator=g) * 6, torch.randn(64, 9, dtype=f64, generator=g) * 6
+    rest = F.softplus(pos - torch.logsumexp(neg, dim=1)).mean()
+    assert abs(softmax(pos, neg) - (decoupled_softmax(pos, neg) + rest)) < 1e-10
+    cooled = build_loss(LossConfig(name="decoupled_softmax", temperature=0.25), n_items=10)(pos, neg)
+    assert abs(cooled - decoupled_softmax(pos * 4, neg * 4)) < 1e-10
+
+
+def test_decoupled_softmax_pulls_the_positive_fully_however_well_it_ranks():
+    # softmax's pull on s⁺ fades as s⁺ wins (gradient −(1 − p)); the decoupled one stays −1/B
+    pos = torch.tensor([50.0, -50.0], dtype=f64, requires_grad=True)
+    neg = torch.zeros(2, 3, dtype=f64)
+    decoupled_softmax(pos, neg).backward()
+    assert torch.equal(pos.grad, torch.tensor([-0.5, -0.5], dtype=f64))
+    pos.grad = None
+    softmax(pos, neg).backward()
+    assert abs(pos.grad[0]) < 1e-20 and abs(pos.grad[1] + 0.5) < 1e-10
 
 
 def test_softmax_temperature_and_weights_are_applied():
@@ -78,7 +100,7 @@ def test_losses_and_gradients_finite_for_extreme_logits(name):
     assert neg.grad is None if name == "bce_pos_only" else torch.isfinite(neg.grad).all()
 
 
-@pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
+@pytest.mark.parametrize("name", ["bce", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"])
 def test_masked_negatives_cost_nothing(name):
     pos = torch.tensor([0.3], dtype=f64)
     neg = torch.tensor([[0.95, -torch.inf]], dtype=f64)
@@ -140,7 +162,7 @@ def test_extreme_logits_give_the_exact_loss(name, cost):
     assert abs(loss_fn(-pos, -neg)) < 1e-10  # the best case costs nothing
 
 
-@pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
+@pytest.mark.parametrize("name", ["bce", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"])
 def test_a_row_with_every_negative_masked_costs_only_its_positive_term(name):
     # possible when a user's positives cover the whole shared pool: no nan, forward or backward
     pos = torch.tensor([0.4, -0.3], dtype=f64, requires_grad=True)
@@ -152,11 +174,11 @@ def test_a_row_with_every_negative_masked_costs_only_its_positive_term(name):
     alone = loss_fn(pos[:1].detach(), neg[:1].detach()).item()  # the first row by itself
     last = pos.detach()[1]  # gbce at t = 0 weighs the positive by beta = 1, as bce does
     positive_term = {"bce": F.softplus(-last), "gbce": F.softplus(-last), "ccl": 1 - last,
-                     "bpr": 0.0, "softmax": 0.0}[name]
+                     "bpr": 0.0, "softmax": 0.0, "decoupled_softmax": -last}[name]
     assert abs(loss.item() - (alone + float(positive_term)) / 2) < 1e-12
 
 
-@pytest.mark.parametrize("name", ["bce", "softmax", "bpr", "gbce", "ccl"])
+@pytest.mark.parametrize("name", ["bce", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"])
 def test_masked_negatives_get_no_gradient_and_no_nan(name):
     # the trainer masks with masked_fill(-inf): the masked scores must receive exactly zero gradient
     scores = torch.tensor([[0.4, 0.7, -0.2], [0.1, 0.3, 0.9]], dtype=f64, requires_grad=True)
