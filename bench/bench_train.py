@@ -5,7 +5,7 @@ train_step (sampling included):
 - per-pair BCE, 4 uniform negatives per positive, batch 65,536: examples/s (positives +
   negatives), RowAdam on sparse rows vs torch.optim.Adam on the dense tables;
 - shared negatives, one pool of 1,024 items per batch of 4,096, cosine + softmax (the
-  gowalla-best config): scored pairs/s, RowAdam vs dense Adam.
+  gowalla configs' pool at a larger batch): scored pairs/s, RowAdam vs dense Adam.
 Writes bench/results/train.md. Reproduce: make bench ONLY=train
 """
 
