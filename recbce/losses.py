@@ -11,7 +11,7 @@ costs nothing in every loss.
 | bce | w⁺·softplus(−s⁺) + w⁻·Σ_k softplus(s⁻_k) |
 | bce_pos_only | softplus(−s⁺): no negatives; minimised by scoring everything high, so it collapses |
 | softmax | −log softmax([s⁺, s⁻_1..k] / τ)_0: the C-class form of the same cross-entropy |
-| decoupled_softmax | (log Σ_k exp(s⁻_k) − s⁺) / τ: softmax without the positive in its denominator |
+| decoupled_softmax | log Σ_k exp(s⁻_k/τ) − s⁺/τ: the softmax without the positive in its denominator |
 | bpr | mean_k softplus(−(s⁺ − s⁻_k)) = mean_k −log σ(s⁺ − s⁻_k) |
 | gbce | β·softplus(−s⁺) + Σ_k softplus(s⁻_k), β = α(t(1 − 1/α) + 1/α), α = k/(n_items − 1) |
 | ccl | (1 − s⁺) + w/k·Σ_k relu(s⁻_k − m), s = cosine (SimpleX) |
@@ -20,9 +20,9 @@ gbce follows gSASRec (Petrov & Macdonald, RecSys 2023) up to its constant factor
 1/(k + 1), left out so that t = 0 is exactly `bce`; t = 1 gives β = α. ccl is
 SimpleX's loss (Mao et al., CIKM 2021): margin m, negative weight w, mean over k.
 decoupled_softmax drops the positive from the denominator (Yeh et al., "Decoupled Contrastive
-Learning", ECCV 2022): softmax = decoupled_softmax + softplus(s⁺ − log Σ_k exp(s⁻_k)), so the
-positive keeps its full pull (gradient −1/τ) however well it already ranks. Unbounded below
-for dot scores, so it needs the cosine scorer.
+Learning", ECCV 2022). At τ = 1, softmax = decoupled_softmax + softplus(s⁺ − log Σ_k exp(s⁻_k)):
+the positive keeps its full pull (gradient −1/τ) however well it already ranks. Unbounded
+below for dot scores, so it needs the cosine scorer.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def softmax(pos, neg, temperature: float = 1.0):
 
 
 def decoupled_softmax(pos, neg, temperature: float = 1.0):
-    """log Σ_k exp(s⁻_k) − s⁺, over τ: the softmax loss without the positive in its denominator.
+    """log Σ_k exp(s⁻_k / τ) − s⁺ / τ: the softmax loss without the positive in its denominator.
 
     A row whose negatives are all masked (−inf) costs −s⁺ alone, with finite gradients.
     """
