@@ -48,17 +48,11 @@ def bce_pos_only(pos, neg):
 def softmax(pos, neg, temperature: float = 1.0):
     """Cross-entropy over [positive, negatives] (class 0 is the observed item): log Σ exp − s⁺.
 
-    The log-sum-exp is taken around the row's largest score without copying the scores into
-    one [B, 1 + k] matrix (k is a shared pool's thousands: the copy and its gradient cost
-    a sixth of a step). The row's maximum keeps every exponent ≤ 0 and the sum ≥ 1, and a
-    row whose negatives are all masked (−inf) gets loss 0 and zero gradients, where
-    torch.logsumexp(neg) would give them NaN gradients.
+    A row whose negatives are all masked (−inf) gets loss 0 and zero gradients.
     """
     if temperature != 1:  # skip a pass over [B, k] (k is large for a shared pool)
         pos, neg = pos / temperature, neg / temperature
-    top = torch.maximum(pos, neg.amax(dim=1)).detach()  # a constant shift: no gradient
-    total = torch.exp(pos - top) + torch.exp(neg - top.unsqueeze(1)).sum(dim=1)
-    return (top + torch.log(total) - pos).mean()
+    return (row_logsumexp(neg, pos) - pos).mean()
 
 
 def decoupled_softmax(pos, neg, temperature: float = 1.0):
@@ -68,11 +62,24 @@ def decoupled_softmax(pos, neg, temperature: float = 1.0):
     """
     if temperature != 1:
         pos, neg = pos / temperature, neg / temperature
-    top = neg.amax(dim=1).detach()
-    top = torch.where(torch.isfinite(top), top, 0.0)  # all masked: any finite shift will do
+    return (row_logsumexp(neg) - pos).mean()
+
+
+def row_logsumexp(neg, pos=None):
+    """Per row, log(Σ_k exp(s⁻_k) [+ exp(s⁺)]), shifted by the row's largest score.
+
+    Taken without copying the scores into one [B, 1 + k] matrix (k is a shared pool's
+    thousands: the copy and its gradient cost a sixth of a step). The shift keeps every
+    exponent ≤ 0; a row with nothing but −inf (every negative masked, no positive) gets 0
+    and zero gradients, where torch.logsumexp(neg) would give −inf and NaN gradients.
+    """
+    top = neg.amax(dim=1) if pos is None else torch.maximum(pos, neg.amax(dim=1))
+    top = torch.where(torch.isfinite(top), top, 0.0).detach()  # a constant shift: no gradient
     total = torch.exp(neg - top.unsqueeze(1)).sum(dim=1)
-    # log 1 = 0 stands in for the empty sum's log 0, and takes its gradient instead (no nan)
-    return (top + torch.log(torch.where(total > 0, total, 1.0)) - pos).mean()
+    if pos is not None:
+        total = torch.exp(pos - top) + total
+    # log 1 = 0 stands in for an empty sum's log 0, and takes its gradient instead (no nan)
+    return top + torch.log(torch.where(total > 0, total, 1.0))
 
 
 def bpr(pos, neg):
