@@ -67,6 +67,10 @@ class ModelConfig(Section):
     init_std: float = Field(0.1, gt=0)
     scorer: Literal["dot", "cosine"] = "dot"
     temperature: float = Field(1.0, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature
+    # p_u = (1 − history)·e_u + history·mean of the user's training item vectors (SimpleX);
+    # training steps estimate the mean from history_sample items drawn per user.
+    history: float = Field(0.0, ge=0, le=1)
+    history_sample: int = Field(8, ge=1, le=2**16)
 
 
 class SamplerConfig(Section):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
+from recbce.data import Positives
 from recbce.pairs import PairScores, used_rows
 
 
@@ -17,11 +18,22 @@ class DotProduct(nn.Module):
     cos(p_u, q_v) / temperature (+ b_v): still a dot product, of unit vectors. Unit
     vectors cannot say how popular an item is; the item bias can, and on Gowalla it
     is worth +0.006 validation Recall@20 (docs/results.md).
+
+    With `history: w` > 0, p_u is (1 − w)·e_u + w·(mean of q_j over the user's training
+    items j), the aggregation of SimpleX (Mao et al., CIKM 2021): items are trained by
+    every user who has them, so a user's vector is useful from the first steps instead of
+    after a few passes over the user's own pairs. Still p_u·q_v at scoring time. Training
+    steps pass a sample of each user's items (`history` [B, H], recbce.sampling) for an
+    unbiased mean at a fixed cost; scoring without it uses the exact mean.
     """
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, history: Positives | None = None):
         super().__init__()
+        if config.history and history is None:
+            raise ValueError("model.history needs the training positives")
+        self.history_weight = config.history
+        self.history = history if config.history else None
         self.cosine = config.scorer == "cosine"
         self.temperature = config.temperature
         self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
@@ -33,9 +45,15 @@ class DotProduct(nn.Module):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Scores for users [B] against items [B] or [B, k]; shaped like `items`."""
-        p = self.embed(self.user(users))
+    def forward(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, history: torch.Tensor | None = None):
+        """Scores for users [B] against items [B] or [B, k], shaped like `items`; with a shared
+        `pool` [P], (pos [B], neg [B, P]) instead (see `score_shared`). `history` [B, H]: a
+        sample of each user's training items, for its mean (`history` weight > 0)."""
+        if pool is not None:
+            return self.score_shared(users, items, pool, mask, history)
+        sampled = None if history is None or self.history is None else self.item(history)
+        p = self.embed(self.user_vectors(users, sampled))
         if items.dim() == 1:
             scores = (p * self.embed(self.item(items))).sum(-1)
         else:  # sparse products over the items used (recbce.pairs)
@@ -45,15 +63,40 @@ class DotProduct(nn.Module):
             scores = scores + self.item_bias(items).squeeze(-1)
         return scores
 
-    def score_pool(self, users: torch.Tensor, pool: torch.Tensor,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, P] scores of every user against one shared pool of items: one matrix product,
-        written onto `mask` ([B, P], added: −inf masks a pair) when given."""
-        p, q = self.embed(self.user(users)), self.embed(self.item(pool))
+    def score_shared(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
+                     mask: torch.Tensor | None = None, history: torch.Tensor | None = None):
+        """(pos [B]: each user against its item; neg [B, P]: every user against one shared pool,
+        one matrix product, written onto `mask` ([B, P], added: −inf masks a pair) when given).
+
+        Every item row is read in one lookup: one sparse gradient for the table, where three
+        lookups would leave autograd three to add up."""
+        sampled = history if history is not None and self.history is not None else None
+        parts = [items, pool] + ([sampled.reshape(-1)] if sampled is not None else [])
+        rows = self.item(torch.cat(parts)).split([len(part) for part in parts])
+        sampled = None if sampled is None else rows[2].view(*sampled.shape, -1)
+        p = self.embed(self.user_vectors(users, sampled))
+        q_items, q_pool = self.embed(rows[0]), self.embed(rows[1])
+        pos = (p * q_items).sum(-1)
         if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
+            bias_items, bias_pool = self.item_bias(torch.cat([items, pool])).split([len(items), len(pool)])
+            pos = pos + bias_items.squeeze(-1)
             p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
-            q = torch.cat([q, self.item_bias(pool)], dim=1)
-        return p @ q.T if mask is None else torch.addmm(mask, p, q.T)
+            q_pool = torch.cat([q_pool, bias_pool], dim=1)
+        return pos, (p @ q_pool.T if mask is None else torch.addmm(mask, p, q_pool.T))
+
+    def user_vectors(self, users: torch.Tensor, sampled: torch.Tensor | None = None) -> torch.Tensor:
+        """p_u [B, d] before `embed`: e_u, mixed with the mean of the user's item vectors when
+        `history` > 0: of `sampled` ([B, H, d], rows of a training sample) or else of all."""
+        own = self.user(users)
+        if self.history is None:
+            return own
+        if sampled is not None:
+            mean = sampled.mean(1)
+        else:
+            lengths = self.history.indptr[users + 1] - self.history.indptr[users]
+            items = self.history.rows(users)[1]
+            mean = F.embedding_bag(items, self.item.weight, lengths.cumsum(0) - lengths, mode="mean")
+        return torch.lerp(own, mean, self.history_weight)
 
     def embed(self, vectors: torch.Tensor) -> torch.Tensor:
         if not self.cosine:
@@ -64,7 +107,7 @@ class DotProduct(nn.Module):
     def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n_items] scores of every item, one matrix product; written into `out` if given
         (evaluation reuses one block instead of allocating, and page-faulting, one per chunk)."""
-        p, q = self.embed(self.user.weight[users]), self.embed(self.item.weight)
+        p, q = self.embed(self.user_vectors(users)), self.embed(self.item.weight)
         if self.item_bias is None:
             return torch.mm(p, q.T, out=out)
         return torch.addmm(self.item_bias.weight.T, p, q.T, out=out)

@@ -202,6 +202,17 @@ class InBatchSampler:
         return self.log_probs[items]
 
 
+def draw_history(positives: Positives, users: torch.Tensor, size: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """[B, size]: training items of each user, drawn uniformly with replacement. Their mean
+    vector is an unbiased estimate of the mean over all the user's items (model.history) at a
+    cost that does not grow with the user's count. Every user needs at least one item."""
+    starts = positives.indptr[users]
+    counts = (positives.indptr[users + 1] - starts).unsqueeze(1)
+    offsets = (torch.rand(len(users), size, generator=generator, dtype=torch.float64) * counts).long()
+    return positives.indices[starts.unsqueeze(1) + torch.minimum(offsets, counts - 1)]
+
+
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):
     popular = config.pool == "popularity" if config.kind == "shared" else config.kind == "popularity"
     probs = item_counts.double() ** config.alpha if popular else None

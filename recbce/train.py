@@ -19,7 +19,7 @@ from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
 from recbce.optim import RowAdam
 from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import SharedNegatives, build_sampler, make_generator
+from recbce.sampling import SharedNegatives, build_sampler, draw_history, make_generator
 
 # These take sparse embedding gradients (one row per lookup: cheap when few rows are used).
 SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
@@ -50,7 +50,8 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     loss_fn = build_loss(config.loss, dataset.n_items)
     generator = make_generator(config.seed, context.rank)
     model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator)
+                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator,
+                       history=dataset.positives)
     model = model.to(context.device)
     optimizer = build_optimizer(model, config.train)
     trainer = distributed.replicate(model, context)  # model itself in a single process
@@ -167,9 +168,11 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
             mine = distributed.local_part(batch, context)
             users, items = dataset.train.users[mine], dataset.train.items[mine]
             negatives = sampler.sample(users, items, ratio, generator)
-            users, items, negatives = to_device(context.device, users, items, negatives)
+            history = draw_history(dataset.positives, users, config.model.history_sample,
+                                   generator) if config.model.history else None
+            users, items, negatives, history = to_device(context.device, users, items, negatives, history)
             share = distributed.share_of_loss(loss_fn, len(mine), len(batch), context)
-            loss = train_step(model, optimizer, share, sampler, config, users, items, negatives)
+            loss = train_step(model, optimizer, share, sampler, config, users, items, negatives, history)
             loss, stop_requested = distributed.agree(loss, stop.requested, context)
             state.loss_sum += loss * len(batch)
             state.step += 1
@@ -189,9 +192,10 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
     return True
 
 
-def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives) -> float:
+def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items, negatives,
+               history=None) -> float:
     """One gradient step on a batch of positives and their negatives; returns the loss."""
-    pos, neg = score_batch(model, users, items, negatives)
+    pos, neg = score_batch(model, users, items, negatives, history)
     # A shared pool is one row of items for the whole batch: its log-Q correction and its
     # L2 term are taken once, not once per row that scores it.
     negative_items = negatives.pool if isinstance(negatives, SharedNegatives) else negatives.items
@@ -207,21 +211,22 @@ def train_step(model, optimizer, loss_fn, sampler, config: Config, users, items,
     return loss.item()
 
 
-def to_device(device: torch.device, users, items, negatives):
+def to_device(device: torch.device, users, items, negatives, history=None):
     """The batch on the model's device (sampling stays on the CPU, where the index lives)."""
     if device.type == "cpu":
-        return users, items, negatives
+        return users, items, negatives, history
     moved = {f.name: None if getattr(negatives, f.name) is None else getattr(negatives, f.name).to(device)
              for f in dataclasses.fields(negatives)}
-    return users.to(device), items.to(device), dataclasses.replace(negatives, **moved)
+    history = None if history is None else history.to(device)
+    return users.to(device), items.to(device), dataclasses.replace(negatives, **moved), history
 
 
-def score_batch(model, users, items, negatives) -> tuple[torch.Tensor, torch.Tensor]:
+def score_batch(model, users, items, negatives, history=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(pos [B], neg [B, k]), masked negatives at −inf: a shared pool is one matrix product;
     per-row negatives are scored with their positive, as one sparse product."""
     if isinstance(negatives, SharedNegatives):
-        return model(users, items), model.score_pool(users, negatives.pool, negatives.mask)
-    scores = model(users, torch.cat([items.unsqueeze(1), negatives.items], dim=1))
+        return model(users, items, negatives.pool, negatives.mask, history)
+    scores = model(users, torch.cat([items.unsqueeze(1), negatives.items], dim=1), history=history)
     pos, neg = scores[:, 0], scores[:, 1:]
     if negatives.valid is not None:
         neg = torch.where(negatives.valid, neg, -torch.inf)  # half masked_fill's time

@@ -195,3 +195,16 @@ def test_recommend_skips_seen_items_when_few_are_left(tmp_path):
     recs = pd.read_csv(out, dtype={"item": str})
     assert recs[recs.user == "a"].item.tolist() == ["4"]
     assert sorted(recs[recs.user == "b"].item) == ["2", "3"]
+
+
+def test_a_user_history_model_reloads_as_trained(make_config, tmp_path):
+    # Its user vectors depend on the training positives: `evaluate` rebuilds them from the
+    # run's own split, so the reloaded model scores exactly as the trained one did.
+    config = make_config(model={"dim": 8, "scorer": "cosine", "temperature": 0.2, "history": 0.5},
+                         sampler={"kind": "shared", "ratio": 16}, loss={"name": "softmax"})
+    assert runner.invoke(app, ["train", "--config", str(config), "--quiet"]).exit_code == 0
+    run = tmp_path / "runs" / "tiny"
+    result = runner.invoke(app, ["evaluate", "--run", str(run), "--k", "10"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "eval-test.json").read_text())
+    assert json.loads((run / "summary.json").read_text())["test"]["ndcg@10"] == saved["ndcg@10"]

@@ -9,7 +9,7 @@ from recbce.cli import app
 from recbce.config import SamplerConfig
 from recbce.data import Positives
 from recbce.errors import DataError
-from recbce.sampling import InBatchSampler, ItemSampler, PairSet, build_sampler, make_generator
+from recbce.sampling import InBatchSampler, ItemSampler, PairSet, build_sampler, draw_history, make_generator
 
 
 def hits_as_mask(hits: torch.Tensor) -> torch.Tensor:
@@ -289,3 +289,22 @@ def test_shared_pool_larger_than_catalogue_is_an_error():
     positives, _ = random_positives(3, 5, 0.3, seed=0)
     with pytest.raises(DataError, match="shared pool"):
         build_sampler(SamplerConfig(kind="shared", ratio=6), positives, None)
+
+
+def test_history_draws_only_the_users_own_items_uniformly_and_reproducibly():
+    positives, mask = random_positives(20, 30, 0.3, seed=5)
+    users = torch.arange(20).repeat_interleave(2)
+    drawn = draw_history(positives, users, 500, make_generator(3))
+    assert drawn.shape == (40, 500)
+    assert mask[users.unsqueeze(1), drawn].all()
+    assert torch.equal(drawn, draw_history(positives, users, 500, make_generator(3)))
+    # Each of a user's n items is drawn about 1000/n times (two rows of 500 per user).
+    for user in (0, 7, 19):
+        counts = torch.bincount(drawn[2 * user:2 * user + 2].reshape(-1), minlength=30)[mask[user]]
+        expected = 1000 / len(counts)
+        assert (counts - expected).abs().max() < 5 * expected**0.5
+
+
+def test_history_of_a_single_item_user_is_that_item():
+    positives = Positives.from_pairs(torch.tensor([0, 1, 1]), torch.tensor([7, 2, 3]), 2, 10)
+    assert draw_history(positives, torch.tensor([0]), 64, make_generator(0)).eq(7).all()
