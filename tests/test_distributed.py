@@ -79,11 +79,13 @@ def workdir(tmp_path_factory):
     return path
 
 
-def write_config(workdir, name: str, epochs: int = 2) -> str:
+def write_config(workdir, name: str, epochs: int = 2, **sections) -> str:
     raw = {"run": {"dir": str(workdir / "runs"), "name": name},
            "data": {"path": str(workdir / "data.tsv"), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
            "model": {"dim": 16}, "sampler": {"ratio": 4},
            "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "threads": 1, "device": "cpu"}}
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return str(path)
@@ -113,6 +115,27 @@ def test_replicas_hold_identical_parameters(two_ranks):
     saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert len(saved["rank_generators"]) == 2
     assert not torch.equal(saved["rank_generators"][0], saved["rank_generators"][1])
+
+
+def test_shared_pool_with_user_history_keeps_replicas_identical(workdir):
+    # The shipped best variant's path: one forward returning (pos, neg [B, P]), the pool's
+    # and the history sample's rows in one sparse gradient, averaged across the ranks.
+    dumps = workdir / "dumps-shared"
+    dumps.mkdir()
+    (workdir / "spy.py").write_text(SPY)
+    config = write_config(workdir, "shared", model={"scorer": "cosine", "temperature": 0.1,
+                                                    "history": 0.5, "history_sample": 4},
+                          sampler={"kind": "shared", "ratio": 32}, loss={"name": "decoupled_softmax"},
+                          train={"optimizer": "row_adam"})
+    done = torchrun(str(workdir / "spy.py"), config, str(dumps), cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    run_dir = workdir / "runs" / "shared"
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
 
 
 def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir):
