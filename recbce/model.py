@@ -70,15 +70,17 @@ class DotProduct(nn.Module):
 
         Every item row is read in one lookup: one sparse gradient for the table, where three
         lookups would leave autograd three to add up."""
-        sampled = history if history is not None and self.history is not None else None
-        parts = [items, pool] + ([sampled.reshape(-1)] if sampled is not None else [])
-        rows = self.item(torch.cat(parts)).split([len(part) for part in parts])
-        sampled = None if sampled is None else rows[2].view(*sampled.shape, -1)
+        use_history = history is not None and self.history is not None
+        parts = [items, pool] + ([history.reshape(-1)] if use_history else [])
+        lookup = torch.cat(parts)
+        rows = self.item(lookup).split([len(part) for part in parts])
+        sampled = rows[2].view(*history.shape, -1) if use_history else None
         p = self.embed(self.user_vectors(users, sampled))
         q_items, q_pool = self.embed(rows[0]), self.embed(rows[1])
         pos = (p * q_items).sum(-1)
         if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
-            bias_items, bias_pool = self.item_bias(torch.cat([items, pool])).split([len(items), len(pool)])
+            scored = lookup[:len(items) + len(pool)]  # the positives then the pool: a view, no copy
+            bias_items, bias_pool = self.item_bias(scored).split([len(items), len(pool)])
             pos = pos + bias_items.squeeze(-1)
             p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
             q_pool = torch.cat([q_pool, bias_pool], dim=1)
