@@ -24,8 +24,9 @@ from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.losses import build_loss
 from recbce.model import DotProduct
+from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
 from recbce.sampling import build_sampler, make_generator
-from recbce.train import SPARSE_OPTIMIZERS, build_optimizer, keep_freed_memory, train_step
+from recbce.train import keep_freed_memory, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train.md"

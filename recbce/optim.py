@@ -19,6 +19,11 @@ import math
 
 import torch
 
+from recbce.config import TrainConfig
+
+# These take sparse embedding gradients (one row per lookup: cheap when few rows are used).
+SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
+
 
 class RowAdam(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
@@ -75,3 +80,16 @@ def _row_gradient(grad: torch.Tensor, scratch: torch.Tensor) -> tuple[torch.Tens
     summed = scratch.index_select(0, rows)
     scratch.index_fill_(0, rows, 0)
     return rows, summed
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = list(model.parameters())
+    if config.optimizer == "row_adam":
+        return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sparse_adam":
+        return torch.optim.SparseAdam(params, lr=config.lr)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -12,17 +12,15 @@ from tqdm.auto import tqdm
 
 from recbce import checkpoint, distributed, plots, runs, tracking
 from recbce.checkpoint import Interrupted, Progress, StopFlag
-from recbce.config import Config, TrainConfig
+from recbce.config import Config
 from recbce.data import Dataset, load_dataset, require_heldout
 from recbce.evaluate import evaluate_split
 from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
-from recbce.optim import RowAdam
+from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
 from recbce.sampled import WARNING as SAMPLED_WARNING
 from recbce.sampling import SharedNegatives, build_sampler, draw_history, make_generator
 
-# These take sparse embedding gradients (one row per lookup: cheap when few rows are used).
-SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
 SINGLE = distributed.Context()  # one process, on the CPU
 
 
@@ -49,11 +47,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
     loss_fn = build_loss(config.loss, dataset.n_items)
     generator = make_generator(config.seed, context.rank)
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator,
-                       history=dataset.positives)
-    model = model.to(context.device)
-    optimizer = build_optimizer(model, config.train)
+    model, optimizer = build_model(dataset, config, generator, context.device)
     trainer = distributed.replicate(model, context)  # model itself in a single process
     run_dir = config.run_dir
     state = open_run(context, config, model, optimizer, generator, overwrite, resume, log)
@@ -87,6 +81,15 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     if not context.is_main:
         return None
     return finish(model, dataset, config, state, time.perf_counter() - started)
+
+
+def build_model(dataset: Dataset, config: Config, generator: torch.Generator, device: torch.device):
+    """(model on `device`, its optimizer), initialised from the run's generator."""
+    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
+                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator,
+                       history=dataset.positives)
+    model = model.to(device)
+    return model, build_optimizer(model, config.train)
 
 
 def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
@@ -297,16 +300,3 @@ def on_cpu(model: torch.nn.Module) -> torch.nn.Module:
     if next(model.parameters()).device.type == "cpu":
         return model
     return copy.deepcopy(model).cpu()
-
-
-def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params = list(model.parameters())
-    if config.optimizer == "row_adam":
-        return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "sparse_adam":
-        return torch.optim.SparseAdam(params, lr=config.lr)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
