@@ -23,10 +23,8 @@ from recbce import runs
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.losses import build_loss
-from recbce.model import DotProduct
-from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
 from recbce.sampling import build_sampler, make_generator
-from recbce.train import train_step
+from recbce.train import build_model, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/gowalla.yaml"
@@ -106,9 +104,8 @@ def epoch_share(config, dataset) -> tuple[float, float]:
     """(sampling seconds, epoch seconds) of one epoch of the config's training step."""
     generator = make_generator(config.seed)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator)
-    optimizer, loss_fn = build_optimizer(model, config.train), build_loss(config.loss, dataset.n_items)
+    model, optimizer = build_model(dataset, config, generator, torch.device("cpu"))
+    loss_fn = build_loss(config.loss, dataset.n_items)
     ratio, sampling = config.sampler.ratio, 0.0
     started = time.perf_counter()
     for batch in torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size):

@@ -23,10 +23,8 @@ from recbce import runs
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.losses import build_loss
-from recbce.model import DotProduct
-from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
 from recbce.sampling import build_sampler, make_generator
-from recbce.train import keep_freed_memory, train_step
+from recbce.train import build_model, keep_freed_memory, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train.md"
@@ -47,9 +45,7 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
     generator = make_generator(config.seed)
     sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
     loss_fn = build_loss(config.loss, dataset.n_items)
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=optimizer in SPARSE_OPTIMIZERS, generator=generator)
-    opt = build_optimizer(model, config.train)
+    model, opt = build_model(dataset, config, generator, torch.device("cpu"))
     batches = torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size)
     seconds = []
     for batch in batches[: steps + 1]:
