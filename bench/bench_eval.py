@@ -39,8 +39,7 @@ def setup():
         "path": str(DATA), "split": config.data.split.model_copy(
             update={"test_path": str(DATA.with_name("test.txt"))})})})
     dataset = load_dataset(config.data, config.seed)
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       generator=torch.Generator().manual_seed(0))
+    model = DotProduct.for_dataset(dataset, config.model, generator=torch.Generator().manual_seed(0))
     model.eval()
     heldout, exclude = heldout_and_exclusions(dataset, "test")
     return config, dataset, model, heldout, exclude

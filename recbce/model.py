@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.data import Positives
+from recbce.data import Dataset, Positives
 from recbce.pairs import PairScores, used_rows
 
 
@@ -44,6 +44,13 @@ class DotProduct(nn.Module):
         nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset, config: ModelConfig, sparse: bool = False,
+                    generator: torch.Generator | None = None) -> DotProduct:
+        """A model sized for `dataset`, its training pairs as the history (model.history)."""
+        return cls(dataset.n_users, dataset.n_items, config, sparse=sparse, generator=generator,
+                   history=dataset.positives)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, history: torch.Tensor | None = None):

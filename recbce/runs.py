@@ -128,7 +128,7 @@ def load_trained(run_dir: str | Path):
     dataset = load_dataset(config.data, config.seed)
     if saved["user_ids"] != dataset.user_ids or saved["item_ids"] != dataset.item_ids:
         raise RunError(f"{run_dir}: the data at {config.data.path} changed since this run trained")
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model, history=dataset.positives)
+    model = DotProduct.for_dataset(dataset, config.model)
     model.load_state_dict(saved["state_dict"])
     model.eval()
     return config, dataset, model

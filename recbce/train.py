@@ -85,10 +85,8 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
 
 def build_model(dataset: Dataset, config: Config, generator: torch.Generator, device: torch.device):
     """(model on `device`, its optimizer), initialised from the run's generator."""
-    model = DotProduct(dataset.n_users, dataset.n_items, config.model,
-                       sparse=config.train.optimizer in SPARSE_OPTIMIZERS, generator=generator,
-                       history=dataset.positives)
-    model = model.to(device)
+    model = DotProduct.for_dataset(dataset, config.model, sparse=config.train.optimizer in SPARSE_OPTIMIZERS,
+                                   generator=generator).to(device)
     return model, build_optimizer(model, config.train)
 
 
