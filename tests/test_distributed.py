@@ -71,6 +71,12 @@ def launch(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
+def report(done: subprocess.CompletedProcess) -> str:
+    # The whole stderr: a rank that aborts prints its reason first, and torchrun's summary
+    # after it would push that out of a tail (a one-off SIGABRT could not be diagnosed so).
+    return f"torchrun exited {done.returncode}; its stderr:\n{done.stderr}"
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("dist")
@@ -98,7 +104,7 @@ def two_ranks(workdir):
     dumps = workdir / "dumps"
     dumps.mkdir()
     done = torchrun(str(workdir / "spy.py"), write_config(workdir, "two"), str(dumps), cwd=workdir)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, report(done)
     return workdir / "runs" / "two", dumps
 
 
@@ -128,7 +134,7 @@ def test_shared_pool_with_user_history_keeps_replicas_identical(workdir):
                           sampler={"kind": "shared", "ratio": 32}, loss={"name": "decoupled_softmax"},
                           train={"optimizer": "row_adam"})
     done = torchrun(str(workdir / "spy.py"), config, str(dumps), cwd=workdir)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, report(done)
     rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
@@ -170,14 +176,14 @@ def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
     bit-identical to the uninterrupted 2-epoch run, which needs every rank's generator back."""
     config = write_config(workdir, "resumed", epochs=1)
     done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, report(done)
     assert done.stdout.count("test metrics") == 1  # rank 0 alone prints
     run_dir = workdir / "runs" / "resumed"
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     resolved["train"]["epochs"] = 2
     (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
     done = torchrun("-m", "recbce", "train", "--resume", str(run_dir), "--quiet", cwd=workdir)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, report(done)
     assert summary(run_dir)["test"] == summary(two_ranks[0])["test"]
     with pytest.raises(RunError, match="nproc_per_node=2"):  # one process cannot take it over
         train(load_config(run_dir / "config.yaml"), resume=True, progress=False)
