@@ -24,7 +24,7 @@ from recbce.config import load_config  # noqa: E402
 from recbce.train import train  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
-CONFIGS = ["configs/ml100k-best.yaml", "configs/ml100k-bce.yaml"]
+CONFIGS = ["configs/ml100k-best.yaml", "configs/ml100k-mf.yaml", "configs/ml100k-bce.yaml"]
 SEEDS = [0, 1, 2, 3, 4]
 METRICS = ("hr@10", "ndcg@10")
 COMMAND = "make bench ONLY=ml100k  (or: python bench/bench_ml100k.py)"

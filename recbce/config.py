@@ -71,6 +71,9 @@ class ModelConfig(Section):
     # training steps estimate the mean from history_sample items drawn per user.
     history: float = Field(0.0, ge=0, le=1)
     history_sample: int = Field(8, ge=1, le=2**16)
+    # > 0: the mix takes the n items the user had just before the scored one, by timestamp
+    # (recbce.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
+    context: int = Field(0, ge=0, le=2**16)
 
 
 class SamplerConfig(Section):
@@ -188,6 +191,12 @@ class Config(Section):
         if self.loss.name == "decoupled_softmax" and self.model.scorer != "cosine":
             raise ValueError("loss.name decoupled_softmax needs model.scorer: cosine (with dot "
                              "scores it falls without bound as the vectors grow)")
+        if self.model.context and not self.model.history:
+            raise ValueError("model.context sets which items model.history mixes in: set "
+                             "model.history > 0 (the weight of the mix) as well")
+        if self.model.context and self.data.split.method not in ("leave_one_out", "temporal"):
+            raise ValueError("model.context needs data.split.method leave_one_out or temporal: "
+                             "held-out items must come after the training items they follow")
         if self.eval.metric not in metric_names(self.eval):
             raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
                              f"{', '.join(metric_names(self.eval))}")

@@ -7,6 +7,7 @@ training pairs that sampling and evaluation both query in whole batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 import torch
@@ -59,6 +60,7 @@ class Positives:
 class Split:
     users: torch.Tensor
     items: torch.Tensor
+    times: torch.Tensor | None = None  # the file's timestamps, where it has them (model.context)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -85,6 +87,13 @@ class Dataset:
     def item_counts(self) -> torch.Tensor:
         """Training interactions per item."""
         return torch.bincount(self.train.items, minlength=self.n_items)
+
+    @cached_property
+    def timeline(self):
+        """The training pairs in each user's time order (model.context), built once."""
+        from recbce.timeline import Timeline  # imports this module
+
+        return Timeline.of(self.train)
 
 
 def load_dataset(config: DataConfig, seed: int) -> Dataset:
@@ -176,16 +185,21 @@ def index(train: pd.DataFrame, valid: pd.DataFrame | None, test: pd.DataFrame) -
     users, items = torch.from_numpy(user_codes), torch.from_numpy(item_codes)
     positives = Positives.from_pairs(users, items, len(user_ids), len(item_ids))
 
+    def times(frame: pd.DataFrame) -> torch.Tensor | None:
+        return torch.from_numpy(frame["timestamp"].to_numpy("float64")) if "timestamp" in frame else None
+
     def encode(frame: pd.DataFrame | None) -> Split | None:
         if frame is None:
             return None
         u = pd.Index(user_ids).get_indexer(frame["user"])
         i = pd.Index(item_ids).get_indexer(frame["item"])
         keep = (u >= 0) & (i >= 0)
-        return Split(torch.from_numpy(u[keep]).long(), torch.from_numpy(i[keep]).long())
+        stamps = times(frame)
+        return Split(torch.from_numpy(u[keep]).long(), torch.from_numpy(i[keep]).long(),
+                     None if stamps is None else stamps[torch.from_numpy(keep)])
 
     return Dataset(
-        train=Split(users, items),
+        train=Split(users, items, times(train)),
         valid=encode(valid),
         test=encode(test),
         user_ids=user_ids.tolist(),

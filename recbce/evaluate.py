@@ -11,6 +11,7 @@ first), so ties give the same lists as a stable sort, on every run.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from recbce import metrics, runs
 from recbce.config import EvalConfig
 from recbce.data import Dataset, Positives, Split
 from recbce.errors import RunError
+from recbce.timeline import known_before
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
 # for rows whose ties cross the cut-off, comparison masks and an int32 running count.
@@ -150,6 +152,24 @@ def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=N
                    per_user: bool = False, seed: int = 0):
     """Metrics on `split` ('valid' or 'test') of a loaded dataset, by the configured protocol."""
     heldout, exclude = heldout_and_exclusions(dataset, split)
+    with history_known_before(model, dataset, split):
+        return evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user, seed)
+
+
+@contextmanager
+def history_known_before(model, dataset: Dataset, split: str):
+    """With model.context, the model mixes in each user's latest items known before `split`."""
+    module = getattr(model, "module", model)  # under DDP, the wrapped model holds the history
+    if not getattr(module, "context", 0):
+        yield
+        return
+    with module.reading_history(known_before(dataset, split, module.context)):
+        yield
+
+
+def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives, config: EvalConfig,
+                     ks, per_user: bool, seed: int):
+    """Metrics on the held-out pairs by the configured protocol (full ranking or sampled)."""
     if config.protocol == "sampled":
         from recbce.sampled import evaluate_sampled
 
@@ -177,8 +197,9 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
             log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "
                 "its calibration is shown for comparison only")
         plot = Path(run_dir) / f"reliability-{split}.png"
-        means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
-                               config.seed, plot_path=plot))
+        with history_known_before(model, dataset, split):
+            means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
+                                   config.seed, plot_path=plot))
         log(f"reliability diagram: {plot}")
     runs.write_json(Path(run_dir) / f"eval-{split}.json", means)
     return means

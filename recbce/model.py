@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 from recbce.config import ModelConfig
 from recbce.data import Dataset, Positives
 from recbce.pairs import PairScores, used_rows
+from recbce.timeline import known_before
 
 
 class DotProduct(nn.Module):
@@ -34,6 +37,7 @@ class DotProduct(nn.Module):
             raise ValueError("model.history needs the training positives")
         self.history_weight = config.history
         self.history = history if config.history else None
+        self.context = config.context  # > 0: history [B, H] holds the items before each pair
         self.cosine = config.scorer == "cosine"
         self.temperature = config.temperature
         self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
@@ -48,9 +52,20 @@ class DotProduct(nn.Module):
     @classmethod
     def for_dataset(cls, dataset: Dataset, config: ModelConfig, sparse: bool = False,
                     generator: torch.Generator | None = None) -> DotProduct:
-        """A model sized for `dataset`, its training pairs as the history (model.history)."""
+        """A model sized for `dataset`, its training pairs as the history (model.history), or
+        with model.context each user's latest items (recbce.timeline)."""
+        history = known_before(dataset, "test", config.context) if config.context else dataset.positives
         return cls(dataset.n_users, dataset.n_items, config, sparse=sparse, generator=generator,
-                   history=dataset.positives)
+                   history=history)
+
+    @contextmanager
+    def reading_history(self, history: Positives):
+        """Score with another per-user history for a while (the items known before a split)."""
+        kept, self.history = self.history, history
+        try:
+            yield self
+        finally:
+            self.history = kept
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, history: torch.Tensor | None = None):
@@ -59,8 +74,10 @@ class DotProduct(nn.Module):
         sample of each user's training items, for its mean (`history` weight > 0)."""
         if pool is not None:
             return self.score_shared(users, items, pool, mask, history)
-        sampled = None if history is None or self.history is None else self.item(history)
-        p = self.embed(self.user_vectors(users, sampled))
+        mean = None
+        if history is not None and self.history is not None:
+            mean = self.history_mean(self.item(self.history_items(history)), history)
+        p = self.embed(self.user_vectors(users, mean))
         if items.dim() == 1:
             scores = (p * self.embed(self.item(items))).sum(-1)
         else:  # sparse products over the items used (recbce.pairs)
@@ -78,11 +95,11 @@ class DotProduct(nn.Module):
         Every item row is read in one lookup: one sparse gradient for the table, where three
         lookups would leave autograd three to add up."""
         use_history = history is not None and self.history is not None
-        parts = [items, pool] + ([history.reshape(-1)] if use_history else [])
+        parts = [items, pool] + ([self.history_items(history)] if use_history else [])
         lookup = torch.cat(parts)
         rows = self.item(lookup).split([len(part) for part in parts])
-        sampled = rows[2].view(*history.shape, -1) if use_history else None
-        p = self.embed(self.user_vectors(users, sampled))
+        mean = self.history_mean(rows[2], history) if use_history else None
+        p = self.embed(self.user_vectors(users, mean))
         q_items, q_pool = self.embed(rows[0]), self.embed(rows[1])
         pos = (p * q_items).sum(-1)
         if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
@@ -93,15 +110,27 @@ class DotProduct(nn.Module):
             q_pool = torch.cat([q_pool, bias_pool], dim=1)
         return pos, (p @ q_pool.T if mask is None else torch.addmm(mask, p, q_pool.T))
 
-    def user_vectors(self, users: torch.Tensor, sampled: torch.Tensor | None = None) -> torch.Tensor:
+    def history_items(self, history: torch.Tensor) -> torch.Tensor:
+        """The items of a batch's `history` [B, H] to look up, flat (−1, no item, left out)."""
+        return history[history >= 0] if self.context else history.reshape(-1)
+
+    def history_mean(self, rows: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """[B, d]: the mean of each row's looked-up vectors (`rows`, from `history_items`); a row
+        with no item before it (model.context) gets 0: its user vector is (1 − w)·e_u."""
+        if not self.context:
+            return rows.view(*history.shape, -1).mean(1)
+        present = history >= 0
+        owner = present.nonzero()[:, 0]  # row-major, as history[present] reads them
+        total = rows.new_zeros(len(history), rows.shape[-1]).index_add(0, owner, rows)
+        return total / present.sum(1, keepdim=True).clamp(min=1)
+
+    def user_vectors(self, users: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
         """p_u [B, d] before `embed`: e_u, mixed with the mean of the user's item vectors when
-        `history` > 0: of `sampled` ([B, H, d], rows of a training sample) or else of all."""
+        `history` > 0: `mean` (of a training step's `history`) or else of all in `self.history`."""
         own = self.user(users)
         if self.history is None:
             return own
-        if sampled is not None:
-            mean = sampled.mean(1)
-        else:
+        if mean is None:
             lengths = self.history.indptr[users + 1] - self.history.indptr[users]
             items = self.history.rows(users)[1]
             mean = F.embedding_bag(items, self.item.weight, lengths.cumsum(0) - lengths, mode="mean")

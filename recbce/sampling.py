@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recbce.config import SamplerConfig
-from recbce.data import Positives
+from recbce.config import ModelConfig, SamplerConfig
+from recbce.data import Dataset, Positives
 from recbce.errors import DataError
 
 REJECTION_ROUNDS = 8
@@ -211,6 +211,17 @@ def draw_history(positives: Positives, users: torch.Tensor, size: int,
     counts = (positives.indptr[users + 1] - starts).unsqueeze(1)
     offsets = (torch.rand(len(users), size, generator=generator, dtype=torch.float64) * counts).long()
     return positives.indices[starts.unsqueeze(1) + torch.minimum(offsets, counts - 1)]
+
+
+def batch_history(dataset: Dataset, config: ModelConfig, pairs: torch.Tensor, users: torch.Tensor,
+                  generator: torch.Generator) -> torch.Tensor | None:
+    """[B, H]: the items each row's user vector mixes in (model.history), or None without the
+    mix: with model.context the n items before each training pair, else a sample of the user's."""
+    if config.context:
+        return dataset.timeline.before(pairs, config.context)
+    if config.history:
+        return draw_history(dataset.positives, users, config.history_sample, generator)
+    return None
 
 
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):

@@ -19,7 +19,7 @@ from recbce.losses import build_loss
 from recbce.model import DotProduct, Popularity
 from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
 from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import SharedNegatives, build_sampler, draw_history, make_generator
+from recbce.sampling import SharedNegatives, batch_history, build_sampler, make_generator
 
 SINGLE = distributed.Context()  # one process, on the CPU
 
@@ -169,8 +169,7 @@ def train_epoch(model, optimizer, sampler, loss_fn, dataset: Dataset, config: Co
             mine = distributed.local_part(batch, context)
             users, items = dataset.train.users[mine], dataset.train.items[mine]
             negatives = sampler.sample(users, items, ratio, generator)
-            history = draw_history(dataset.positives, users, config.model.history_sample,
-                                   generator) if config.model.history else None
+            history = batch_history(dataset, config.model, mine, users, generator)
             users, items, negatives, history = to_device(context.device, users, items, negatives, history)
             share = distributed.share_of_loss(loss_fn, len(mine), len(batch), context)
             loss = train_step(model, optimizer, share, sampler, config, users, items, negatives, history)
