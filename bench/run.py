@@ -55,7 +55,9 @@ def main() -> None:
         "Made by `make bench` (one part: `make bench ONLY=<name>`); every figure below was\n"
         "measured by the script named in its section. Timings on a shared 2-core machine are\n"
         "noisy: compare ratios measured in the same run, not absolute seconds across runs.\n\n"
-        f"Collected {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine of the last run: {machine()}.\n"
+        f"Assembled {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from bench/results/, where each section\n"
+        "was written by the last run of its script (`git log bench/results/<name>.md` says when).\n"
+        f"Machine of the last run: {machine()}.\n"
     )
     text = header + "".join(f"\n{s}\n" for s in sections)
     runs.write_text(Path("BENCHMARKS.md"), text)
