@@ -28,6 +28,10 @@ class DotProduct(nn.Module):
     after a few passes over the user's own pairs. Still p_u·q_v at scoring time. Training
     steps pass a sample of each user's items (`history` [B, H], recbce.sampling) for an
     unbiased mean at a fixed cost; scoring without it uses the exact mean.
+
+    With `context: n` the mix reads the n items the user had just before the scored pair
+    (recbce.timeline): training steps pass them per pair, −1 where a user had fewer; scoring
+    uses `self.history`, each user's latest n items known before the split being scored.
     """
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,
