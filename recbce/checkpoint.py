@@ -41,6 +41,8 @@ class Progress:
     best_epoch: int | None = None
     best_state: dict | None = None
     evals_without_gain: int = 0
+    average: dict | None = None  # train.average_from: the mean of the parameters so far
+    averaged_epochs: int = 0
 
 
 def save(run_dir: Path, model, optimizer, generator: torch.Generator, progress: Progress,

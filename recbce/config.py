@@ -111,6 +111,10 @@ class TrainConfig(Section):
     eval_every: int = Field(1, ge=0, le=2**31)  # epochs between validation runs; 0: only the final test
     patience: int = Field(0, ge=0, le=2**31)  # stop after this many evaluations without gain; 0: never
     checkpoint_every: int = Field(0, ge=0, le=2**31)  # steps between mid-epoch checkpoints; 0: epoch ends
+    # >= 1: from this epoch on, evaluate, select and save the mean of the parameters over the
+    # epochs so far (weight averaging, recbce.averaging); 0: the last step's parameters. Past
+    # the last epoch it averages nothing (a refit for fewer epochs keeps the config as it is).
+    average_from: int = Field(0, ge=0, le=2**31)
 
 
 class EvalConfig(Section):

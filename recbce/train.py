@@ -10,7 +10,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from recbce import checkpoint, distributed, plots, runs, tracking
+from recbce import averaging, checkpoint, distributed, plots, runs, tracking
 from recbce.checkpoint import Interrupted, Progress, StopFlag
 from recbce.config import Config
 from recbce.data import Dataset, load_dataset, require_heldout
@@ -243,10 +243,13 @@ def batch_l2(model, users, items, negative_items) -> torch.Tensor:
 
 
 def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> bool:
-    """Evaluate if due, keep the best model; True when early stopping says stop."""
+    """Average if due, evaluate if due, keep the best model; True when early stopping says stop."""
     every, record = config.train.eval_every, state.history[-1]
+    if config.train.average_from and state.epoch >= config.train.average_from:
+        state.average, state.averaged_epochs = averaging.update(state.average, state.averaged_epochs, model)
     if not every or (state.epoch % every and state.epoch != config.train.epochs):
         return False
+    model = averaging.averaged(model, state.average)  # what is evaluated, selected and saved
     split = "valid" if dataset.valid is not None else "test"
     scores = evaluate_split(on_cpu(model), dataset, split, config.eval, seed=config.seed)
     record.update({f"{split}/{name}": value for name, value in scores.items()})
@@ -272,8 +275,8 @@ def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> 
 def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: float) -> dict:
     """Keep the best validated model, write model, summary and status; return the summary."""
     run_dir = config.run_dir
-    if state.best_state is not None:
-        model.load_state_dict(state.best_state)
+    if state.best_state is not None or state.average is not None:  # without validation, the average
+        model.load_state_dict(state.best_state if state.best_state is not None else state.average)
     model = model.cpu().eval()  # evaluated where the data index lives; model.pt loads anywhere
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
     summary = {

@@ -24,8 +24,10 @@ def config_for(tmp_path):
         raw = {"run": {"dir": str(tmp_path / "runs"), "name": name},
                "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
                "model": {"dim": 16}, "sampler": {"ratio": 4},
+               # average_from 2: the kills in epoch 3 land after the weight average began,
+               # so the checkpoint must carry it for the resumed run to end bit-identical
                "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
-                         "threads": 1}}
+                         "threads": 1, "average_from": 2}}
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw))
         return path, tmp_path / "runs" / name
