@@ -20,11 +20,11 @@ def update(average: dict[str, torch.Tensor] | None, count: int, model: torch.nn.
     """(the mean over `count` + 1 epochs, count + 1): `average` moved towards the model's
     current parameters by 1 / (count + 1)."""
     current = model.state_dict()
-    if average is None:
-        return {name: value.detach().clone() for name, value in current.items()}, 1
+    if average is None:  # kept on the CPU, where a resumed checkpoint puts it back
+        return {name: value.detach().to("cpu", copy=True) for name, value in current.items()}, 1
     count += 1
     for name, value in current.items():
-        average[name].add_(value.detach() - average[name], alpha=1 / count)
+        average[name].add_(value.detach().cpu() - average[name], alpha=1 / count)
     return average, count
 
 
