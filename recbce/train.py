@@ -275,8 +275,9 @@ def end_epoch(model, dataset: Dataset, config: Config, state: Progress, log) -> 
 def finish(model, dataset: Dataset, config: Config, state: Progress, seconds: float) -> dict:
     """Keep the best validated model, write model, summary and status; return the summary."""
     run_dir = config.run_dir
-    if state.best_state is not None or state.average is not None:  # without validation, the average
-        model.load_state_dict(state.best_state if state.best_state is not None else state.average)
+    kept = state.best_state if state.best_state is not None else state.average  # no validation: the mean
+    if kept is not None:
+        model.load_state_dict(kept)
     model = model.cpu().eval()  # evaluated where the data index lives; model.pt loads anywhere
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
     summary = {
