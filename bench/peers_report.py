@@ -57,7 +57,7 @@ def recbce_row(system: dict, target: float) -> dict:
     examples = sum(e["seconds"] * e["examples_per_s"] for e in epochs)
     return {
         "system": f"{system['name']} ({'quality' if quality else 'time'} run)",
-        "settings": f"{system['config']}: {result['settings']}" + ("" if quality else ", valid_ratio=0"),
+        "settings": f"{system['config']}: {result['settings']}",
         "recall": recall, "ndcg": ndcg, "selected": "validation" if quality else "test (every epoch)",
         "to_best": elapsed[best_index], "to_near_best": None if near is None else elapsed[near],
         "to_target": None if reached is None else elapsed[reached],

@@ -55,9 +55,11 @@ def run_recbce(mode: str, config_path: str) -> dict:
 
 def describe(config) -> str:
     bias = " + item bias" if config.model.bias else ""
+    average = f", average_from={config.train.average_from}" if config.train.average_from else ""
     return (f"dim={config.model.dim}, {config.model.scorer}{bias}, loss={config.loss.name}, "
             f"sampler={config.sampler.kind} x{config.sampler.ratio}, batch={config.train.batch_size}, "
-            f"{config.train.optimizer} lr={config.train.lr}, epochs={config.train.epochs}")
+            f"{config.train.optimizer} lr={config.train.lr}, epochs={config.train.epochs}{average}, "
+            f"valid_ratio={config.data.split.valid_ratio:g}")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import torch
 from bench.factor_scorer import FactorScorer, ranking_metrics
 from bench.peer_systems import PEERS, _reorder, train_with_budget
 from bench.peers_report import peer_row, ratio_lines, refit_rows
+from bench.peers_worker import describe
 from recbce.config import load_config
 from recbce.data import load_dataset
 from recbce.evaluate import evaluate_split
@@ -148,3 +149,10 @@ def test_ratio_against_the_fastest_peer_to_98_percent_of_its_best():
     lines = ratio_lines(rows, 0.15, key="to_near_best")
     assert "98% of its own best: creeping peer, 15.0 s" in lines[0]
     assert "ratio 2.00 (misses" in lines[1]
+
+
+def test_settings_name_the_validation_share_and_the_averaging(make_config):
+    """A row's settings say how much of train validation took, and where the average starts."""
+    quality = describe(load_config(make_config(), ["data.split.valid_ratio=0.05", "train.average_from=3"]))
+    assert quality.endswith("average_from=3, valid_ratio=0.05")
+    assert "average_from" not in describe(load_config(make_config(), ["data.split.valid_ratio=0"]))
