@@ -29,7 +29,7 @@ class Timeline:
 
     @classmethod
     def of(cls, split: Split) -> Timeline:
-        order = time_order([split])
+        order = time_order(split)
         position = torch.empty_like(order)
         position[order] = torch.arange(len(order))
         return cls(position, split.users[order], split.items[order])
@@ -45,21 +45,18 @@ class Timeline:
         return torch.where(same_user, self.items[earlier], -1)
 
 
-def time_order(splits: list[Split]) -> torch.Tensor:
-    """Indices into the splits' concatenated pairs, ordered by user, then time (stable)."""
-    if any(split.times is None for split in splits):
+def time_order(split: Split) -> torch.Tensor:
+    """Indices of the split's pairs, ordered by user, then time (stable)."""
+    if split.times is None:
         raise DataError("model.context needs timestamps in the data (a timestamp column)")
-    users = torch.cat([split.users for split in splits])
-    times = torch.cat([split.times for split in splits])
-    by_time = torch.sort(times, stable=True).indices
-    return by_time[torch.sort(users[by_time], stable=True).indices]
+    by_time = torch.sort(split.times, stable=True).indices
+    return by_time[torch.sort(split.users[by_time], stable=True).indices]
 
 
-def latest(splits: list[Split], n: int, n_users: int, n_items: int) -> Positives:
-    """Each user's n latest items over the splits, as a per-user index."""
-    order = time_order(splits)
-    users = torch.cat([split.users for split in splits])[order]
-    items = torch.cat([split.items for split in splits])[order]
+def latest(split: Split, n: int, n_users: int, n_items: int) -> Positives:
+    """Each user's n latest items in the split, as a per-user index."""
+    timeline = Timeline.of(split)
+    users, items = timeline.users, timeline.items
     ends = torch.cumsum(torch.bincount(users, minlength=n_users), 0)  # one past each user's last
     from_end = ends[users] - 1 - torch.arange(len(users))
     keep = from_end < n
@@ -68,5 +65,9 @@ def latest(splits: list[Split], n: int, n_users: int, n_items: int) -> Positives
 
 def known_before(dataset: Dataset, split: str, n: int) -> Positives:
     """The n latest items of each user known before `split` ('valid' or 'test') is scored."""
-    known = [dataset.train] if split == "valid" or dataset.valid is None else [dataset.train, dataset.valid]
+    train, valid = dataset.train, dataset.valid
+    known = train
+    if split == "test" and valid is not None:
+        times = None if train.times is None or valid.times is None else torch.cat([train.times, valid.times])
+        known = Split(torch.cat([train.users, valid.users]), torch.cat([train.items, valid.items]), times)
     return latest(known, n, dataset.n_users, dataset.n_items)

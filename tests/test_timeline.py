@@ -34,7 +34,7 @@ def test_latest_keeps_each_users_n_last_items_across_splits():
                       Positives.from_pairs(train.users, train.items, 2, 7))
     assert known_before(dataset, "valid", 2).indices.tolist() == [2, 3, 4]
     assert known_before(dataset, "test", 2).indices.tolist() == [3, 5, 4, 6]  # + the validation items
-    assert latest([train], 1, 3, 7).counts().tolist() == [1, 1, 0]  # a user with nothing has none
+    assert latest(train, 1, 3, 7).counts().tolist() == [1, 1, 0]  # a user with nothing has none
 
 
 def test_data_without_timestamps_is_refused_by_name():
