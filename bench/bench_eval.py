@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
-from recbce.data import Positives, load_dataset  # noqa: E402
-from recbce.evaluate import evaluate, heldout_and_exclusions  # noqa: E402
-from recbce.model import DotProduct  # noqa: E402
+from recbce.data.dataset import Positives, load_dataset  # noqa: E402
+from recbce.evaluation.ranking import evaluate, heldout_and_exclusions  # noqa: E402
+from recbce.models.dot_product import DotProduct  # noqa: E402
 
 K = 20
 DATA = ROOT.parent / "shared" / "data" / "gowalla" / "train.txt"

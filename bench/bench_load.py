@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from recbce import runs  # noqa: E402
 from recbce.config import DataConfig  # noqa: E402
-from recbce.data import load_dataset  # noqa: E402
+from recbce.data.dataset import load_dataset  # noqa: E402
 
 GOWALLA = ROOT.parent / "shared" / "data" / "gowalla"
 SIZES = (5, 10, 20)  # million rows

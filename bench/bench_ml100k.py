@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
-from recbce.train import train  # noqa: E402
+from recbce.training.loop import train  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
 CONFIGS = ["configs/ml100k-best.yaml", "configs/ml100k-mf.yaml", "configs/ml100k-bce.yaml"]

@@ -21,10 +21,10 @@ import torch
 
 from recbce import runs
 from recbce.config import load_config
-from recbce.data import load_dataset
-from recbce.losses import build_loss
-from recbce.sampling import build_sampler, make_generator
-from recbce.train import build_model, train_step
+from recbce.data.dataset import load_dataset
+from recbce.data.sampling import build_sampler, make_generator
+from recbce.training.loop import build_model, train_step
+from recbce.training.losses import build_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/gowalla.yaml"
@@ -137,7 +137,7 @@ def main() -> None:
         f"{config.train.batch_size} positives in shuffled order, {BATCHES} batches per pass, "
         f"{PASSES} passes over the same draws; {torch.get_num_threads()} torch threads. "
         "`exact` rejects a user's training positives (hashed filter + binary search, "
-        "recbce.sampling.PairSet); `before` rows are the same sampler with what this version "
+        "recbce.data.sampling.PairSet); `before` rows are the same sampler with what this version "
         "replaced: the plain sorted-key search for membership (uniform), a binary search per "
         "draw instead of the guide table (popularity); both give the same draws. "
 "Per batch: each batch's fastest time over the passes, summed. The 1-thread column is "

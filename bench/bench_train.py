@@ -21,10 +21,10 @@ import torch
 
 from recbce import runs
 from recbce.config import load_config
-from recbce.data import load_dataset
-from recbce.losses import build_loss
-from recbce.sampling import build_sampler, make_generator
-from recbce.train import build_model, keep_freed_memory, train_step
+from recbce.data.dataset import load_dataset
+from recbce.data.sampling import build_sampler, make_generator
+from recbce.training.loop import build_model, keep_freed_memory, train_step
+from recbce.training.losses import build_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train.md"
@@ -84,7 +84,7 @@ def main() -> None:
         "batch 65,536. shared: one pool of 1,024 items per batch of 4,096, cosine + softmax,\n"
         "accidental hits masked (scored pairs). Baseline: the same model and step with dense\n"
         "torch.optim.Adam, measured in the same run. `recbce train` keeps up to 256 MB of freed\n"
-        "heap (glibc M_TOP_PAD, recbce.train.keep_freed_memory); the third column is RowAdam\n"
+        "heap (glibc M_TOP_PAD, recbce.training.loop.keep_freed_memory); the third column is RowAdam\n"
         "with glibc's default, which returns the step's large temporaries to the OS.\n\n"
         "| mode | RowAdam (recbce) | RowAdam, glibc default | dense Adam | recbce vs dense Adam |\n"
         "|---|---|---|---|---|\n"

@@ -1,6 +1,6 @@
 """Score a peer's model with recbce's own evaluator: its factors wrapped as a scorer.
 
-`recbce.evaluate.evaluate` needs only `score_all(users) -> [B, n_items]`, so any
+`recbce.evaluation.ranking.evaluate` needs only `score_all(users) -> [B, n_items]`, so any
 matrix factorisation reduces to U[users] @ V.T (+ b_v), with rows already in
 recbce's user and item indices. The same train-item exclusion applies to every system.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recbce.data import Dataset
-from recbce.evaluate import evaluate, heldout_and_exclusions
+from recbce.data.dataset import Dataset
+from recbce.evaluation.ranking import evaluate, heldout_and_exclusions
 
 
 class FactorScorer:
@@ -29,7 +29,7 @@ class FactorScorer:
 
     @torch.no_grad()
     def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The scorer interface of recbce.model: [B, n_items], into `out` when given."""
+        """The scorer interface of recbce.models.dot_product: [B, n_items], into `out` when given."""
         scores = torch.mm(self.user_factors[users], self.item_factors.T, out=out)
         if self.item_bias is not None:
             scores += self.item_bias

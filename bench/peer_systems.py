@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from bench.factor_scorer import FactorScorer, ranking_metrics
-from recbce.data import Dataset
+from recbce.data.dataset import Dataset
 
 THREADS = 2  # the benchmark machine's cores; every system may use all of them
 

@@ -158,7 +158,7 @@ def render(systems: list[dict], command: str, target: float, total_wall: float, 
         f"{total_wall / 60:.1f} min of wall time. The machine is shared with other work, so absolute "
         "seconds are noisy; compare systems within this run.", "",
         "Gowalla, the LightGCN train/test split; d = 64 for every system; every model scored by "
-        "recbce's own full-ranking evaluator (`recbce.evaluate.evaluate`; train items removed), "
+        "recbce's own full-ranking evaluator (`recbce.evaluation.ranking.evaluate`; train items removed), "
         "peers through their user/item factors (+ item biases where the peer has them). "
         f"Peers train under a time budget ({budgets}) and are evaluated on test at 1/32, 1/16, 1/8, "
         "3/16, 1/4, 3/8, 1/2, 3/4 and all of it, with no early stop (each runs its whole budget); "

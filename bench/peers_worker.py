@@ -19,8 +19,8 @@ from pathlib import Path
 
 from recbce import runs
 from recbce.config import load_config
-from recbce.data import load_dataset
-from recbce.train import train
+from recbce.data.dataset import load_dataset
+from recbce.training.loop import train
 
 DIM = 64
 

@@ -1,3 +1,3 @@
-from recbce.cli import main
+from recbce.cli.app import main
 
 main()

@@ -72,7 +72,7 @@ class ModelConfig(Section):
     history: float = Field(0.0, ge=0, le=1)
     history_sample: int = Field(8, ge=1, le=2**16)
     # > 0: the mix takes the n items the user had just before the scored one, by timestamp
-    # (recbce.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
+    # (recbce.data.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
     context: int = Field(0, ge=0, le=2**16)
 
 
@@ -112,7 +112,7 @@ class TrainConfig(Section):
     patience: int = Field(0, ge=0, le=2**31)  # stop after this many evaluations without gain; 0: never
     checkpoint_every: int = Field(0, ge=0, le=2**31)  # steps between mid-epoch checkpoints; 0: epoch ends
     # >= 1: from this epoch on, evaluate, select and save the mean of the parameters over the
-    # epochs so far (weight averaging, recbce.averaging); 0: the last step's parameters. Past
+    # epochs so far (weight averaging, recbce.training.averaging); 0: the last step's parameters. Past
     # the last epoch it averages nothing (a refit for fewer epochs keeps the config as it is).
     average_from: int = Field(0, ge=0, le=2**31)
 

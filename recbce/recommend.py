@@ -9,15 +9,16 @@ import pandas as pd
 import torch
 
 from recbce import runs
-from recbce.data import Dataset, Positives
+from recbce.data.dataset import Dataset, Positives
 from recbce.errors import RecbceError
-from recbce.evaluate import ranked_top
+from recbce.evaluation.ranking import ranked_top
+from recbce.runs.trained import load_trained
 
 
 def recommend(run_dir, user_ids: list[str] | None, k: int, popular_fallback: bool = False,
               batch_users: int = 256) -> pd.DataFrame:
     """Rows (user, rank, item, score); all users when `user_ids` is None."""
-    config, dataset, model = runs.load_trained(run_dir)
+    config, dataset, model = load_trained(run_dir)
     seen = all_interactions(dataset)
     k = min(k, dataset.n_items)
     index = {str(uid): i for i, uid in enumerate(dataset.user_ids)}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recbce import synth
+from recbce.data import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

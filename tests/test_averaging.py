@@ -2,10 +2,11 @@
 
 import torch
 
-from recbce import averaging, runs
 from recbce.config import ModelConfig, load_config
-from recbce.model import DotProduct
-from recbce.train import train
+from recbce.models.dot_product import DotProduct
+from recbce.runs.trained import load_trained
+from recbce.training import averaging
+from recbce.training.loop import train
 
 
 def model(seed: int) -> DotProduct:
@@ -33,7 +34,7 @@ def test_averaged_is_the_model_itself_without_an_average_else_a_copy():
 
 
 def parameters(run_dir) -> dict:
-    return runs.load_trained(run_dir)[2].state_dict()
+    return load_trained(run_dir)[2].state_dict()
 
 
 def test_a_run_saves_the_mean_of_its_epochs_from_average_from_on(make_config):

@@ -15,9 +15,9 @@ from bench.peer_systems import PEERS, _reorder, train_with_budget
 from bench.peers_report import peer_row, ratio_lines, refit_rows
 from bench.peers_worker import describe
 from recbce.config import load_config
-from recbce.data import load_dataset
-from recbce.evaluate import evaluate_split
-from recbce.model import DotProduct
+from recbce.data.dataset import load_dataset
+from recbce.evaluation.ranking import evaluate_split
+from recbce.models.dot_product import DotProduct
 
 PEER_LIBRARIES = {"implicit-bpr": "implicit", "cornac-bpr": "cornac", "lightfm-warp": "lightfm"}
 

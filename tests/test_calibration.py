@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from recbce import synth
-from recbce.calibration import density, expected_calibration_error, labelled_pairs, log_loss
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.config import validate
-from recbce.data import load_dataset
+from recbce.data import synth
+from recbce.data.dataset import load_dataset
+from recbce.evaluation.calibration import density, expected_calibration_error, labelled_pairs, log_loss
 from recbce.recommend import all_interactions
-from recbce.runs import load_trained
-from recbce.train import train
+from recbce.runs.trained import load_trained
+from recbce.training.loop import train
 
 
 def reference_ece(probs, labels, bins):
@@ -99,6 +99,6 @@ def test_calibration_is_reproducible(tmp_path):
     config = planted_config(tmp_path, {"name": "bce"}, epochs=1)
     train(config, progress=False, log=lambda *_: None)
     _, dataset, model = load_trained(config.run_dir)
-    from recbce.calibration import calibrate
+    from recbce.evaluation.calibration import calibrate
 
     assert calibrate(model, dataset, dataset.test, 0) == calibrate(model, dataset, dataset.test, 0)

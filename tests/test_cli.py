@@ -3,7 +3,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from recbce.cli import app
+from recbce.cli.app import app
 
 runner = CliRunner()
 
@@ -60,7 +60,7 @@ def test_recommend_and_per_user(make_config, tmp_path):
     assert result.exit_code == 0, result.output
     import pandas as pd
 
-    from recbce.data import load_dataset
+    from recbce.data.dataset import load_dataset
     from recbce.runs import load_run
 
     recs = pd.read_csv(out)
@@ -169,7 +169,7 @@ def test_quiet_and_verbose(make_config):
 def test_progress_bars_follow_the_terminal_and_quiet_wins(monkeypatch):
     import sys
 
-    from recbce.cli import show_progress
+    from recbce.cli.app import show_progress
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert show_progress(quiet=False) is True and show_progress(quiet=True) is False

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.config import Config, load_config
 from recbce.errors import ConfigError
 

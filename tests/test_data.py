@@ -3,8 +3,8 @@ import torch
 from conftest import ROOT, SHARED_DATA
 
 from recbce.config import DataConfig
-from recbce.data import Positives, load_dataset
-from recbce.readers import read_interactions
+from recbce.data.dataset import Positives, load_dataset
+from recbce.data.readers import read_interactions
 
 
 def test_positives_contains_and_rows():
@@ -83,7 +83,7 @@ def stats_rows(config, *overrides) -> dict:
     """`recbce data stats` run through the real CLI, its table read back as {statistic: value}."""
     from typer.testing import CliRunner
 
-    from recbce.cli import app
+    from recbce.cli.app import app
 
     args = ["data", "stats", "-c", str(config)] + [f"--set={o}" for o in overrides]
     result = CliRunner().invoke(app, args)

@@ -17,12 +17,13 @@ import pytest
 import torch
 import yaml
 
-from recbce import checkpoint, distributed, synth
 from recbce.config import load_config
-from recbce.distributed import Context
+from recbce.data import synth
 from recbce.errors import ConfigError, RunError
-from recbce.evaluate import evaluate_run
-from recbce.train import train
+from recbce.evaluation.ranking import evaluate_run
+from recbce.training import checkpoint, distributed
+from recbce.training.distributed import Context
+from recbce.training.loop import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_TIMEOUT = 150
@@ -31,7 +32,7 @@ LAUNCH_TIMEOUT = 150
 # this rank's parameters, so the test can compare the replicas.
 SPY = """
 import sys, torch
-from recbce import train as training
+from recbce.training import loop as training
 from recbce.config import load_config
 
 save = training.save_checkpoint

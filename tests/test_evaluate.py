@@ -2,8 +2,8 @@ import math
 
 import torch
 
-from recbce.data import Positives, Split
-from recbce.evaluate import evaluate
+from recbce.data.dataset import Positives, Split
+from recbce.evaluation.ranking import evaluate
 
 
 class FixedScores:
@@ -47,8 +47,8 @@ def test_oracle_scores_one():
 
 def test_sampled_protocol_oracle_and_names(tmp_path):
     from recbce.config import EvalConfig
-    from recbce.data import Dataset
-    from recbce.evaluate import evaluate_split
+    from recbce.data.dataset import Dataset
+    from recbce.evaluation.ranking import evaluate_split
 
     n_users, n_items = 20, 50
     train_u = torch.arange(n_users).repeat_interleave(3)
@@ -69,7 +69,7 @@ def test_sampled_protocol_oracle_and_names(tmp_path):
 
 
 def test_memory_budget_sets_the_chunk_and_not_the_result():
-    from recbce.evaluate import BYTES_PER_SCORE, chunk_users
+    from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users
 
     # 1 MB over 1,000 items at 16 bytes a score: 65 users; a cap lowers it; never below 1.
     assert chunk_users(1000, 1) == 2**20 // (1000 * BYTES_PER_SCORE) == 65

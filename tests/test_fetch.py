@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recbce import fetch
-from recbce.cli import app
+from recbce.cli.app import app
+from recbce.data import fetch
 
 
 @pytest.fixture

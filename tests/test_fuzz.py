@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from recbce import synth
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.config import Config
+from recbce.data import synth
 
 SECONDS_PER_RUN = 30
 # FUZZ_N=1000 hunts with fresh random examples; the default replays a fixed set (no flakes).

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from recbce.config import LossConfig
-from recbce.losses import LOSSES, bce, bpr, build_loss, ccl, decoupled_softmax, gbce, softmax
+from recbce.training.losses import LOSSES, bce, bpr, build_loss, ccl, decoupled_softmax, gbce, softmax
 
 f64 = torch.float64
 

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recbce.data import Positives, Split
-from recbce.evaluate import evaluate
+from recbce.data.dataset import Positives, Split
+from recbce.evaluation.ranking import evaluate
 
 
 class FixedScores:

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from recbce.config import ModelConfig
-from recbce.data import Positives
-from recbce.model import DotProduct
+from recbce.data.dataset import Positives
+from recbce.models.dot_product import DotProduct
 
 
 @pytest.mark.parametrize("config", [ModelConfig(dim=8, bias=True),

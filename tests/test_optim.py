@@ -1,6 +1,6 @@
 import torch
 
-from recbce.optim import RowAdam
+from recbce.training.optim import RowAdam
 
 
 def embedding_pair(sparse: bool):

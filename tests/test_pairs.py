@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from recbce.pairs import PairPattern, PairScores, used_rows
+from recbce.models.pairs import PairPattern, PairScores, used_rows
 
 # Row 0 repeats item 2 three times and row 2 twice: repeats share one stored entry.
 ITEMS = torch.tensor([[2, 0, 2, 2], [4, 3, 1, 0], [1, 5, 5, 3]])

@@ -6,8 +6,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from recbce.cli import app
-from recbce.plots import DPI, FIGSIZE
+from recbce.cli.app import app
+from recbce.runs.plots import DPI, FIGSIZE
 
 runner = CliRunner()
 PIXELS = (round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI))

@@ -2,8 +2,8 @@ import pytest
 import yaml
 
 from recbce.config import DataConfig
+from recbce.data.readers import read_interactions
 from recbce.errors import DataError
-from recbce.readers import read_interactions
 
 
 def read(path, **config):
@@ -97,7 +97,7 @@ MALFORMED = {
 def test_malformed_input_through_the_cli(tmp_path, case, command):
     from typer.testing import CliRunner
 
-    from recbce.cli import app
+    from recbce.cli.app import app
 
     content, data, expected = MALFORMED[case]
     path = tmp_path / "bad.tsv"

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recbce import registry, train
-from recbce.cli import app
-from recbce.registry import RunRecord
+from recbce.cli.app import app
+from recbce.runs import registry
+from recbce.runs.registry import RunRecord
+from recbce.training import loop as train
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from recbce import synth
+from recbce.data import synth
 
 
 @pytest.fixture
@@ -126,10 +126,11 @@ def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
 
     import torch
 
-    from recbce import checkpoint, runs
     from recbce.config import load_config
     from recbce.errors import RunError
-    from recbce.train import train
+    from recbce.runs import files
+    from recbce.training import checkpoint
+    from recbce.training.loop import train
 
     path, run_dir = config_for("diskfull")
     train(load_config(path, ["train.epochs=1"]), progress=False)
@@ -139,7 +140,7 @@ def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
         handle.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runs, "_atomic", lambda p, write, real=runs._atomic: real(p, full_disk))
+    monkeypatch.setattr(files, "_atomic", lambda p, write, real=files._atomic: real(p, full_disk))
     with pytest.raises(RunError, match="checkpoint.pt: No space left on device"):
         checkpoint.save(run_dir, torch.nn.Linear(1, 1), torch.optim.SGD([torch.zeros(1)], lr=1),
                         torch.Generator(), checkpoint.Progress())

@@ -7,8 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from recbce import runs
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.errors import RunError
+from recbce.runs import files
 
 
 def test_overwrite_replaces_a_run_but_never_another_folder(tmp_path):
@@ -41,7 +42,7 @@ def test_a_failed_write_is_one_line_and_leaves_no_temporary_file(tmp_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with pytest.raises(RunError, match="x.txt: No space left on device"):
-        runs._atomic(tmp_path / "x.txt", disk_full)
+        files._atomic(tmp_path / "x.txt", disk_full)
     assert (tmp_path / "x.txt").read_text() == "old" and not list(tmp_path.glob(".*.tmp"))
 
 

@@ -5,11 +5,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.config import SamplerConfig
-from recbce.data import Positives
+from recbce.data.dataset import Positives
+from recbce.data.sampling import (
+    InBatchSampler,
+    ItemSampler,
+    PairSet,
+    build_sampler,
+    draw_history,
+    make_generator,
+)
 from recbce.errors import DataError
-from recbce.sampling import InBatchSampler, ItemSampler, PairSet, build_sampler, draw_history, make_generator
 
 
 def hits_as_mask(hits: torch.Tensor) -> torch.Tensor:
@@ -238,7 +245,7 @@ def test_popularity_draw_is_the_inverse_cdf(n_items, skew, seed):
 @given(n_users=st.integers(1, 20), n_items=st.integers(2, 40), density=st.floats(0, 0.9),
        seed=st.integers(0, 10**6), data=st.data())
 def test_shared_pool_masks_exactly_the_accidental_hits(n_users, n_items, density, seed, data):
-    from recbce.sampling import SharedNegatives
+    from recbce.data.sampling import SharedNegatives
 
     positives, mask = random_positives(n_users, n_items, density, seed)
     pool_size = data.draw(st.integers(1, n_items))

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from recbce.splits import holdout, kcore, leave_one_out, temporal
+from recbce.data.splits import holdout, kcore, leave_one_out, temporal
 
 
 def test_random_holdout_has_no_leakage_and_keeps_every_user():
@@ -34,7 +34,7 @@ def test_kcore_is_iterative():
 
 
 def test_implicit_keeps_each_pairs_latest_row_in_file_order():
-    from recbce.splits import implicit
+    from recbce.data.splits import implicit
 
     frame = pd.DataFrame({"user": ["a", "b", "a", "a", "b"], "item": [1, 1, 1, 2, 1],
                           "rating": [5, 2, 3, 4, 5], "timestamp": [9, 3, 4, 1, 2]})

@@ -6,9 +6,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from recbce import sweep
-from recbce.cli import app
+from recbce.cli.app import app
 from recbce.errors import ConfigError
+from recbce.training import sweep
 
 runner = CliRunner()
 GRID = ["--grid", "loss.name=bce_pos_only,bce", "--grid", "sampler.ratio=0,2"]
@@ -65,16 +65,16 @@ def test_sweep_runs_grid_and_reports_the_failing_combinations(make_config, tmp_p
 
 
 def test_a_crashing_run_is_a_row_and_the_sweep_goes_on(make_config, tmp_path, monkeypatch):
-    import recbce.train
+    import recbce.training.loop
 
-    real_train = recbce.train.train
+    real_train = recbce.training.loop.train
 
     def crash_on_bpr(config, **kwargs):
         if config.loss.name == "bpr":
             raise RuntimeError("boom in bpr\nsecond line")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(recbce.train, "train", crash_on_bpr)
+    monkeypatch.setattr(recbce.training.loop, "train", crash_on_bpr)
     for name in [m for m in sys.modules if m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # also: no matplotlib, tables still written

@@ -1,4 +1,4 @@
-"""The items before each pair (recbce.timeline) and the model.context mix built on them."""
+"""The items before each pair (recbce.data.timeline) and the model.context mix built on them."""
 
 import json
 
@@ -8,14 +8,14 @@ import pytest
 import torch
 import yaml
 
-from recbce import runs
 from recbce.config import ModelConfig, load_config
-from recbce.data import Dataset, Positives, Split
+from recbce.data.dataset import Dataset, Positives, Split
+from recbce.data.timeline import Timeline, known_before, latest
 from recbce.errors import ConfigError, DataError
-from recbce.evaluate import evaluate_heldout, evaluate_split, heldout_and_exclusions
-from recbce.model import DotProduct
-from recbce.timeline import Timeline, known_before, latest
-from recbce.train import train
+from recbce.evaluation.ranking import evaluate_heldout, evaluate_split, heldout_and_exclusions
+from recbce.models.dot_product import DotProduct
+from recbce.runs.trained import load_trained
+from recbce.training.loop import train
 
 
 def test_before_reads_each_pairs_predecessors_in_time_order_latest_first():
@@ -112,7 +112,7 @@ def test_context_recovers_a_planted_order_that_the_users_items_alone_cannot(walk
 
 
 def test_evaluation_reads_what_is_known_before_each_split_and_restores_the_model(walk_runs):
-    config, dataset, model = runs.load_trained(walk_runs[0])
+    config, dataset, model = load_trained(walk_runs[0])
     kept, read = model.history, []
     score_all = model.score_all
     model.score_all = lambda users, out=None: (read.append(model.history), score_all(users, out=out))[1]

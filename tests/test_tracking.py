@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from recbce.cli import app
+from recbce.cli.app import app
 
 runner = CliRunner()
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from recbce import synth
 from recbce.config import load_config
-from recbce.train import train
+from recbce.data import synth
+from recbce.training.loop import train
 
 
 def test_same_seed_gives_identical_metrics(make_config):

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.data import Dataset, Positives
-from recbce.pairs import PairScores, used_rows
-from recbce.timeline import known_before
+from recbce.data.dataset import Dataset, Positives
+from recbce.data.timeline import known_before
+from recbce.models.pairs import PairScores, used_rows
 
 
 class DotProduct(nn.Module):
@@ -26,11 +26,11 @@ class DotProduct(nn.Module):
     items j), the aggregation of SimpleX (Mao et al., CIKM 2021): items are trained by
     every user who has them, so a user's vector is useful from the first steps instead of
     after a few passes over the user's own pairs. Still p_u·q_v at scoring time. Training
-    steps pass a sample of each user's items (`history` [B, H], recbce.sampling) for an
+    steps pass a sample of each user's items (`history` [B, H], recbce.data.sampling) for an
     unbiased mean at a fixed cost; scoring without it uses the exact mean.
 
     With `context: n` the mix reads the n items the user had just before the scored pair
-    (recbce.timeline): training steps pass them per pair, −1 where a user had fewer; scoring
+    (recbce.data.timeline): training steps pass them per pair, −1 where a user had fewer; scoring
     uses `self.history`, each user's latest n items known before the split being scored.
     """
 
@@ -57,7 +57,7 @@ class DotProduct(nn.Module):
     def for_dataset(cls, dataset: Dataset, config: ModelConfig, sparse: bool = False,
                     generator: torch.Generator | None = None) -> DotProduct:
         """A model sized for `dataset`, its training pairs as the history (model.history), or
-        with model.context each user's latest items (recbce.timeline)."""
+        with model.context each user's latest items (recbce.data.timeline)."""
         history = known_before(dataset, "test", config.context) if config.context else dataset.positives
         return cls(dataset.n_users, dataset.n_items, config, sparse=sparse, generator=generator,
                    history=history)
@@ -84,7 +84,7 @@ class DotProduct(nn.Module):
         p = self.embed(self.user_vectors(users, mean))
         if items.dim() == 1:
             scores = (p * self.embed(self.item(items))).sum(-1)
-        else:  # sparse products over the items used (recbce.pairs)
+        else:  # sparse products over the items used (recbce.models.pairs)
             rows, renumbered = used_rows(items, self.item.num_embeddings)
             scores = PairScores.apply(p, self.embed(self.item(rows)), renumbered)
         if self.item_bias is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from recbce.data import Dataset, Positives, Split
+from recbce.data.dataset import Dataset, Positives, Split
 from recbce.errors import DataError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from recbce.registry import RunRecord, metric_value
+from recbce.runs.registry import RunRecord, metric_value
 
 STATUS_STYLE = {"finished": "green", "interrupted": "yellow", "failed": "red", "running": "cyan"}
 RUN_COLUMNS = ("name", "status", "loss", "ratio", "metric", "best valid", "test", "epochs", "time")

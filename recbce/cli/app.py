@@ -11,8 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from recbce.cli_groups import config_app, data_app, runs_app
-from recbce.console import (
+from recbce.cli.console import (
     console,
     important_only,
     print_metrics,
@@ -20,6 +19,7 @@ from recbce.console import (
     show_progress,
     verbosity,
 )
+from recbce.cli.groups import config_app, data_app, runs_app
 from recbce.errors import MissingExtra, RecbceError
 
 
@@ -78,8 +78,8 @@ def train(
     Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config, to_yaml
-    from recbce.plots import INSTALL_HINT as INSTALL_PLOT
-    from recbce.train import train as run_training
+    from recbce.runs.plots import INSTALL_HINT as INSTALL_PLOT
+    from recbce.training.loop import train as run_training
 
     if (config is None) == (resume is None):
         raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
@@ -123,8 +123,8 @@ def evaluate(
 
     Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv --calibration
     """
-    from recbce.evaluate import evaluate_run
-    from recbce.sampled import WARNING
+    from recbce.evaluation.ranking import evaluate_run
+    from recbce.evaluation.sampled import WARNING
 
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
@@ -185,7 +185,7 @@ def sweep(
 
     Example: recbce sweep -c configs/ml100k.yaml --grid loss.name=bce,bpr --grid sampler.ratio=1,4,16
     """
-    from recbce import sweep as sw
+    from recbce.training import sweep as sw
 
     grid_values = sw.parse_grid(grid)
     overrides = set_ or []
@@ -215,7 +215,7 @@ def plot(
 
     Example: recbce plot runs/ratio1 runs/ratio4 runs/ratio16 --out ratios.png
     """
-    from recbce.plots import plot_runs
+    from recbce.runs.plots import plot_runs
 
     console.print(f"wrote {plot_runs(run_dirs, out)}", highlight=False)
 

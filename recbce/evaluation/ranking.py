@@ -1,7 +1,7 @@
 """Full-ranking evaluation, batched over users: every item is ranked for every user,
 the user's training items (and validation items, for test) removed.
 
-Metric definitions are in `recbce.metrics`. Users are scored in chunks sized by a
+Metric definitions are in `recbce.evaluation.metrics`. Users are scored in chunks sized by a
 memory budget (`eval.max_memory_mb`). Before the loop, the excluded and the relevant
 pairs of the evaluated users are laid out once as sorted flat positions
 row * n_items + item, so each chunk masks and looks up its pairs with one slice,
@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recbce import metrics, runs
+from recbce import runs
 from recbce.config import EvalConfig
-from recbce.data import Dataset, Positives, Split
+from recbce.data.dataset import Dataset, Positives, Split
+from recbce.data.timeline import known_before
 from recbce.errors import RunError
-from recbce.timeline import known_before
+from recbce.evaluation import metrics
+from recbce.runs.trained import load_trained
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
 # for rows whose ties cross the cut-off, comparison masks and an int32 running count.
@@ -171,7 +173,7 @@ def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives
                      ks, per_user: bool, seed: int):
     """Metrics on the held-out pairs by the configured protocol (full ranking or sampled)."""
     if config.protocol == "sampled":
-        from recbce.sampled import evaluate_sampled
+        from recbce.evaluation.sampled import evaluate_sampled
 
         return evaluate_sampled(model, dataset, heldout, exclude, ks or config.k,
                                 config.sampled_negatives, seed)
@@ -184,14 +186,14 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
                  per_user_path: Path | None = None, calibration: bool = False, log=print) -> dict:
     """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows; with
     calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png)."""
-    config, dataset, model = runs.load_trained(run_dir)
+    config, dataset, model = load_trained(run_dir)
     per_user = per_user_path is not None and config.eval.protocol == "full"
     result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed)
     means = result[0] if per_user else result
     if per_user:
         write_per_user(per_user_path, result[1], dataset.user_ids)
     if calibration or config.eval.calibration:
-        from recbce.calibration import SIGMOID_LOSSES, calibrate
+        from recbce.evaluation.calibration import SIGMOID_LOSSES, calibrate
 
         if config.loss.name not in SIGMOID_LOSSES:
             log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "

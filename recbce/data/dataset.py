@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 
 from recbce.config import DataConfig
+from recbce.data.readers import read_interactions
+from recbce.data.splits import holdout, implicit, kcore, leave_one_out, temporal
 from recbce.errors import DataError
-from recbce.readers import read_interactions
-from recbce.splits import holdout, implicit, kcore, leave_one_out, temporal
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Dataset:
     @cached_property
     def timeline(self):
         """The training pairs in each user's time order (model.context), built once."""
-        from recbce.timeline import Timeline  # imports this module
+        from recbce.data.timeline import Timeline  # imports this module
 
         return Timeline.of(self.train)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from recbce.data import Dataset, Positives, Split
-from recbce.sampling import ItemSampler, make_generator
+from recbce.data.dataset import Dataset, Positives, Split
+from recbce.data.sampling import ItemSampler, make_generator
 
 WARNING = ("sampled metrics (each held-out item against sampled negatives) do not rank models "
            "consistently with full-ranking metrics (Krichene & Rendle, KDD 2020)")

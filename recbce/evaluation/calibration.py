@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from recbce.data import Dataset, Split
+from recbce.data.dataset import Dataset, Split
+from recbce.data.sampling import ItemSampler, make_generator
 from recbce.recommend import all_interactions
-from recbce.sampling import ItemSampler, make_generator
 
 SIGMOID_LOSSES = ("bce", "gbce", "bce_pos_only")  # trained on σ(ŷ) against 0/1 targets
 
@@ -95,7 +95,7 @@ def calibrate(model, dataset: Dataset, heldout: Split, seed: int, bins: int = 15
         "calibration/pairs": len(pairs.labels),
     }
     if plot_path is not None:
-        from recbce.plots import reliability_diagram
+        from recbce.runs.plots import reliability_diagram
 
         reliability_diagram(reliability(probs, pairs.labels, bins), result["calibration/ece"],
                             Path(plot_path))

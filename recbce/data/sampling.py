@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from recbce.config import ModelConfig, SamplerConfig
-from recbce.data import Dataset, Positives
+from recbce.data.dataset import Dataset, Positives
 from recbce.errors import DataError
 
 REJECTION_ROUNDS = 8

@@ -19,10 +19,10 @@ from pathlib import Path
 import yaml
 
 from recbce import runs
-from recbce.checkpoint import Interrupted
 from recbce.config import Config, load_config, metric_names
 from recbce.errors import ConfigError, RecbceError
-from recbce.plots import require_matplotlib, write_png
+from recbce.runs.plots import require_matplotlib, write_png
+from recbce.training.checkpoint import Interrupted
 
 PLOT_SIZE = (7.0, 4.5)  # inches, at PLOT_DPI: a 700 x 450 PNG
 PLOT_DPI = 100
@@ -78,7 +78,7 @@ def run_name(values: dict[str, object]) -> str:
 def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path,
               overwrite: bool = False, progress: bool = True, log=print) -> list[Outcome]:
     """Train every grid point under `out`; a failing point is recorded, never raised."""
-    from recbce.train import train  # torch-heavy: imported when a sweep really runs
+    from recbce.training.loop import train  # torch-heavy: imported when a sweep really runs
 
     outcomes = [Outcome(values, run_name(values)) for values in expand(grid)]
     existing = [o.name for o in outcomes if (out / o.name).exists()]

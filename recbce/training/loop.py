@@ -10,16 +10,18 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from recbce import averaging, checkpoint, distributed, plots, runs, tracking
-from recbce.checkpoint import Interrupted, Progress, StopFlag
+from recbce import runs
 from recbce.config import Config
-from recbce.data import Dataset, load_dataset, require_heldout
-from recbce.evaluate import evaluate_split
-from recbce.losses import build_loss
-from recbce.model import DotProduct, Popularity
-from recbce.optim import SPARSE_OPTIMIZERS, build_optimizer
-from recbce.sampled import WARNING as SAMPLED_WARNING
-from recbce.sampling import SharedNegatives, batch_history, build_sampler, make_generator
+from recbce.data.dataset import Dataset, load_dataset, require_heldout
+from recbce.data.sampling import SharedNegatives, batch_history, build_sampler, make_generator
+from recbce.evaluation.ranking import evaluate_split
+from recbce.evaluation.sampled import WARNING as SAMPLED_WARNING
+from recbce.models.dot_product import DotProduct, Popularity
+from recbce.runs import plots, tracking
+from recbce.training import averaging, checkpoint, distributed
+from recbce.training.checkpoint import Interrupted, Progress, StopFlag
+from recbce.training.losses import build_loss
+from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
 
 SINGLE = distributed.Context()  # one process, on the CPU
 
@@ -28,7 +30,7 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
           progress: bool = True, log=print) -> dict | None:
     """Train the configured model, write the run folder, return the summary.
 
-    Under torchrun every process runs this (see recbce.distributed): rank 0 alone
+    Under torchrun every process runs this (see recbce.training.distributed): rank 0 alone
     writes, logs and evaluates, and the other ranks return None.
     """
     with distributed.session(config.train.device) as context:

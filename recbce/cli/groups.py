@@ -1,4 +1,4 @@
-"""The command groups `recbce runs`, `recbce config` and `recbce data` (registered in recbce.cli)."""
+"""The command groups `recbce runs`, `recbce config` and `recbce data` (registered in recbce.cli.app)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from recbce.console import console, print_metrics, print_wide, show_progress, verbosity
+from recbce.cli.console import console, print_metrics, print_wide, show_progress, verbosity
 
 runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.\n\n"
                        "Example: recbce runs list runs --sort recall@20")
@@ -29,7 +29,8 @@ def runs_list(
 
     Example: recbce runs list runs --sort ndcg@20
     """
-    from recbce import registry, views
+    from recbce.cli import views
+    from recbce.runs import registry
 
     records = registry.sort_runs(registry.list_runs(folder), sort)
     if not records:
@@ -48,8 +49,9 @@ def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
     """
     import yaml
 
-    from recbce import registry, views
-    from recbce.plots import metric_key
+    from recbce.cli import views
+    from recbce.runs import registry
+    from recbce.runs.plots import metric_key
 
     record = registry.read_run(run_dir)
     note = f": {escape(record.message)}" if record.message else ""
@@ -109,7 +111,7 @@ def data_stats(
     Example: recbce data stats --config configs/gowalla.yaml
     """
     from recbce.config import load_config
-    from recbce.data import describe
+    from recbce.data.dataset import describe
 
     loaded = load_config(config, set_ or [])
     table = Table(title=f"data: {loaded.data.path}")
@@ -134,7 +136,7 @@ def data_fetch(
 
     Example: recbce data fetch ml-100k --cache data/cache
     """
-    from recbce.fetch import GROUPLENS, fetch
+    from recbce.data.fetch import GROUPLENS, fetch
 
     path = fetch(name, cache, mirror or GROUPLENS, progress=show_progress(verbosity(ctx, quiet, False)[0]))
     console.print(str(path), highlight=False)
@@ -151,7 +153,8 @@ def data_generate(
 
     Example: recbce data generate --out data/quickstart.tsv --seed 0
     """
-    from recbce import runs, synth
+    from recbce import runs
+    from recbce.data import synth
 
     frame = synth.generate(n_users=users, n_items=items, seed=seed)
     runs.write_text(out, frame.to_csv(sep="\t", header=False, index=False))
