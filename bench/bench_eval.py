@@ -26,7 +26,7 @@ from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
 from recbce.data.dataset import Positives, load_dataset  # noqa: E402
 from recbce.evaluation.ranking import evaluate, heldout_and_exclusions  # noqa: E402
-from recbce.models.dot_product import DotProduct  # noqa: E402
+from recbce.training.state import build  # noqa: E402
 
 K = 20
 DATA = ROOT.parent / "shared" / "data" / "gowalla" / "train.txt"
@@ -39,7 +39,7 @@ def setup():
         "path": str(DATA), "split": config.data.split.model_copy(
             update={"test_path": str(DATA.with_name("test.txt"))})})})
     dataset = load_dataset(config.data, config.seed)
-    model = DotProduct.for_dataset(dataset, config.model, generator=torch.Generator().manual_seed(0))
+    model = build(dataset, config, torch.Generator().manual_seed(0), torch.device("cpu"))[0]
     model.eval()
     heldout, exclude = heldout_and_exclusions(dataset, "test")
     return config, dataset, model, heldout, exclude

@@ -23,8 +23,8 @@ from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
 from recbce.data.sampling import build_sampler, make_generator
-from recbce.training.loop import build_model, train_step
-from recbce.training.losses import build_loss
+from recbce.training.loop import next_batch, train_step
+from recbce.training.state import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/gowalla.yaml"
@@ -102,18 +102,14 @@ def sampler_rows(config, dataset, batches) -> list[str]:
 
 def epoch_share(config, dataset) -> tuple[float, float]:
     """(sampling seconds, epoch seconds) of one epoch of the config's training step."""
-    generator = make_generator(config.seed)
-    sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
-    model, optimizer = build_model(dataset, config, generator, torch.device("cpu"))
-    loss_fn = build_loss(config.loss, dataset.n_items)
-    ratio, sampling = config.sampler.ratio, 0.0
+    run = prepare(config, dataset)
+    sampling = 0.0
     started = time.perf_counter()
-    for batch in torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size):
-        users, items = dataset.train.users[batch], dataset.train.items[batch]
+    for batch in torch.randperm(len(dataset.train), generator=run.generator).split(config.train.batch_size):
         before = time.perf_counter()
-        negatives = sampler.sample(users, items, ratio, generator)
+        prepared = next_batch(run, batch)  # the negatives drawn (and the history mix's items)
         sampling += time.perf_counter() - before
-        train_step(model, optimizer, loss_fn, sampler, config, users, items, negatives)
+        train_step(run, *prepared)
     return sampling, time.perf_counter() - started
 
 

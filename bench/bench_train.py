@@ -22,9 +22,8 @@ import torch
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
-from recbce.data.sampling import build_sampler, make_generator
-from recbce.training.loop import build_model, keep_freed_memory, train_step
-from recbce.training.losses import build_loss
+from recbce.training.loop import keep_freed_memory, next_batch, train_step
+from recbce.training.state import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train.md"
@@ -42,17 +41,12 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
 
     The median, not the total: on a shared host a few steps stall for reasons of their own."""
     config = load_config(ROOT / "configs" / "gowalla.yaml", overrides + [f"train.optimizer={optimizer}"])
-    generator = make_generator(config.seed)
-    sampler = build_sampler(config.sampler, dataset.positives, dataset.item_counts())
-    loss_fn = build_loss(config.loss, dataset.n_items)
-    model, opt = build_model(dataset, config, generator, torch.device("cpu"))
-    batches = torch.randperm(len(dataset.train), generator=generator).split(config.train.batch_size)
+    run = prepare(config, dataset)
+    batches = torch.randperm(len(dataset.train), generator=run.generator).split(config.train.batch_size)
     seconds = []
     for batch in batches[: steps + 1]:
         started = time.perf_counter()
-        users, items = dataset.train.users[batch], dataset.train.items[batch]
-        negatives = sampler.sample(users, items, config.sampler.ratio, generator)
-        train_step(model, opt, loss_fn, sampler, config, users, items, negatives)
+        train_step(run, *next_batch(run, batch))
         seconds.append(time.perf_counter() - started)
     return config.train.batch_size * (1 + config.sampler.ratio) / statistics.median(seconds[1:])
 

@@ -62,6 +62,7 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
+    kind: Literal["mf"] = "mf"  # which model (recbce.models.MODELS): mf = matrix factorisation
     dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
     init_std: float = Field(0.1, gt=0)

@@ -19,7 +19,7 @@ def recommend(run_dir, user_ids: list[str] | None, k: int, popular_fallback: boo
               batch_users: int = 256) -> pd.DataFrame:
     """Rows (user, rank, item, score); all users when `user_ids` is None."""
     config, dataset, model = load_trained(run_dir)
-    seen = all_interactions(dataset)
+    seen = dataset.all_positives()
     k = min(k, dataset.n_items)
     index = {str(uid): i for i, uid in enumerate(dataset.user_ids)}
     wanted = list(index) if user_ids is None else user_ids
@@ -42,12 +42,6 @@ def recommend(run_dir, user_ids: list[str] | None, k: int, popular_fallback: boo
         "score": scores.flatten().numpy(),
     })
     return frame[frame["score"] > -np.inf].reset_index(drop=True)  # users with < k unseen items
-
-
-def all_interactions(dataset: Dataset) -> Positives:
-    splits = [s for s in (dataset.train, dataset.valid, dataset.test) if s is not None]
-    return Positives.from_pairs(torch.cat([s.users for s in splits]), torch.cat([s.items for s in splits]),
-                                dataset.n_users, dataset.n_items)
 
 
 def top_k(model, users, seen: Positives, k: int, batch_users: int, dataset: Dataset):

@@ -13,7 +13,6 @@ from recbce.config import validate
 from recbce.data import synth
 from recbce.data.dataset import load_dataset
 from recbce.evaluation.calibration import density, expected_calibration_error, labelled_pairs, log_loss
-from recbce.recommend import all_interactions
 from recbce.runs.trained import load_trained
 from recbce.training.loop import train
 
@@ -69,7 +68,7 @@ def test_pairs_follow_the_real_density_and_are_unobserved(tmp_path):
     assert n_pos == len(dataset.test)
     assert abs(float(pairs.labels.mean()) - rho) < 1 / len(pairs.labels)
     negative = pairs.labels == 0
-    observed = all_interactions(dataset)
+    observed = dataset.all_positives()
     assert not bool(observed.contains(pairs.users[negative], pairs.items[negative]).any())
     again = labelled_pairs(dataset, dataset.test, seed=5)
     assert torch.equal(again.items, pairs.items) and torch.equal(again.users, pairs.users)

@@ -36,9 +36,9 @@ from recbce.training import loop as training
 from recbce.config import load_config
 
 save = training.save_checkpoint
-def save_and_dump(context, run_dir, model, optimizer, generator, state):
-    save(context, run_dir, model, optimizer, generator, state)
-    torch.save(model.state_dict(), f"{sys.argv[2]}/rank{context.rank}.pt")
+def save_and_dump(run):
+    save(run)
+    torch.save(run.model.state_dict(), f"{sys.argv[2]}/rank{run.context.rank}.pt")
 training.save_checkpoint = save_and_dump
 training.train(load_config(sys.argv[1]), progress=False)
 """

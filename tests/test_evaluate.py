@@ -10,7 +10,7 @@ class FixedScores:
     def __init__(self, scores):
         self.scores = torch.as_tensor(scores, dtype=torch.float64)
 
-    def __call__(self, users, items):
+    def score_pairs(self, users, items):
         return self.scores[users.unsqueeze(-1).expand_as(items), items] if items.dim() == 2 \
             else self.scores[users, items]
 

@@ -3,6 +3,8 @@ import torch
 
 from recbce.config import ModelConfig
 from recbce.data.dataset import Positives
+from recbce.data.history import ScoringInputs
+from recbce.models import Batch
 from recbce.models.dot_product import DotProduct
 
 
@@ -16,10 +18,10 @@ def test_pool_scores_equal_per_pair_scores(config):
     users = torch.tensor([3, 0, 29, 3, 7])
     pool = torch.tensor([49, 1, 2, 17, 30, 8])
     items = torch.tensor([5, 9, 9, 0, 41])
-    per_pair = model(users, pool.expand(len(users), -1))
-    pos, pooled = model(users, items, pool)
+    per_pair = model.score_pairs(users, pool.expand(len(users), -1))
+    pos, pooled = model(Batch(users, items, pool=pool))
     assert pooled.shape == (5, 6)
-    torch.testing.assert_close(pos, model(users, items), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(pos, model.score_pairs(users, items), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(pooled, per_pair, rtol=1e-5, atol=1e-5)
     assert pooled[0, 3] != pooled[1, 3]  # rows are different users, not one broadcast row
 
@@ -33,12 +35,12 @@ def test_pool_mask_sets_masked_pairs_to_minus_inf_and_keeps_them_out_of_the_grad
     mask = torch.zeros(4, 5)
     mask[1, 2] = mask[3, 0] = mask[3, 4] = -torch.inf
     kept = mask == 0
-    masked = model(users, items, pool, mask)[1]
+    masked = model(Batch(users, items, pool=pool, mask=mask))[1]
     assert torch.isneginf(masked[~kept]).all() and torch.isfinite(masked[kept]).all()
     masked[kept].sum().backward()
     with_mask = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    model(users, items, pool)[1][kept].sum().backward()
+    model(Batch(users, items, pool=pool))[1][kept].sum().backward()
     for got, expected in zip(with_mask, [p.grad for p in model.parameters()], strict=True):
         torch.testing.assert_close(got, expected)
 
@@ -49,7 +51,8 @@ def history_model(weight: float, bias: bool = True) -> tuple[DotProduct, Positiv
     items = torch.tensor([1, 4, 9, 2, 9, 7, 0, 3, 5, 8, 6, 1, 2])
     positives = Positives.from_pairs(users, items, 6, 10)
     config = ModelConfig(dim=8, bias=bias, scorer="cosine", temperature=0.1, history=weight)
-    model = DotProduct(6, 10, config, generator=torch.Generator().manual_seed(0), history=positives)
+    model = DotProduct(6, 10, config, ScoringInputs(history=positives),
+                       generator=torch.Generator().manual_seed(0))
     if bias:
         torch.nn.init.normal_(model.item_bias.weight)
     return model, positives
@@ -72,7 +75,7 @@ def test_history_sample_of_every_item_once_gives_the_exact_scores():
     model, positives = history_model(0.5)
     users = torch.tensor([3, 3])
     every_item = positives.indices[positives.indptr[3]:positives.indptr[4]].expand(2, -1)
-    sampled = model(users, torch.arange(10).expand(2, -1), history=every_item)
+    sampled = model.score_pairs(users, torch.arange(10).expand(2, -1), every_item)
     torch.testing.assert_close(sampled, model.score_all(users))
 
 
@@ -81,16 +84,16 @@ def test_shared_pool_scores_equal_per_pair_scores_with_a_history_sample(bias):
     model, _ = history_model(0.5, bias)
     users, items = torch.tensor([0, 3, 5, 0]), torch.tensor([4, 8, 2, 9])
     pool, history = torch.tensor([6, 0, 2, 7]), torch.tensor([[1, 1, 9], [0, 5, 5], [1, 2, 2], [4, 4, 4]])
-    pos, neg = model(users, items, pool, None, history)
-    torch.testing.assert_close(pos, model(users, items, history=history))
-    torch.testing.assert_close(neg, model(users, pool.expand(4, -1), history=history))
-    assert not torch.equal(pos, model(users, items))  # the sample, not the exact mean, was used
+    pos, neg = model(Batch(users, items, pool=pool, history=history))
+    torch.testing.assert_close(pos, model.score_pairs(users, items, history))
+    torch.testing.assert_close(neg, model.score_pairs(users, pool.expand(4, -1), history))
+    assert not torch.equal(pos, model.score_pairs(users, items))  # the sample, not the exact mean, was used
 
 
 def test_history_gradient_reaches_the_sampled_items_only():
     model, _ = history_model(0.5, bias=False)
     users, items, pool = torch.tensor([0, 3]), torch.tensor([4, 8]), torch.tensor([6])
-    pos, neg = model(users, items, pool, None, torch.tensor([[1, 9], [3, 3]]))
+    pos, neg = model(Batch(users, items, pool=pool, history=torch.tensor([[1, 9], [3, 3]])))
     (pos.sum() + neg.sum()).backward()
     touched = model.item.weight.grad.ne(0).any(1).nonzero().squeeze(1).tolist()
     assert touched == [1, 3, 4, 6, 8, 9]
@@ -99,9 +102,10 @@ def test_history_gradient_reaches_the_sampled_items_only():
 def test_without_history_a_history_sample_changes_nothing():
     model, _ = history_model(0.0)
     users, items = torch.tensor([0, 3]), torch.tensor([4, 8])
-    torch.testing.assert_close(model(users, items, history=torch.tensor([[1], [3]])), model(users, items))
+    with_history = model.score_pairs(users, items, torch.tensor([[1], [3]]))
+    torch.testing.assert_close(with_history, model.score_pairs(users, items))
 
 
 def test_history_weight_needs_the_training_positives():
-    with pytest.raises(ValueError, match="model.history needs the training positives"):
+    with pytest.raises(ValueError, match="model.history needs each user.s items"):
         DotProduct(6, 10, ModelConfig(dim=8, history=0.5))

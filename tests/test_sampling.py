@@ -8,12 +8,12 @@ from typer.testing import CliRunner
 from recbce.cli.app import app
 from recbce.config import SamplerConfig
 from recbce.data.dataset import Positives
+from recbce.data.history import draw_history
 from recbce.data.sampling import (
     InBatchSampler,
     ItemSampler,
     PairSet,
     build_sampler,
-    draw_history,
     make_generator,
 )
 from recbce.errors import DataError

@@ -10,9 +10,11 @@ import yaml
 
 from recbce.config import ModelConfig, load_config
 from recbce.data.dataset import Dataset, Positives, Split
+from recbce.data.history import ScoringInputs
 from recbce.data.timeline import Timeline, known_before, latest
 from recbce.errors import ConfigError, DataError
 from recbce.evaluation.ranking import evaluate_heldout, evaluate_split, heldout_and_exclusions
+from recbce.models import Batch
 from recbce.models.dot_product import DotProduct
 from recbce.runs.trained import load_trained
 from recbce.training.loop import train
@@ -45,7 +47,8 @@ def test_data_without_timestamps_is_refused_by_name():
 def test_mean_of_a_padded_history_leaves_the_pads_out():
     config = ModelConfig(dim=4, scorer="cosine", temperature=0.1, history=0.5, context=2)
     positives = Positives.from_pairs(torch.tensor([0, 1]), torch.tensor([0, 1]), 2, 5)
-    model = DotProduct(2, 5, config, generator=torch.Generator().manual_seed(0), history=positives)
+    model = DotProduct(2, 5, config, ScoringInputs(history=positives),
+                       generator=torch.Generator().manual_seed(0))
     history = torch.tensor([[3, 1], [4, -1], [-1, -1]])
     rows = model.item(model.history_items(history))
     mean = model.history_mean(rows, history)
@@ -53,9 +56,9 @@ def test_mean_of_a_padded_history_leaves_the_pads_out():
     torch.testing.assert_close(mean, torch.stack([(weight[3] + weight[1]) / 2, weight[4], torch.zeros(4)]))
     # the shared-pool step and the per-pair forward agree on the same padded history
     users, items, pool = torch.tensor([0, 1, 1]), torch.tensor([2, 3, 0]), torch.tensor([1, 4])
-    pos, neg = model(users, items, pool, None, history)
-    torch.testing.assert_close(pos, model(users, items, history=history))
-    torch.testing.assert_close(neg, model(users, pool.expand(3, -1), history=history))
+    pos, neg = model(Batch(users, items, pool=pool, history=history))
+    torch.testing.assert_close(pos, model.score_pairs(users, items, history))
+    torch.testing.assert_close(neg, model.score_pairs(users, pool.expand(3, -1), history))
 
 
 def test_context_needs_the_mix_and_a_split_in_time_order(make_config):

@@ -7,7 +7,6 @@ training pairs that sampling and evaluation both query in whole batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import pandas as pd
 import torch
@@ -88,12 +87,11 @@ class Dataset:
         """Training interactions per item."""
         return torch.bincount(self.train.items, minlength=self.n_items)
 
-    @cached_property
-    def timeline(self):
-        """The training pairs in each user's time order (model.context), built once."""
-        from recbce.data.timeline import Timeline  # imports this module
-
-        return Timeline.of(self.train)
+    def all_positives(self) -> Positives:
+        """Every observed pair (train, validation, test): what a recommendation never repeats."""
+        splits = [s for s in (self.train, self.valid, self.test) if s is not None]
+        users, items = torch.cat([s.users for s in splits]), torch.cat([s.items for s in splits])
+        return Positives.from_pairs(users, items, self.n_users, self.n_items)
 
 
 def load_dataset(config: DataConfig, seed: int) -> Dataset:

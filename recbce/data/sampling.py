@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from recbce.config import ModelConfig, SamplerConfig
-from recbce.data.dataset import Dataset, Positives
+from recbce.config import SamplerConfig
+from recbce.data.dataset import Positives
 from recbce.errors import DataError
 
 REJECTION_ROUNDS = 8
@@ -200,28 +200,6 @@ class InBatchSampler:
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
         return self.log_probs[items]
-
-
-def draw_history(positives: Positives, users: torch.Tensor, size: int,
-                 generator: torch.Generator) -> torch.Tensor:
-    """[B, size]: training items of each user, drawn uniformly with replacement. Their mean
-    vector is an unbiased estimate of the mean over all the user's items (model.history) at a
-    cost that does not grow with the user's count. Every user needs at least one item."""
-    starts = positives.indptr[users]
-    counts = (positives.indptr[users + 1] - starts).unsqueeze(1)
-    offsets = (torch.rand(len(users), size, generator=generator, dtype=torch.float64) * counts).long()
-    return positives.indices[starts.unsqueeze(1) + torch.minimum(offsets, counts - 1)]
-
-
-def batch_history(dataset: Dataset, config: ModelConfig, pairs: torch.Tensor, users: torch.Tensor,
-                  generator: torch.Generator) -> torch.Tensor | None:
-    """[B, H]: the items each row's user vector mixes in (model.history), or None without the
-    mix: with model.context the n items before each training pair, else a sample of the user's."""
-    if config.context:
-        return dataset.timeline.before(pairs, config.context)
-    if config.history:
-        return draw_history(dataset.positives, users, config.history_sample, generator)
-    return None
 
 
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 
 from recbce.data.dataset import Dataset, Split
 from recbce.data.sampling import ItemSampler, make_generator
-from recbce.recommend import all_interactions
 
 SIGMOID_LOSSES = ("bce", "gbce", "bce_pos_only")  # trained on σ(ŷ) against 0/1 targets
 
@@ -51,14 +50,15 @@ def labelled_pairs(dataset: Dataset, heldout: Split, seed: int, max_pairs: int =
     users, items = heldout.users[chosen], heldout.items[chosen]
     n_negatives = round(keep * per_positive)
     owners = users[torch.randint(keep, (n_negatives,), generator=generator)]
-    negatives = ItemSampler(all_interactions(dataset)).sample(owners, owners, 1, generator).items.squeeze(1)
+    negatives = ItemSampler(dataset.all_positives()).sample(owners, owners, 1, generator).items.squeeze(1)
     labels = torch.cat([torch.ones(keep, dtype=torch.float64), torch.zeros(n_negatives, dtype=torch.float64)])
     return Labelled(torch.cat([users, owners]), torch.cat([items, negatives]), labels)
 
 
 @torch.no_grad()
 def logits_of(model, pairs: Labelled, batch: int = 1 << 16) -> torch.Tensor:
-    parts = [model(u, i) for u, i in zip(pairs.users.split(batch), pairs.items.split(batch), strict=True)]
+    chunks = zip(pairs.users.split(batch), pairs.items.split(batch), strict=True)
+    parts = [model.score_pairs(u, i) for u, i in chunks]
     return torch.cat(parts).double()
 
 

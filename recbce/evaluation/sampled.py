@@ -29,7 +29,7 @@ def evaluate_sampled(model, dataset: Dataset, heldout: Split, exclude: Positives
     for users, items in zip(heldout.users.split(batch), heldout.items.split(batch), strict=True):
         negatives = sampler.sample(users, items, n_negatives, generator).items
         with torch.no_grad():
-            pos, neg = model(users, items), model(users, negatives)
+            pos, neg = model.score_pairs(users, items), model.score_pairs(users, negatives)
         # 0-based rank of the held-out item; a tie counts against it, so a model that scores
         # everything alike (or collapses) cannot look perfect.
         ranks.append((neg >= pos.unsqueeze(1)).sum(1))

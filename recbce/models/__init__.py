@@ -1,1 +1,28 @@
-"""models"""
+"""Models: one module per model, each a `Scorer` (recbce.models.base), built by `build_model`.
+
+Adding a model: write recbce/models/<name>.py with a class that implements `Scorer`
+(constructor `(n_users, n_items, config, inputs, sparse, generator)`), add one line to
+`MODELS`, and add its name to `ModelConfig.kind`'s choices.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from recbce.config import ModelConfig
+from recbce.models.base import Batch, Scorer, Vectors
+from recbce.models.dot_product import DotProduct
+from recbce.models.popularity import Popularity
+
+MODELS = {
+    "mf": DotProduct,
+}
+
+__all__ = ["MODELS", "Batch", "Popularity", "Scorer", "Vectors", "build_model"]
+
+
+def build_model(config: ModelConfig, n_users: int, n_items: int, inputs=None, sparse: bool = False,
+                generator: torch.Generator | None = None) -> Scorer:
+    """The configured model (`model.kind`), initialised from `generator`. `inputs`: what it reads
+    at scoring time, built by the data layer (recbce.data.history.ScoringInputs)."""
+    return MODELS[config.kind](n_users, n_items, config, inputs, sparse=sparse, generator=generator)

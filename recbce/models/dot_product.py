@@ -1,4 +1,4 @@
-"""Scorers. A model only scores (user, item) pairs; it never samples or computes a loss."""
+"""Matrix factorisation (`model.kind: mf`): ŷ_uv = p_u · q_v (+ b_v), the seed's model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.data.dataset import Dataset, Positives
-from recbce.data.timeline import known_before
+from recbce.models.base import Batch, Vectors
 from recbce.models.pairs import PairScores, used_rows
 
 
@@ -26,19 +25,23 @@ class DotProduct(nn.Module):
     items j), the aggregation of SimpleX (Mao et al., CIKM 2021): items are trained by
     every user who has them, so a user's vector is useful from the first steps instead of
     after a few passes over the user's own pairs. Still p_u·q_v at scoring time. Training
-    steps pass a sample of each user's items (`history` [B, H], recbce.data.sampling) for an
+    steps pass a sample of each user's items (`history` [B, H], recbce.data.history) for an
     unbiased mean at a fixed cost; scoring without it uses the exact mean.
 
     With `context: n` the mix reads the n items the user had just before the scored pair
     (recbce.data.timeline): training steps pass them per pair, −1 where a user had fewer; scoring
     uses `self.history`, each user's latest n items known before the split being scored.
+
+    `inputs.history`: the per-user item index (CSR: `indptr`, `rows(users)`) scoring reads,
+    built by recbce.data.history; needed with `history` > 0.
     """
 
-    def __init__(self, n_users: int, n_items: int, config: ModelConfig, sparse: bool = False,
-                 generator: torch.Generator | None = None, history: Positives | None = None):
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig, inputs=None, sparse: bool = False,
+                 generator: torch.Generator | None = None):
         super().__init__()
+        history = getattr(inputs, "history", None)
         if config.history and history is None:
-            raise ValueError("model.history needs the training positives")
+            raise ValueError("model.history needs each user's items (inputs.history)")
         self.history_weight = config.history
         self.history = history if config.history else None
         self.context = config.context  # > 0: history [B, H] holds the items before each pair
@@ -53,17 +56,8 @@ class DotProduct(nn.Module):
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
 
-    @classmethod
-    def for_dataset(cls, dataset: Dataset, config: ModelConfig, sparse: bool = False,
-                    generator: torch.Generator | None = None) -> DotProduct:
-        """A model sized for `dataset`, its training pairs as the history (model.history), or
-        with model.context each user's latest items (recbce.data.timeline)."""
-        history = known_before(dataset, "test", config.context) if config.context else dataset.positives
-        return cls(dataset.n_users, dataset.n_items, config, sparse=sparse, generator=generator,
-                   history=history)
-
     @contextmanager
-    def reading_history(self, history: Positives):
+    def reading_history(self, history):
         """Score with another per-user history for a while (the items known before a split)."""
         kept, self.history = self.history, history
         try:
@@ -71,13 +65,19 @@ class DotProduct(nn.Module):
         finally:
             self.history = kept
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, history: torch.Tensor | None = None):
-        """Scores for users [B] against items [B] or [B, k], shaped like `items`; with a shared
-        `pool` [P], (pos [B], neg [B, P]) instead (see `score_shared`). `history` [B, H]: a
-        sample of each user's training items, for its mean (`history` weight > 0)."""
-        if pool is not None:
-            return self.score_shared(users, items, pool, mask, history)
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pos [B], neg [B, k]) for a training batch: a shared pool as one matrix product
+        (`score_shared`), per-row negatives scored with their positive as one sparse product."""
+        if batch.pool is not None:
+            return self.score_shared(batch.users, batch.items, batch.pool, batch.mask, batch.history)
+        candidates = torch.cat([batch.items.unsqueeze(1), batch.negatives], dim=1)
+        scores = self.score_pairs(batch.users, candidates, batch.history)
+        return scores[:, 0], scores[:, 1:]
+
+    def score_pairs(self, users: torch.Tensor, items: torch.Tensor,
+                    history: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores for users [B] against items [B] or [B, k], shaped like `items`. `history`
+        [B, H]: a sample of each user's training items, for its mean (`history` weight > 0)."""
         mean = None
         if history is not None and self.history is not None:
             mean = self.history_mean(self.item(self.history_items(history)), history)
@@ -154,16 +154,13 @@ class DotProduct(nn.Module):
             return torch.mm(p, q.T, out=out)
         return torch.addmm(self.item_bias.weight.T, p, q.T, out=out)
 
+    def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
+        return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]
 
-class Popularity:
-    """Baseline: every user gets the items with the most training interactions."""
+    @torch.no_grad()
+    def export(self) -> Vectors:
+        """p_u and q_v as `score_all` computes them: cosine, temperature and history mix folded in."""
+        users = torch.arange(self.user.num_embeddings)
+        bias = None if self.item_bias is None else self.item_bias.weight[:, 0].clone()
+        return Vectors(self.embed(self.user_vectors(users)), self.embed(self.item.weight).clone(), bias)
 
-    def __init__(self, item_counts: torch.Tensor):
-        self.item_counts = item_counts.float()
-
-    def __call__(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.item_counts[items]
-
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        scores = self.item_counts.expand(len(users), -1)
-        return scores.clone() if out is None else out.copy_(scores)

@@ -48,6 +48,9 @@ class Context:
         return self.rank == 0
 
 
+SINGLE = Context()  # one process, on the CPU
+
+
 def resolve_device(setting: str, local_rank: int = 0) -> torch.device:
     """auto: CUDA if there is one; cuda: this node's GPU number `local_rank`."""
     if setting == "auto":

@@ -1,0 +1,65 @@
+"""One training run's working set, built once: the data, the model and how it learns.
+
+The loop (recbce.training.loop) passes this one object around instead of a dozen
+arguments; `Progress` (recbce.training.checkpoint) is the part a checkpoint carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from recbce.config import Config
+from recbce.data.dataset import Dataset
+from recbce.data.history import UserHistory, scoring_inputs
+from recbce.data.sampling import build_sampler, make_generator
+from recbce.models import Scorer, build_model
+from recbce.training import distributed
+from recbce.training.checkpoint import Progress
+from recbce.training.losses import build_loss
+from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
+
+
+@dataclass
+class Training:
+    config: Config
+    dataset: Dataset
+    context: distributed.Context
+    generator: torch.Generator  # this process's only source of randomness
+    model: Scorer  # the model itself: evaluated, checkpointed and saved
+    trainer: torch.nn.Module  # what steps call: the model, or its DDP replica under torchrun
+    optimizer: torch.optim.Optimizer
+    sampler: object  # recbce.data.sampling: ItemSampler, InBatchSampler or SharedPoolSampler
+    loss_fn: Callable
+    history: UserHistory  # the items each step's user vectors mix in (model.history)
+    state: Progress = field(default_factory=Progress)
+    log: Callable = print
+    show_progress: bool = False
+
+    @property
+    def run_dir(self):
+        return self.config.run_dir
+
+
+def prepare(config: Config, dataset: Dataset, context: distributed.Context = distributed.SINGLE,
+            log: Callable = print, show_progress: bool = False) -> Training:
+    """Everything a run needs, initialised from the run's seed (this process's stream)."""
+    generator = make_generator(config.seed, context.rank)
+    model, optimizer = build(dataset, config, generator, context.device)
+    return Training(
+        config=config, dataset=dataset, context=context, generator=generator, model=model,
+        trainer=distributed.replicate(model, context), optimizer=optimizer,
+        sampler=build_sampler(config.sampler, dataset.positives, dataset.item_counts()),
+        loss_fn=build_loss(config.loss, dataset.n_items), history=UserHistory(dataset, config.model),
+        log=log, show_progress=show_progress,
+    )
+
+
+def build(dataset: Dataset, config: Config, generator: torch.Generator, device: torch.device):
+    """(model on `device`, its optimizer), the model initialised from `generator`."""
+    sparse = config.train.optimizer in SPARSE_OPTIMIZERS
+    model = build_model(config.model, dataset.n_users, dataset.n_items, scoring_inputs(dataset, config.model),
+                        sparse=sparse, generator=generator).to(device)
+    return model, build_optimizer(model, config.train)
