@@ -1,0 +1,12 @@
+"""Run folders and what is written in them: atomic files, the run folder, the registry of runs,
+plots and trackers. `from recbce import runs` gives the atomic writers and the folder helpers."""
+
+from recbce.runs.files import (  # noqa: F401
+    save_torch,
+    write_bytes,
+    write_json,
+    write_jsonl,
+    write_parquet,
+    write_text,
+)
+from recbce.runs.folder import MODEL_FILE, RUN_MARKERS, load_run, prepare_run_dir, save_model, write_config  # noqa: F401

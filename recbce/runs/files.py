@@ -1,0 +1,62 @@
+"""Atomic writes: every file is written to a temporary name, flushed to disk and renamed,
+so a crash leaves either the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from recbce.errors import RunError
+
+
+def _atomic(path: Path, write) -> None:
+    """Temporary file, flushed and fsynced, renamed over `path`, then the folder fsynced:
+    a crash at any instant leaves the old file or the new one, never part of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    except OSError as err:  # disk full, folder missing or read-only: the user's to fix
+        raise RunError(f"cannot write {path}: {err.strerror or err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX: the directory entry lives in the folder)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(Path(path), lambda handle: handle.write(text.encode()))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic(Path(path), lambda handle: handle.write(data))
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def write_parquet(path: Path, frame) -> None:
+    _atomic(Path(path), lambda handle: frame.to_parquet(handle, index=False))
+
+
+def save_torch(path: Path, obj) -> None:
+    _atomic(Path(path), lambda handle: torch.save(obj, handle))
