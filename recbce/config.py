@@ -65,6 +65,9 @@ class ModelConfig(Section):
     kind: Literal["mf"] = "mf"  # which model (recbce.models.MODELS): mf = matrix factorisation
     dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
+    # The item biases' starting value. A sigmoid loss with k negatives per positive is at its
+    # prior from the first step when σ(b_v) = 1/(k + 1): b_v = −log k (e.g. −6.9 for k = 1,024).
+    bias_init: float = Field(0.0, ge=-50, le=50)
     init_std: float = Field(0.1, gt=0)
     scorer: Literal["dot", "cosine"] = "dot"
     temperature: float = Field(1.0, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature

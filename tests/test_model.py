@@ -109,3 +109,14 @@ def test_without_history_a_history_sample_changes_nothing():
 def test_history_weight_needs_the_training_positives():
     with pytest.raises(ValueError, match="model.history needs each user.s items"):
         DotProduct(6, 10, ModelConfig(dim=8, history=0.5))
+
+
+def test_item_biases_start_at_bias_init_and_the_vectors_do_not_move():
+    plain = DotProduct(6, 10, ModelConfig(dim=8), generator=torch.Generator().manual_seed(0))
+    shifted = DotProduct(6, 10, ModelConfig(dim=8, bias_init=-6.9),
+                         generator=torch.Generator().manual_seed(0))
+    assert torch.equal(shifted.item_bias.weight, torch.full((10, 1), -6.9))
+    assert torch.equal(plain.item_bias.weight, torch.zeros(10, 1))
+    # A constant draws nothing from the generator: the embeddings are the same.
+    assert torch.equal(plain.user.weight, shifted.user.weight)
+    assert torch.equal(plain.item.weight, shifted.item.weight)

@@ -54,7 +54,7 @@ class DotProduct(nn.Module):
         nn.init.normal_(self.user.weight, std=config.init_std, generator=generator)
         nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
         if self.item_bias is not None:
-            nn.init.zeros_(self.item_bias.weight)
+            nn.init.constant_(self.item_bias.weight, config.bias_init)
 
     @contextmanager
     def reading_history(self, history):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from recbce.data.dataset import load_dataset
-from recbce.errors import RunError
 from recbce.data.history import scoring_inputs
+from recbce.errors import RunError
 from recbce.models import build_model
 from recbce.runs.folder import load_run
 
