@@ -62,7 +62,9 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    kind: Literal["mf"] = "mf"  # which model (recbce.models.MODELS): mf = matrix factorisation
+    # Which model (recbce.models.MODELS): mf = matrix factorisation; lightgcn = embeddings
+    # propagated over the user-item graph (He et al., SIGIR 2020).
+    kind: Literal["mf", "lightgcn"] = "mf"
     dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
     # The item biases' starting value. A sigmoid loss with k negatives per positive is at its
@@ -78,6 +80,7 @@ class ModelConfig(Section):
     # > 0: the mix takes the n items the user had just before the scored one, by timestamp
     # (recbce.data.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
     context: int = Field(0, ge=0, le=2**16)
+    layers: int = Field(3, ge=0, le=64)  # lightgcn only: propagation steps over the graph
 
 
 class SamplerConfig(Section):
@@ -205,6 +208,8 @@ class Config(Section):
         if self.model.context and self.data.split.method not in ("leave_one_out", "temporal"):
             raise ValueError("model.context needs data.split.method leave_one_out or temporal: "
                              "held-out items must come after the training items they follow")
+        if self.model.kind == "lightgcn":
+            lightgcn_supported(self)
         if self.eval.metric not in metric_names(self.eval):
             raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
                              f"{', '.join(metric_names(self.eval))}")
@@ -213,6 +218,16 @@ class Config(Section):
     @property
     def run_dir(self) -> Path:
         return Path(self.run.dir) / self.run.name
+
+
+def lightgcn_supported(config: Config) -> None:
+    """Settings model.kind lightgcn does not implement, refused before anything trains."""
+    if config.model.history or config.model.context:
+        raise ValueError("model.history and model.context are not implemented for model.kind "
+                         "lightgcn (the graph already mixes in each user's items): set them to 0")
+    if config.train.optimizer == "sparse_adam":
+        raise ValueError("train.optimizer sparse_adam needs sparse gradients; model.kind lightgcn's "
+                         "are dense (propagation reaches every row): use row_adam or adam")
 
 
 def metric_names(config: EvalConfig) -> list[str]:

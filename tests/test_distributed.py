@@ -145,6 +145,26 @@ def test_shared_pool_with_user_history_keeps_replicas_identical(workdir):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
 
 
+def test_lightgcn_keeps_replicas_identical(workdir):
+    # Every rank propagates the whole graph; DDP averages the dense table gradients and the
+    # item biases' sparse ones. The model's graph and scoring cache are not parameters.
+    dumps = workdir / "dumps-lightgcn"
+    dumps.mkdir()
+    (workdir / "spy.py").write_text(SPY)
+    config = write_config(workdir, "lightgcn", model={"kind": "lightgcn", "layers": 2},
+                          sampler={"kind": "shared", "ratio": 32}, loss={"name": "softmax"})
+    done = torchrun(str(workdir / "spy.py"), config, str(dumps), cwd=workdir)
+    assert done.returncode == 0, report(done)
+    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+    assert set(rank0) == {"user.weight", "item.weight", "item_bias.weight"}
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+    run_dir = workdir / "runs" / "lightgcn"
+    losses = [json.loads(line)["loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert summary(run_dir)["test"]["recall@20"] > summary(run_dir)["popularity"]["recall@20"]
+
+
 def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir):
     """Same data, split, initial weights (rank 0's, broadcast) and global batches (64 pairs,
     32 per rank); what differs is the negatives: rank 1 draws its 32 rows' negatives from

@@ -15,6 +15,7 @@ import torch
 
 from recbce.config import ModelConfig
 from recbce.data.dataset import Dataset, Positives
+from recbce.data.graph import normalized_adjacency
 from recbce.data.timeline import Timeline, known_before
 
 
@@ -61,8 +62,10 @@ class ScoringInputs:
     """What a model reads at scoring time besides its parameters, built from the data."""
 
     history: Positives | None = None  # per user, the items the history mix averages
+    graph: torch.Tensor | None = None  # model.kind lightgcn: the normalised user-item graph
 
 
 def scoring_inputs(dataset: Dataset, config: ModelConfig) -> ScoringInputs:
     """The inputs of a model scoring the test split of `dataset` (the default at load)."""
-    return ScoringInputs(history=UserHistory(dataset, config).scoring("test"))
+    graph = normalized_adjacency(dataset.positives, dataset.n_users) if config.kind == "lightgcn" else None
+    return ScoringInputs(history=UserHistory(dataset, config).scoring("test"), graph=graph)

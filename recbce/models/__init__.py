@@ -12,10 +12,12 @@ import torch
 from recbce.config import ModelConfig
 from recbce.models.base import Batch, Scorer, Vectors
 from recbce.models.dot_product import DotProduct
+from recbce.models.lightgcn import LightGCN
 from recbce.models.popularity import Popularity
 
 MODELS = {
     "mf": DotProduct,
+    "lightgcn": LightGCN,
 }
 
 __all__ = ["MODELS", "Batch", "Popularity", "Scorer", "Vectors", "build_model"]

@@ -1,0 +1,183 @@
+"""LightGCN (`model.kind: lightgcn`; He et al., SIGIR 2020): ŷ_uv = e_u · e_v (+ b_v) with
+e = the mean of E⁰ … E^L, E^(l+1) = Â E^l, over the user-item graph Â built by recbce.data.graph."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbce.config import ModelConfig
+from recbce.models.base import Batch, Vectors
+from recbce.models.pairs import PairScores, used_rows
+
+
+class SymmetricProduct(torch.autograd.Function):
+    """Â @ X for a symmetric sparse Â: the gradient Âᵀ G is Â G, the same product. Torch's own
+    backward of a sparse product builds Âᵀ first, a sort of every entry on each step."""
+
+    @staticmethod
+    def forward(ctx, graph: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.graph = graph
+        return torch.sparse.mm(graph, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, torch.sparse.mm(ctx.graph, grad.contiguous())
+
+
+class Shared:
+    """An attribute a deep copy shares instead of copying: the graph is data, not a parameter
+    (weight averaging deep-copies the model; a copy of the graph would only cost memory)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class PropagatedCache:
+    """The propagated tables for scoring, kept while the parameters stay as they were.
+
+    Keyed by each parameter's storage and in-place version counter, which every optimiser
+    step and load_state_dict bump. A deep copy starts empty: its parameters are new tensors."""
+
+    def __init__(self):
+        self.key, self.tables = None, None
+
+    def __deepcopy__(self, memo):
+        return PropagatedCache()
+
+
+class LightGCN(nn.Module):
+    """User and item embeddings E⁰ (one table [n_users + n_items, d] in two parts) propagated
+    `model.layers` times over Â, the symmetrically normalised user-item graph of the training
+    pairs; the final vectors are the mean of the layers, scored by a dot product plus an item
+    bias (`model.bias`; cosine with a temperature under `scorer: cosine`), as DotProduct does.
+
+    A training step propagates the whole graph once, for all its users and items, so a step
+    costs 2·layers sparse products over every edge whatever the batch; it normalises (cosine)
+    only the rows it scores. Scoring propagates once per parameter state (PropagatedCache).
+    L2 (`loss.l2`) is on the batch's E⁰ rows, as in the paper. `inputs.graph`: Â
+    (recbce.data.graph.normalized_adjacency).
+    """
+
+    context = 0  # no history mix: nothing read per scored pair
+
+    def __init__(self, n_users: int, n_items: int, config: ModelConfig, inputs=None, sparse: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        graph = getattr(inputs, "graph", None)
+        if graph is None:
+            raise ValueError("model.kind lightgcn needs the user-item graph (inputs.graph)")
+        if graph.shape != (n_users + n_items, n_users + n_items):
+            raise ValueError(f"the graph has {graph.shape[0]} nodes, not {n_users} users + {n_items} items")
+        self.graph = Shared(graph)
+        self.layers = config.layers
+        self.cosine = config.scorer == "cosine"
+        self.temperature = config.temperature
+        # Propagation spreads every step's gradient over the whole table: dense gradients.
+        self.user = nn.Embedding(n_users, config.dim)
+        self.item = nn.Embedding(n_items, config.dim)
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if config.bias else None
+        nn.init.normal_(self.user.weight, std=config.init_std, generator=generator)
+        nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
+        if self.item_bias is not None:
+            nn.init.constant_(self.item_bias.weight, config.bias_init)
+        self.cache = PropagatedCache()
+
+    @contextmanager
+    def reading_history(self, history):
+        """LightGCN reads no per-user history (model.context is refused with it)."""
+        yield self
+
+    def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [n_users, d], items [n_items, d]): the mean of the layers E⁰ … E^L, before
+        `embed` (a training step normalises only the rows it scores)."""
+        layer = torch.cat([self.user.weight, self.item.weight])
+        total = layer
+        graph = self.graph_on(layer.device)
+        for _ in range(self.layers):
+            layer = SymmetricProduct.apply(graph, layer)
+            total = total + layer
+        mean = total / (self.layers + 1) if self.layers else total
+        return mean.split([self.user.num_embeddings, self.item.num_embeddings])
+
+    def graph_on(self, device: torch.device) -> torch.Tensor:
+        if self.graph.value.device != device:
+            self.graph = Shared(self.graph.value.to(device))
+        return self.graph.value
+
+    def tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scored (propagated, then embedded) tables for scoring, cached per parameter state."""
+        key = tuple((p.device, p.data_ptr(), p._version) for p in (self.user.weight, self.item.weight))
+        if self.cache.key != key:
+            with torch.no_grad():
+                users, items = self.propagate()
+                self.cache.tables = self.embed(users), self.embed(items)
+            self.cache.key = key
+        return self.cache.tables
+
+    def embed(self, vectors: torch.Tensor) -> torch.Tensor:
+        if not self.cosine:
+            return vectors
+        return F.normalize(vectors, dim=-1) / self.temperature**0.5
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pos [B], neg [B, k] or [B, P]) from one propagation of the whole graph."""
+        users, items = self.propagate()
+        p = self.embed(users[batch.users])
+        if batch.pool is None:
+            candidates = torch.cat([batch.items.unsqueeze(1), batch.negatives], dim=1)
+            rows, renumbered = used_rows(candidates, len(items))
+            scores = self.pair_scores(p, self.embed(items[rows]), renumbered, candidates)
+            return scores[:, 0], scores[:, 1:]
+        scored = torch.cat([batch.items, batch.pool])
+        q_items, q_pool = self.embed(items[scored]).split([len(batch.items), len(batch.pool)])
+        pos = (p * q_items).sum(-1)
+        if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
+            bias_items, bias_pool = self.item_bias(scored).split([len(batch.items), len(batch.pool)])
+            pos = pos + bias_items.squeeze(-1)
+            p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
+            q_pool = torch.cat([q_pool, bias_pool], dim=1)
+        return pos, (p @ q_pool.T if batch.mask is None else torch.addmm(batch.mask, p, q_pool.T))
+
+    def pair_scores(self, p: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
+                    items: torch.Tensor) -> torch.Tensor:
+        """p [B, d] against `table`'s `rows` ([B] or [B, k]), plus the bias of `items` (the
+        item each row of `table` is)."""
+        if rows.dim() == 1:
+            scores = (p * table[rows]).sum(-1)
+        else:  # one sparse product (recbce.models.pairs)
+            scores = PairScores.apply(p, table, rows)
+        if self.item_bias is not None:
+            scores = scores + self.item_bias(items).squeeze(-1)
+        return scores
+
+    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of users [B] against items [B] or [B, k], shaped like `items`."""
+        user_table, item_table = self.tables()
+        return self.pair_scores(user_table[users], item_table, items, items)
+
+    @torch.no_grad()
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, n_items]: every item, one matrix product over the cached propagated tables."""
+        user_table, item_table = self.tables()
+        p = user_table[users]
+        if self.item_bias is None:
+            return torch.mm(p, item_table.T, out=out)
+        return torch.addmm(self.item_bias.weight.T, p, item_table.T, out=out)
+
+    def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
+        """The batch's rows of E⁰ (the paper's L2 is on the layer-0 embeddings)."""
+        return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]
+
+    @torch.no_grad()
+    def export(self) -> Vectors:
+        """The propagated (and, under cosine, normalised) vectors score_all multiplies."""
+        users, items = self.tables()
+        bias = None if self.item_bias is None else self.item_bias.weight[:, 0].clone()
+        return Vectors(users.clone(), items.clone(), bias)
