@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,11 +23,13 @@ from pydantic import (
     model_validator,
 )
 
+from recbce import yaml_loader
 from recbce.errors import ConfigError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `1.0e+400` reads as infinity, and no setting means anything infinite
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SplitConfig(Section):
@@ -39,6 +42,14 @@ class SplitConfig(Section):
     valid_ratio: float = Field(0.0, ge=0, lt=1)
     test_path: str | None = None
     valid_path: str | None = None
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> SplitConfig:
+        # predefined reads its test split from a file: test_ratio is not used there
+        if self.method != "predefined" and self.test_ratio + self.valid_ratio >= 1:
+            raise ValueError(f"test_ratio + valid_ratio must be below 1 (got {self.test_ratio} + "
+                             f"{self.valid_ratio}): nothing would be left to train on")
+        return self
 
 
 class ColumnsConfig(Section):
@@ -239,18 +250,7 @@ def metric_names(config: EvalConfig) -> list[str]:
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a YAML file, apply `key.sub=value` overrides, validate."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]  # ReaderError: no .problem
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
+    raw = read_yaml(path, ConfigError)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -258,6 +258,22 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for override in overrides:
         apply_override(raw, override)
     return validate(raw, source=str(path))
+
+
+def read_yaml(path: str | Path, error: type[Exception] = ConfigError):
+    """A YAML file's content through recbce.yaml_loader; `error` (one line naming the file) if
+    it is missing, unreadable, not text or not acceptable YAML."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"config file not found: {path}")
+    try:
+        return yaml_loader.load_file(path)
+    except yaml_loader.YamlError as err:
+        raise error(f"{path}: {err}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a text file") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def validate(raw: dict[str, Any], source: str = "config") -> Config:
@@ -280,8 +296,8 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
             raise ConfigError(f"--set {override!r}: {part} is not a section")
         node = child
     try:
-        node[leaf] = yaml.safe_load(value)
-    except yaml.YAMLError:
+        node[leaf] = yaml_loader.load(value)
+    except yaml_loader.YamlError:
         node[leaf] = value
 
 
@@ -295,8 +311,13 @@ def describe_error(error: dict[str, Any]) -> str:
     if not loc:
         return message
     value = error.get("input")
-    shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+    shown = f" (got {SHORT.repr(value)})" if not isinstance(value, dict) else ""
     return f"{key}: {message}{shown}"
+
+
+# A value in an error is shown cut short: a list of a million items is not echoed back.
+SHORT = reprlib.Repr()
+SHORT.maxlevel, SHORT.maxlist, SHORT.maxdict, SHORT.maxstring, SHORT.maxother = 2, 4, 4, 60, 60
 
 
 def suggestion(loc: list[str]) -> str:

@@ -46,6 +46,15 @@ def test_set_overrides_nested_keys_with_yaml_types(tmp_path):
         ("run:\n  name: ../escape\n", "run.name: must be a plain folder name"),
         ("train: [1, 2\n", "invalid YAML at line"),
         ("- just\n- a list\n", "the top level must be a mapping"),
+        ("train:\n  lr: 1.0e+400\n", "train.lr: Input should be a finite number"),
+        ("train:\n  lr: .inf\n", "train.lr: Input should be a finite number"),
+        ("model:\n  init_std: .nan\n", "model.init_std: Input should be a finite number"),
+        ("train:\n  lr: 1e400\n", "train.lr: Input should be a finite number"),  # a string to pydantic
+        ("eval:\n  max_memory_mb: -.inf\n", "eval.max_memory_mb: Input should be a finite number"),
+        ("data:\n  split: {test_ratio: 0.5, valid_ratio: 0.5}\n",
+         "data.split: test_ratio + valid_ratio must be below 1 (got 0.5 + 0.5)"),
+        ("train:\n  lr: 0.1\n  lr: 0.2\n", "invalid YAML: duplicate key 'lr' at line 3"),
+        ("model:\n  dim: [" + ", ".join(["1"] * 5000) + "]\n", "model.dim: Input should be a valid integer"),
     ],
 )
 def test_each_kind_of_error_names_the_key(tmp_path, text, expected):
@@ -74,3 +83,49 @@ def test_bad_override_syntax(tmp_path):
         load_config(path, ["train.lr"])
     with pytest.raises(ConfigError, match="unknown key 'trian'"):
         load_config(path, ["trian.lr=1"])
+
+
+def test_an_error_never_echoes_a_whole_value(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  dim: [" + ", ".join(["123456"] * 5000) + "]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(str(caught.value)) < 300
+
+
+def test_an_alias_bomb_config_is_one_line_at_once(tmp_path):
+    levels = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(7))
+    path = tmp_path / "bomb.yaml"
+    path.write_text(levels + "model: {dim: [" + ",".join(["*h"] * 10) + "]}\n")  # 10^9 leaves
+    result = CliRunner().invoke(app, ["config", "validate", str(path)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "expands to more than" in result.output
+
+
+def test_an_unreadable_config_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from recbce import yaml_loader
+
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 1\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything: refuse the read the way the OS would
+
+        def denied(*args, **kwargs):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+        monkeypatch.setattr(yaml_loader, "open", denied, raising=False)
+    with pytest.raises(ConfigError, match="c.yaml: cannot read: Permission denied"):
+        load_config(path)
+    result = CliRunner().invoke(app, ["train", "--config", str(path)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+
+
+def test_overrides_are_yaml_through_the_same_loader(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("{}")
+    with pytest.raises(ConfigError, match="train.lr: Input should be a finite number"):
+        load_config(path, ["train.lr=.inf"])

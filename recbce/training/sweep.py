@@ -16,9 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from recbce import runs
+from recbce import runs, yaml_loader
 from recbce.config import Config, load_config, metric_names
 from recbce.errors import ConfigError, RecbceError
 from recbce.runs.plots import require_matplotlib, write_png
@@ -59,8 +57,8 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
 
 def _scalar(text: str):
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return yaml_loader.load(text)
+    except yaml_loader.YamlError:
         return text
 
 
