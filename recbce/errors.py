@@ -19,5 +19,9 @@ class RunError(RecbceError):
     """A run directory is missing, incomplete or would be overwritten."""
 
 
+class Diverged(RecbceError):
+    """The training loss became NaN or infinite: the settings make training blow up."""
+
+
 class MissingExtra(RecbceError):
     """An optional feature needs a package that is not installed (e.g. recbce[plot])."""

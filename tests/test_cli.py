@@ -208,3 +208,17 @@ def test_a_user_history_model_reloads_as_trained(make_config, tmp_path):
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "eval-test.json").read_text())
     assert json.loads((run / "summary.json").read_text())["test"]["ndcg@10"] == saved["ndcg@10"]
+
+
+def test_usage_errors_are_one_line_exit_2(tmp_path):
+    for args, expected in [
+        (["recommend", "--run", str(tmp_path), "--k", "0", "--all"], "Invalid value for '--k'"),
+        (["evaluate"], "Missing option '--run'"),
+        (["nope"], "No such command 'nope'"),
+        (["train", "--config"], "Option '--config' requires an argument"),
+    ]:
+        result = runner.invoke(app, args, prog_name="recbce")
+        assert result.exit_code == 2, (args, result.output)
+        line = result.output.strip()
+        assert line.startswith("error: ") and expected in line and "\n" not in line, line
+        assert "╭" not in line and "Usage" not in line

@@ -126,3 +126,23 @@ def test_malformed_input_exits_2_from_a_real_process(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {path}: line 2: rating is missing" and not done.stdout
+
+
+def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    import os
+
+    from recbce.data import readers
+
+    path = tmp_path / "d.tsv"
+    path.write_text("1\t2\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything: make the parser meet the OS's refusal
+
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr(readers.pd, "read_csv", denied)
+        monkeypatch.setattr(readers, "open", denied, raising=False)
+        monkeypatch.setattr(readers.Path, "open", denied)
+    with pytest.raises(DataError, match="d.tsv: cannot read: Permission denied"):
+        read_interactions(path, DataConfig(path=str(path)))

@@ -17,7 +17,7 @@ from recbce.data import synth
 @pytest.fixture
 def config_for(tmp_path):
     data = tmp_path / "data.tsv"
-    synth.generate(n_users=400, n_items=200, min_per_user=10, max_per_user=40, seed=3).to_csv(
+    synth.generate(n_users=250, n_items=150, min_per_user=10, max_per_user=40, seed=3).to_csv(
         data, sep="\t", header=False, index=False)
 
     def make(name: str):
@@ -85,23 +85,46 @@ def final_metrics(run_dir):
     return json.loads((run_dir / "summary.json").read_text())["test"]
 
 
+def kill_in_final_phase(run_dir, process, epochs: int, delay: float) -> None:
+    """SIGKILL `delay` seconds after the checkpoint that follows the last epoch: while the
+    model, the test metrics, the curves or run.json are being written."""
+    wait_for(lambda: epochs_done(run_dir) >= epochs, process, f"epoch {epochs}")
+    first = checkpoint_id(run_dir)
+    wait_for(lambda: checkpoint_id(run_dir) != first, process, "the last checkpoint")
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for):
+    from recbce.runs.registry import read_run
+
     path, reference = config_for("reference")
     assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
-    expected = final_metrics(reference)
+    expected, epochs = final_metrics(reference), epochs_done(reference)
     rng = random.Random(1234)
-    # Kill points: in the first, second and third of 4 epochs (~11 checkpoints each, every 20
-    # steps), a seeded number of checkpoints past the epoch's start: mid-epoch, random step.
-    for attempt, epoch in enumerate((0, 1, 2)):
+    # Kill points: in the first, second and third of 4 epochs (~7 checkpoints each, every 20
+    # steps), a seeded number of checkpoints past the epoch's start: mid-epoch, random step;
+    # then twice after the last epoch, in the final phase (None).
+    for attempt, epoch in enumerate((0, 1, 2, None, None)):
         path, run_dir = config_for(f"killed{attempt}")
         process = recbce("train", "-c", str(path), "-q")
-        kill_at(run_dir, process, epoch, checkpoints=rng.randint(1, 6))
+        if epoch is None:
+            kill_in_final_phase(run_dir, process, epochs, delay=rng.uniform(0, 0.3))
+        else:
+            kill_at(run_dir, process, epoch, checkpoints=rng.randint(1, 6))
         assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        assert read_run(run_dir).status == "interrupted (process ended)"
         resumed = recbce("train", "--resume", str(run_dir), "-q")
         out, err = resumed.communicate(timeout=300)
         assert resumed.returncode == 0, err
         assert f"resuming {run_dir} at epoch" in out.replace("\n", "")
         assert final_metrics(run_dir) == expected, f"kill point {attempt}"
+        assert epochs_done(run_dir) == epochs  # no epoch trained twice or beyond the last
+        summary = json.loads((run_dir / "summary.json").read_text())
+        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        # the time of every session counts: at least the sum of the epochs' own times
+        assert summary["train_seconds"] >= sum(r["seconds"] for r in history)
 
 
 def test_sigint_saves_a_checkpoint_and_says_how_to_resume(config_for):
@@ -147,3 +170,54 @@ def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
     assert (run_dir / "checkpoint.pt").read_bytes() == before
     assert not list(run_dir.glob(".*.tmp"))
     torch.load(run_dir / "checkpoint.pt", weights_only=True)
+
+
+def test_resume_after_an_early_stop_only_finishes_the_run(config_for):
+    from recbce.config import load_config
+    from recbce.training.loop import train
+
+    path, run_dir = config_for("early")
+    config = load_config(path, ["train.epochs=30", "train.patience=1", "train.checkpoint_every=0",
+                                "train.lr=0.05", "train.batch_size=256"])
+    summary = train(config, progress=False, log=lambda message: None)
+    assert summary["epochs"] < 30, "early stopping never came: the test needs it"
+    history = (run_dir / "metrics.jsonl").read_text()
+    # As if killed after the last checkpoint, before the run was finished:
+    (run_dir / "model.pt").unlink()
+    (run_dir / "summary.json").unlink()
+    resumed = train(config, resume=True, progress=False, log=lambda message: None)
+    assert (run_dir / "metrics.jsonl").read_text() == history  # no epoch past the early stop
+    assert resumed["test"] == summary["test"] and resumed["epochs"] == summary["epochs"]
+    assert resumed["train_seconds"] == summary["train_seconds"]  # the checkpoint's time, exactly
+
+
+def test_ctrl_c_in_the_final_evaluation_exits_130_and_resume_finishes(config_for, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recbce.cli.app import app
+    from recbce.training import loop
+
+    path, run_dir = config_for("final")
+    real = loop.evaluate_split
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt  # what Ctrl-C raises once the training loop's handler is gone
+
+    def loop_running() -> bool:  # validation inside the loop runs; the final test evaluation is hit
+        import inspect
+
+        return any(frame.function == "end_epoch" for frame in inspect.stack())
+
+    monkeypatch.setattr(loop, "evaluate_split",
+                        lambda *a, **k: real(*a, **k) if loop_running() else pressed())
+
+    args = ["train", "-c", str(path), "-q", "--set", "train.epochs=2", "--set", "train.checkpoint_every=0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130, result.output
+    assert "interrupted in the final evaluation" in result.output and "--resume" in result.output
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.undo()
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert epochs_done(run_dir) == 2
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"

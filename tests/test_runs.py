@@ -1,4 +1,4 @@
-"""Run folders: replaced only when asked and only if they are runs; writes fail in one line."""
+"""Writes into run folders fail in one line (recbce/runs/claim.py: replacing run folders)."""
 
 import errno
 import os
@@ -10,26 +10,6 @@ from recbce import runs
 from recbce.cli.app import app
 from recbce.errors import RunError
 from recbce.runs import files
-
-
-def test_overwrite_replaces_a_run_but_never_another_folder(tmp_path):
-    run = tmp_path / "run"
-    runs.prepare_run_dir(run, overwrite=False)
-    runs.write_text(run / "config.yaml", "seed: 0\n")
-    with pytest.raises(RunError, match="exists: pass --overwrite"):
-        runs.prepare_run_dir(run, overwrite=False)
-    runs.prepare_run_dir(run, overwrite=True)
-    assert run.is_dir() and not any(run.iterdir())
-    precious = tmp_path / "src"
-    precious.mkdir()
-    (precious / "thesis.tex").write_text("years of work")
-    with pytest.raises(RunError, match="not a recbce run"):
-        runs.prepare_run_dir(precious, overwrite=True)
-    assert (precious / "thesis.tex").read_text() == "years of work"
-    (tmp_path / "link").symlink_to(precious)
-    with pytest.raises(RunError, match="is a link or a file"):
-        runs.prepare_run_dir(tmp_path / "link", overwrite=True)
-    assert (precious / "thesis.tex").exists()
 
 
 def test_a_failed_write_is_one_line_and_leaves_no_temporary_file(tmp_path):
@@ -51,3 +31,36 @@ def test_outputs_to_a_missing_folder_exit_2_through_the_cli(tmp_path):
     result = CliRunner().invoke(app, ["data", "generate", "--out", str(out), "--users", "5"])
     assert result.exit_code == 2 and result.output.strip() == (
         f"error: cannot write {out}: No such file or directory")
+
+
+def test_torch_writer_failure_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    import torch
+
+    def short_write(obj, handle):
+        handle.write(b"PK")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 2\n"
+                           "frame #0: c10::ThrowEnforceNotMet(...)\n" * 40)
+
+    runs.save_torch(tmp_path / "model.pt", {"a": torch.zeros(1)})
+    monkeypatch.setattr(torch, "save", short_write)
+    with pytest.raises(RunError) as err:
+        runs.save_torch(tmp_path / "model.pt", {"a": torch.ones(1)})
+    message = str(err.value)
+    assert message.startswith(f"cannot write {tmp_path / 'model.pt'}: torch could not write it")
+    assert "unexpected pos" in message and "\n" not in message
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["a"].item() == 0  # old one intact
+
+
+def test_a_failing_cleanup_does_not_hide_the_write_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def read_only(handle):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    def unlink(self, missing_ok=False):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(RunError, match="cannot write .*x.json: Read-only file system"):
+        files._atomic(tmp_path / "x.json", read_only)

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -18,11 +19,16 @@ def test_run_folder_contents(make_config):
     summary = train(load_config(make_config()), progress=False)
     from pathlib import Path
 
+    from recbce.runs.claim import RUN_FILES
+    from recbce.runs.lock import LOCK_FILE
+
     run = Path(summary["run_dir"])
-    assert {p.name for p in run.iterdir()} == {
-        "config.yaml", "metrics.jsonl", "model.pt", "summary.json", "checkpoint.pt", "run.json",
-        "curves.png"}
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    names = {p.name for p in run.iterdir()}
+    assert names == {"config.yaml", "metrics.jsonl", "model.pt", "summary.json", "checkpoint.pt",
+                     "run.json", "curves.png", "data.json", LOCK_FILE}
+    assert names - {LOCK_FILE} <= set(RUN_FILES)  # --overwrite knows every file a run writes
+    status = json.loads((run / "run.json").read_text())
+    assert status["status"] == "finished" and status["recbce"] and status["pid"] == os.getpid()
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2] and "valid/ndcg@20" in lines[-1]
 

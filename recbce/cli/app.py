@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -32,9 +33,28 @@ class _Group(TyperGroup):
         except RecbceError as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            Console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False,
-                                       soft_wrap=True)
+            _error_line(str(err))
             raise typer.Exit(err.exit_code) from None
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Usage errors (a bad option value, a missing argument) as one line too, not click's
+        boxed panel; the exit code stays click's (2)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as err:  # typer's click: ClickException and UsageError
+            where = f" (see {err.ctx.command_path} --help)" if getattr(err, "ctx", None) else ""
+            _error_line(err.format_message() + where)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            _error_line("aborted")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _error_line(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True,
@@ -118,6 +138,8 @@ def evaluate(
     per_user: Annotated[Path | None, typer.Option("--per-user", help="Per-user rows (CSV).")] = None,
     calibration: Annotated[bool, typer.Option("--calibration", help="Also log loss, ECE and a "
                            "reliability diagram of σ(score) (needs recbce[plot]).")] = False,
+    accept_data_change: Annotated[bool, typer.Option("--accept-data-change", help="Evaluate even if "
+                                  "the data files differ from those the run trained on.")] = False,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
@@ -128,7 +150,8 @@ def evaluate(
 
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
-    metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print)
+    metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print,
+                           accept_data_change=accept_data_change)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")

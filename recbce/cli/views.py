@@ -40,7 +40,8 @@ def epochs_table(record: RunRecord, key: str) -> Table:
 
 
 def status(record: RunRecord) -> str:
-    return f"[{STATUS_STYLE.get(record.status, 'magenta')}]{record.status}[/]"
+    style = STATUS_STYLE.get(record.status.split(" ")[0], "magenta")  # "interrupted (process ended)"
+    return f"[{style}]{record.status}[/]"
 
 
 def loss_name(config: dict) -> str:

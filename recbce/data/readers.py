@@ -42,6 +42,13 @@ def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
+    try:
+        return _read(path, config)
+    except OSError as err:  # permission denied, an I/O error: pandas and pyarrow raise these too
+        raise DataError(f"{path}: cannot read: {err.strerror or str(err).splitlines()[0]}") from None
+
+
+def _read(path: Path, config: DataConfig) -> pd.DataFrame:
     fmt = detect_format(path) if config.format == "auto" else config.format
     if fmt == "parquet":
         frame, first_line = _read_parquet(path, config), 1

@@ -1,6 +1,7 @@
 """Run folders and what is written in them: atomic files, the run folder, the registry of runs,
 plots and trackers. `from recbce import runs` gives the atomic writers and the folder helpers."""
 
+from recbce.runs.claim import claim, reclaim  # noqa: F401
 from recbce.runs.files import (  # noqa: F401
     save_torch,
     write_bytes,
@@ -9,4 +10,5 @@ from recbce.runs.files import (  # noqa: F401
     write_parquet,
     write_text,
 )
-from recbce.runs.folder import MODEL_FILE, RUN_MARKERS, load_run, prepare_run_dir, save_model, write_config  # noqa: F401
+from recbce.runs.folder import MODEL_FILE, load_run, save_model, write_config  # noqa: F401
+from recbce.runs.status import write_status  # noqa: F401

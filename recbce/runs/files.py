@@ -24,9 +24,23 @@ def _atomic(path: Path, write) -> None:
         os.replace(tmp, path)
         _fsync_folder(path.parent)
     except OSError as err:  # disk full, folder missing or read-only: the user's to fix
-        raise RunError(f"cannot write {path}: {err.strerror or err}") from err
+        raise RunError(f"cannot write {path}: {err.strerror or first_line(err)}") from err
     finally:
+        _remove(tmp)
+
+
+def _remove(tmp: Path) -> None:
+    """Clean up the temporary file; if even that fails (a read-only disk), the write's own
+    error is the one to report, so this one is dropped."""
+    try:
         tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(err).__name__
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -59,4 +73,10 @@ def write_parquet(path: Path, frame) -> None:
 
 
 def save_torch(path: Path, obj) -> None:
-    _atomic(Path(path), lambda handle: torch.save(obj, handle))
+    def write(handle) -> None:
+        try:
+            torch.save(obj, handle)
+        except RuntimeError as err:  # torch's zip writer reports a short write (a full disk) so
+            raise OSError(f"torch could not write it ({first_line(err)}); is the disk full?") from err
+
+    _atomic(Path(path), write)

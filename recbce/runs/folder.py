@@ -1,4 +1,4 @@
-"""Run folders: create or replace one, and the files a finished run leaves.
+"""The files a finished run leaves, and reading them back (recbce.runs.claim takes the folder).
 
 A run folder holds config.yaml (resolved), metrics.jsonl (one line per epoch),
 model.pt (a plain dict, loadable with weights_only=True) and summary.json, each
@@ -7,42 +7,46 @@ written atomically (recbce.runs.files).
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import torch
-import yaml
 
-from recbce.config import Config, to_yaml, validate
-from recbce.errors import RunError
-from recbce.runs.files import save_torch, write_text
+from recbce.config import Config, read_yaml, to_yaml, validate
+from recbce.data import fingerprint
+from recbce.errors import DataError, RunError
+from recbce.runs.files import first_line, save_torch, write_json, write_text
 
 MODEL_FILE = "model.pt"
-
-
-RUN_MARKERS = ("config.yaml", "run.json")  # a folder holding one of these was written by recbce
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Create the run folder; replace an existing one only with --overwrite, and only if it
-    is a recbce run (or empty): a config naming some other folder cannot get it deleted."""
-    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
-        raise RunError(f"run directory {run_dir} is a link or a file, not a folder")
-    if run_dir.exists():
-        if not overwrite:
-            raise RunError(f"run directory {run_dir} exists: pass --overwrite to replace it")
-        if any(run_dir.iterdir()) and not any((run_dir / m).is_file() for m in RUN_MARKERS):
-            raise RunError(f"run directory {run_dir} is not a recbce run (no config.yaml or "
-                           "run.json): refusing to delete it; choose another run.name")
-        shutil.rmtree(run_dir)
-    try:
-        run_dir.mkdir(parents=True)
-    except OSError as err:
-        raise RunError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
+DATA_FILE = "data.json"
 
 
 def write_config(run_dir: Path, config: Config) -> None:
     write_text(run_dir / "config.yaml", to_yaml(config))
+
+
+def write_data_record(run_dir: Path, prints: list[dict]) -> None:
+    """data.json: the fingerprint of every data file the run read (recbce.data.fingerprint)."""
+    write_json(Path(run_dir) / DATA_FILE, {"files": prints})
+
+
+def check_data(run_dir: Path, config: Config, accept: str | None = None,
+               current: list[dict] | None = None) -> None:
+    """DataError naming the file if the run's data changed since data.json was written.
+    `accept`: the flag that lets the caller go on anyway (named in the error), if any;
+    `current`: the files' fingerprints if already taken."""
+    path = Path(run_dir) / DATA_FILE
+    if not path.is_file():
+        return  # a run from before data.json: nothing to compare with
+    try:
+        recorded = json.loads(path.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunError(f"{path}: damaged (not a recbce data record)") from None
+    changed = fingerprint.difference(recorded if isinstance(recorded, list) else [],
+                                     current or fingerprint.take(config.data))
+    if changed:
+        hint = f"; {accept} goes on with the data as it is now" if accept else ""
+        raise DataError(f"{changed} (recorded in {path}){hint}")
 
 
 def save_model(run_dir: Path, model: torch.nn.Module, user_ids: list, item_ids: list) -> None:
@@ -60,9 +64,16 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict]:
     for name in ("config.yaml", MODEL_FILE):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name} (the run did not finish?)")
-    config = validate(yaml.safe_load((run_dir / "config.yaml").read_text()), str(run_dir))
+    raw = read_yaml(run_dir / "config.yaml", RunError)
+    if not isinstance(raw, dict):
+        raise RunError(f"{run_dir / 'config.yaml'}: damaged (not a mapping of config sections)")
+    config = validate(raw, str(run_dir / "config.yaml"))
     try:
         saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
     except Exception as err:  # a corrupt file can fail in many ways inside torch
-        raise RunError(f"{run_dir / MODEL_FILE}: cannot load: {err}") from None
+        raise RunError(f"{run_dir / MODEL_FILE}: cannot load: {first_line(err)}") from None
+    if not (isinstance(saved, dict) and isinstance(saved.get("state_dict"), dict)
+            and isinstance(saved.get("user_ids"), list) and isinstance(saved.get("item_ids"), list)):
+        raise RunError(f"{run_dir / MODEL_FILE}: not a recbce model (expected the dict `recbce train` "
+                       "saves: state_dict, user_ids, item_ids)")
     return config, saved

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from recbce.config import read_yaml
 from recbce.errors import RunError
+from recbce.runs.status import effective_status, read_status
 
 
 @dataclass
@@ -68,12 +68,12 @@ def read_run(run_dir: str | Path) -> RunRecord:
         raise RunError(f"{path}: not a run folder (no run.json or config.yaml)")
     record = RunRecord(path=path, config=_read_yaml(path / "config.yaml") or {},
                        history=_read_jsonl(path / "metrics.jsonl"),
-                       summary=_read_json(path / "summary.json"))
-    status = _read_json(path / "run.json")
+                       summary=_read_summary(path / "summary.json"))
+    status = read_status(path)
     if status is not None:
-        record.status = status.get("status", "unknown")
-        record.message = status.get("message", "")
-        record.updated = status.get("updated", "")
+        record.status = effective_status(status)
+        record.message = str(status.get("message", ""))
+        record.updated = str(status.get("updated", ""))
     elif record.summary is not None:  # runs from before run.json existed
         record.status = "finished"
     return record
@@ -121,23 +121,32 @@ def _read_json(path: Path):
         raise RunError(f"{path}: damaged (not valid JSON)") from None
 
 
+def _read_summary(path: Path) -> dict | None:
+    summary = _read_json(path)
+    if summary is not None and not (isinstance(summary, dict) and isinstance(summary.get("test"), dict)
+                                    and isinstance(summary.get("popularity"), dict)):
+        raise RunError(f"{path}: damaged (not a recbce summary: expected test and popularity metrics)")
+    return summary
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             raise RunError(f"{path}: line {number} is not valid JSON") from None
+        if not (isinstance(record, dict) and all(isinstance(record.get(key), int | float) for key in
+                                                 ("epoch", "loss", "seconds", "examples_per_s"))):
+            raise RunError(f"{path}: line {number} is not an epoch record")
+        records.append(record)
     return records
 
 
 def _read_yaml(path: Path):
     if not path.is_file():
         return None
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise RunError(f"{path}: damaged (not valid YAML)") from None
+    loaded = read_yaml(path, RunError)
     return loaded if isinstance(loaded, dict) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -19,7 +18,6 @@ from recbce import runs
 from recbce.errors import RecbceError, RunError
 
 CHECKPOINT_FILE = "checkpoint.pt"
-STATUS_FILE = "run.json"
 
 
 class Interrupted(RecbceError):
@@ -43,6 +41,9 @@ class Progress:
     evals_without_gain: int = 0
     average: dict | None = None  # train.average_from: the mean of the parameters so far
     averaged_epochs: int = 0
+    stopped: bool = False  # early stopping ended the training: a resume only finishes the run
+    seconds: float = 0.0  # training time up to this checkpoint, over every session of the run
+    epoch_seconds: float = 0.0  # of it, the epoch in progress's steps so far
 
 
 def save(run_dir: Path, model, optimizer, generator: torch.Generator, progress: Progress,
@@ -82,15 +83,6 @@ def load(run_dir: Path, model, optimizer, generator: torch.Generator, rank: int 
         return Progress(**saved["progress"])
     except Exception as err:
         raise RunError(f"{path}: cannot resume from it: {str(err).splitlines()[0]}") from None
-
-
-def write_status(run_dir: Path, status: str, message: str = "") -> None:
-    """run.json: running, finished, interrupted or failed, for `recbce runs list`."""
-    runs.write_json(run_dir / STATUS_FILE, {
-        "status": status,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "message": message,
-    })
 
 
 class StopFlag:

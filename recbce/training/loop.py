@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import dataclasses
+import math
 import time
 
 import torch
@@ -14,12 +15,12 @@ from recbce import runs
 from recbce.config import Config
 from recbce.data.dataset import load_dataset, require_heldout
 from recbce.data.sampling import SharedNegatives
+from recbce.errors import Diverged
 from recbce.evaluation.ranking import evaluate_split
-from recbce.evaluation.sampled import WARNING as SAMPLED_WARNING
 from recbce.models import Batch, Popularity
 from recbce.runs import plots, tracking
-from recbce.training import averaging, checkpoint, distributed
-from recbce.training.checkpoint import Interrupted, Progress, StopFlag
+from recbce.training import averaging, checkpoint, distributed, folder
+from recbce.training.checkpoint import Interrupted, StopFlag
 from recbce.training.state import Training, prepare
 
 
@@ -40,40 +41,62 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
         torch.set_num_threads(config.train.threads)
     keep_freed_memory()
     distributed.check_supported(config, context)
-    dataset = load_dataset(config.data, config.seed)
-    require_heldout(dataset, config.data.path)
-    run = prepare(config, dataset, context, log if context.is_main else _quiet, progress and context.is_main)
-    open_run(run, overwrite, resume)
-    write_status(run, "running")
-    started = time.perf_counter()
+    held = folder.Held()
+    try:
+        prints = distributed.run_on_main(lambda: folder.before_load(config, resume, held), context)
+        dataset = load_dataset(config.data, config.seed)
+        require_heldout(dataset, config.data.path)
+        main = context.is_main
+        run = prepare(config, dataset, context, log if main else _quiet, progress and main)
+        folder.open_run(run, overwrite, resume, held, prints)
+        return supervise(run)
+    finally:
+        held.release()
+
+
+def supervise(run: Training) -> dict | None:
+    """Train, then finish (rank 0); run.json says how it ended, whatever ended it."""
+    folder.write_status(run, "running")
+    run.clock = time.perf_counter() - run.state.seconds  # the run's time so far counts
     try:
         with StopFlag() as stop:
-            while run.state.epoch <= config.train.epochs:
-                if not train_epoch(run, stop):
-                    save_checkpoint(run)
-                    state = run.state
-                    write_status(run, "interrupted", f"epoch {state.epoch}, step {state.step}")
-                    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; checkpoint "
-                                      f"saved. Resume with: {resume_command(context)} {run.run_dir}")
-                # Rank 0 evaluates; the others wait in the broadcast of its early-stop decision.
-                stop_early = end_epoch(run) if context.is_main else False
-                stop_early = distributed.broadcast(stop_early, context)
-                if context.is_main:
-                    runs.write_jsonl(run.run_dir / "metrics.jsonl", run.state.history)
-                    tracking.log_epoch(config, run.state.history[-1])
-                state = run.state
-                state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
-                save_checkpoint(run)
-                if stop_early:
-                    break
+            train_epochs(run, stop)
+        return finish(run) if run.context.is_main else None
     except Interrupted:
         raise
+    except KeyboardInterrupt:  # Ctrl-C past the training loop: in the final evaluation
+        folder.write_status(run, "interrupted", "in the final evaluation")
+        raise Interrupted("interrupted in the final evaluation; the trained state is saved. Finish "
+                          f"with: {folder.resume_command(run.context)} {run.run_dir}") from None
     except BaseException as err:
-        write_status(run, "failed", str(err).splitlines()[0] if str(err) else repr(err))
+        folder.record_failure(run, err)
         raise
-    if not context.is_main:
-        return None
-    return finish(run, time.perf_counter() - started)
+
+
+def train_epochs(run: Training, stop: StopFlag) -> None:
+    config, context, state = run.config, run.context, run.state
+    while not state.stopped and state.epoch <= config.train.epochs:
+        if not train_epoch(run, stop):
+            interrupt(run)
+        # Rank 0 evaluates; the others wait in the broadcast of its early-stop decision.
+        stop_early = end_epoch(run) if context.is_main else False
+        stop_early = distributed.broadcast(stop_early, context)
+        if context.is_main:
+            runs.write_jsonl(run.run_dir / "metrics.jsonl", state.history)
+            tracking.log_epoch(config, state.history[-1])
+        state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
+        state.epoch_seconds, state.stopped = 0.0, stop_early
+        save_checkpoint(run)
+    if stop.requested:  # a signal during the last validation: honoured, not lost
+        interrupt(run)
+
+
+def interrupt(run: Training) -> None:
+    save_checkpoint(run)
+    state = run.state
+    folder.write_status(run, "interrupted", f"epoch {state.epoch}, step {state.step}")
+    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; checkpoint "
+                      f"saved. Resume with: {folder.resume_command(run.context)} {run.run_dir}")
 
 
 def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
@@ -92,44 +115,12 @@ def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
     libc.mallopt(-2, pad_bytes)  # -2 is M_TOP_PAD in glibc's malloc.h
 
 
-def open_run(run: Training, overwrite: bool, resume: bool) -> None:
-    """A fresh run folder (rank 0 makes it) or every rank's state back from the checkpoint."""
-    config, context, log = run.config, run.context, run.log
-    if resume:
-        run.state = checkpoint.load(run.run_dir, run.model, run.optimizer, run.generator, context.rank,
-                                    context.world_size)
-        log(f"resuming {run.run_dir} at epoch {run.state.epoch}, step {run.state.step}")
-    else:
-        distributed.run_on_main(lambda: start_run_dir(run.run_dir, config, overwrite), context)
-        run.state = Progress()
-    if config.loss.name == "bce_pos_only":
-        log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
-            "so the ranking it learns is arbitrary (see the README)")
-    if config.eval.protocol == "sampled":
-        log(f"note: {SAMPLED_WARNING}")
-
-
-def start_run_dir(run_dir, config: Config, overwrite: bool) -> None:
-    runs.prepare_run_dir(run_dir, overwrite)
-    runs.write_config(run_dir, config)
-
-
-def write_status(run: Training, status: str, message: str = "") -> None:
-    if run.context.is_main:
-        checkpoint.write_status(run.run_dir, status, message)
-
-
 def save_checkpoint(run: Training) -> None:
     """Rank 0 writes it, with every rank's generator state, so each resumes its own stream."""
+    run.state.seconds = time.perf_counter() - run.clock
     rank_generators = distributed.gather_generator_states(run.generator, run.context)
     if run.context.is_main:
         checkpoint.save(run.run_dir, run.model, run.optimizer, run.generator, run.state, rank_generators)
-
-
-def resume_command(context: distributed.Context) -> str:
-    if not context.distributed:
-        return "recbce train --resume"
-    return f"torchrun <same {context.world_size} processes> -m recbce train --resume"
 
 
 def _quiet(*args, **kwargs) -> None:
@@ -145,7 +136,7 @@ def train_epoch(run: Training, stop: StopFlag) -> bool:
         state.order = distributed.shared_permutation(len(dataset.train), run.generator, context)
     batches = distributed.global_batches(state.order, batch_size, context)
     examples = len(state.order) * (1 + ratio)
-    started = time.perf_counter()
+    carried, started = state.epoch_seconds, time.perf_counter()  # an interrupted epoch's time counts
     with tqdm(total=examples, initial=state.step * batch_size * (1 + ratio), unit="ex",
               unit_scale=True, desc=f"epoch {state.epoch}/{config.train.epochs}",
               disable=not run.show_progress, leave=False) as bar:
@@ -155,15 +146,19 @@ def train_epoch(run: Training, stop: StopFlag) -> bool:
             share = distributed.share_of_loss(run.loss_fn, len(mine), len(pairs), context)
             loss = train_step(run, batch, valid, share)
             loss, stop_requested = distributed.agree(loss, stop.requested, context)
+            if not math.isfinite(loss):
+                raise Diverged(f"the training loss became {loss} at epoch {state.epoch}, step "
+                               f"{state.step + 1}: lower train.lr or model.init_std")
             state.loss_sum += loss * len(pairs)
             state.step += 1
             bar.update(len(pairs) * (1 + ratio))
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            state.epoch_seconds = carried + time.perf_counter() - started
             if stop_requested:
                 return False
             if every and state.step % every == 0 and state.step < len(batches):
                 save_checkpoint(run)
-    seconds = time.perf_counter() - started
+    seconds = carried + time.perf_counter() - started
     state.history.append({
         "epoch": state.epoch,
         "loss": state.loss_sum / len(state.order),
@@ -258,7 +253,7 @@ def end_epoch(run: Training) -> bool:
     return False
 
 
-def finish(run: Training, seconds: float) -> dict:
+def finish(run: Training) -> dict:
     """Keep the best validated model, write model, summary and status; return the summary."""
     config, dataset, state, run_dir = run.config, run.dataset, run.state, run.run_dir
     kept = state.best_state if state.best_state is not None else state.average  # no validation: the mean
@@ -271,14 +266,14 @@ def finish(run: Training, seconds: float) -> dict:
         "run_dir": str(run_dir),
         "epochs": len(state.history),
         "best_epoch": state.best_epoch,
-        "train_seconds": round(seconds, 3),
+        "train_seconds": round(state.seconds, 3),  # as of the last checkpoint, every session summed
         "test": evaluate_split(model, dataset, "test", config.eval, seed=config.seed),
         "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval,
                                      seed=config.seed),
     }
     summary["curves"] = plots.save_training_curves(run_dir)
     runs.write_json(run_dir / "summary.json", summary)
-    checkpoint.write_status(run_dir, "finished")
+    runs.write_status(run_dir, "finished")
     return summary
 
 

@@ -37,6 +37,7 @@ class Training:
     state: Progress = field(default_factory=Progress)
     log: Callable = print
     show_progress: bool = False
+    clock: float = 0.0  # perf_counter() at which the run's time (state.seconds) would be 0
 
     @property
     def run_dir(self):
