@@ -52,6 +52,9 @@ def write_starter(path: Path, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise RunError(f"{path} exists: pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"cannot write {path}: {err.strerror or err}") from None
     runs.write_text(path, STARTER)
     return path

@@ -64,3 +64,36 @@ def test_a_failing_cleanup_does_not_hide_the_write_error(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "unlink", unlink)
     with pytest.raises(RunError, match="cannot write .*x.json: Read-only file system"):
         files._atomic(tmp_path / "x.json", read_only)
+
+
+def test_every_command_that_writes_says_so_in_one_line_when_it_cannot(tmp_path):
+    import json
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a folder is needed where this file stands: every write below fails
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"recbce": "0", "status": "finished"}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 0.5, "seconds": 1.0,
+                                                   "examples_per_s": 10.0}) + "\n")
+    for command in (["init", str(blocked / "x.yaml")],
+                    ["plot", str(run), "--out", str(blocked / "x.png")],
+                    ["data", "generate", "--out", str(blocked / "q.tsv"), "--users", "5"],
+                    ["data", "fetch", "ml-100k", "--cache", str(blocked / "cache"),
+                     "--mirror", "http://127.0.0.1:9"]):
+        result = CliRunner().invoke(app, command)
+        line = result.output.strip()
+        assert result.exit_code == 2 and line.startswith(f"error: cannot write {blocked}"), (command, line)
+        assert "\n" not in line
+
+
+def test_tensorboard_that_cannot_write_is_one_line(make_config, tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the tensorboard extra (make install adds it)")
+    from recbce.config import load_config
+    from recbce.runs import tracking
+
+    config = load_config(make_config(logging={"tensorboard": True}))
+    config.run_dir.mkdir(parents=True)
+    (config.run_dir / "tensorboard").write_text("")
+    with pytest.raises(RunError, match="cannot write .*tensorboard: File exists"):
+        tracking.log_epoch(config, {"epoch": 1, "loss": 0.5})

@@ -7,6 +7,7 @@ whose path would land outside the target folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -61,6 +62,16 @@ def fetch(name: str, cache: Path | None = None, base_url: str = GROUPLENS,
     ratings = cache / spec["ratings"]
     if ratings.is_file():
         return ratings
+    try:
+        return store(spec, cache, base_url, progress)
+    except OSError as err:  # the cache cannot be written: not a folder, read-only, disk full
+        where = err.filename or cache
+        raise FetchError(f"cannot write {where}: {err.strerror or err}") from None
+
+
+def store(spec: dict, cache: Path, base_url: str, progress: bool) -> Path:
+    """Download, check and unpack into `cache`; the ratings file's path."""
+    ratings = cache / spec["ratings"]
     cache.mkdir(parents=True, exist_ok=True)
     archive = cache / spec["archive"]
     url = f"{base_url}/{spec['archive']}"
@@ -104,7 +115,8 @@ def download(url: str, target: Path, progress: bool) -> None:
                     bar.update(len(chunk))
         partial.replace(target)
     except (urllib.error.URLError, OSError) as err:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a failing cleanup must not hide why the download failed
+            partial.unlink(missing_ok=True)
         raise FetchError(f"{url}: download failed: {err}") from None
 
 

@@ -38,7 +38,10 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
         if not record.history:
             raise RunError(f"{record.path}: no finished epoch to plot (metrics.jsonl is empty)")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(f"cannot write {out}: {err.strerror or err}") from None
     return draw(records, out)
 
 

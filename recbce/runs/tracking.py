@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 from recbce.config import Config
-from recbce.errors import MissingExtra
+from recbce.errors import MissingExtra, RunError
 
 TENSORBOARD_DIR = "tensorboard"
 INSTALL_HINT = "pip install 'recbce[tensorboard]'"
@@ -29,9 +29,13 @@ def log_epoch(config: Config, record: dict) -> None:
         raise MissingExtra(f"logging.tensorboard needs the tensorboard package: {INSTALL_HINT}")
     from torch.utils.tensorboard import SummaryWriter
 
-    with SummaryWriter(log_dir=str(config.run_dir / TENSORBOARD_DIR)) as writer:
-        for name, value in scalars(record).items():
-            writer.add_scalar(name, value, global_step=record["epoch"])
+    folder = config.run_dir / TENSORBOARD_DIR
+    try:
+        with SummaryWriter(log_dir=str(folder)) as writer:
+            for name, value in scalars(record).items():
+                writer.add_scalar(name, value, global_step=record["epoch"])
+    except OSError as err:
+        raise RunError(f"cannot write {folder}: {err.strerror or err}") from None
 
 
 def scalars(record: dict) -> dict[str, float]:
