@@ -45,8 +45,9 @@ class SplitConfig(Section):
 
     @model_validator(mode="after")
     def _room_for_training(self) -> SplitConfig:
-        # predefined reads its test split from a file: test_ratio is not used there
-        if self.method != "predefined" and self.test_ratio + self.valid_ratio >= 1:
+        # the ratios are fractions of the same rows only for these two (predefined reads its
+        # test split from a file, leave_one_out holds out one interaction per user)
+        if self.method in ("random", "temporal") and self.test_ratio + self.valid_ratio >= 1:
             raise ValueError(f"test_ratio + valid_ratio must be below 1 (got {self.test_ratio} + "
                              f"{self.valid_ratio}): nothing would be left to train on")
         return self

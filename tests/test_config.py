@@ -85,6 +85,12 @@ def test_bad_override_syntax(tmp_path):
         load_config(path, ["trian.lr=1"])
 
 
+def test_ratios_summing_to_one_are_fine_where_they_do_not_share_rows():
+    for method in ("leave_one_out", "predefined"):
+        split = {"method": method, "test_ratio": 0.5, "valid_ratio": 0.5, "test_path": "t.tsv"}
+        assert Config.model_validate({"data": {"split": split}}).data.split.valid_ratio == 0.5
+
+
 def test_an_error_never_echoes_a_whole_value(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  dim: [" + ", ".join(["123456"] * 5000) + "]\n")

@@ -28,7 +28,8 @@ def claim(run_dir: Path, overwrite: bool) -> RunLock:
     _check_is_folder(run_dir)
     if run_dir.exists() and not _claimable(run_dir):
         raise RunError(f"run directory {run_dir} exists and is not a recbce run (no run.json written "
-                       "by recbce): refusing to touch it; choose another run.name")
+                       "by recbce): refusing to touch it; choose another run.name, or remove "
+                       "the folder yourself")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
