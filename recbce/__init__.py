@@ -1,3 +1,22 @@
-"""recbce: implicit-feedback recommenders trained with sigmoid BCE and negative sampling."""
+"""recbce: implicit-feedback recommenders trained with sigmoid BCE and negative sampling.
+
+The Python API (recbce.api) loads on first use, so `import recbce` stays light:
+
+    run = recbce.train("configs/quickstart.yaml", overrides={"train.epochs": 3})
+    rec = recbce.load(run.run_dir)
+    rec.recommend([1, 2], k=5)
+"""
 
 __version__ = "0.1.0"
+__all__ = ["Recommender", "Run", "UnknownIdError", "load", "train"]
+
+_API = {"train": "recbce.api", "load": "recbce.api", "Run": "recbce.api",
+        "Recommender": "recbce.recommender", "UnknownIdError": "recbce.recommender"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'recbce' has no attribute {name!r}")

@@ -242,6 +242,33 @@ def lightgcn_supported(config: Config) -> None:
                          "are dense (propagation reaches every row): use row_adam or adam")
 
 
+# The config keys that name a data file, as (section path, field).
+DATA_PATH_KEYS = (("data", "path"), ("data.split", "test_path"), ("data.split", "valid_path"))
+
+
+def data_paths(config: Config) -> dict[str, str]:
+    """{'data.path': ..., 'data.split.test_path': ...}: every data file the config names."""
+    found = {}
+    for section, name in DATA_PATH_KEYS:
+        node = config
+        for part in section.split("."):
+            node = getattr(node, part)
+        if getattr(node, name) is not None:
+            found[f"{section}.{name}"] = getattr(node, name)
+    return found
+
+
+def with_absolute_data_paths(config: Config) -> Config:
+    """The config with its data paths resolved against the current folder: a run records
+    where its data was, so that it can be found again from any folder."""
+    split = config.data.split
+    absolute = {key: str(Path(path).expanduser().resolve()) for key, path in data_paths(config).items()}
+    split = split.model_copy(update={"test_path": absolute.get("data.split.test_path"),
+                                     "valid_path": absolute.get("data.split.valid_path")})
+    data = config.data.model_copy(update={"path": absolute["data.path"], "split": split})
+    return config.model_copy(update={"data": data})
+
+
 def metric_names(config: EvalConfig) -> list[str]:
     """The metrics an evaluation with this config reports, usable as eval.metric."""
     if config.protocol == "sampled":
@@ -289,17 +316,23 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, value = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. train.lr=0.01")
-    *parents, leaf = key.strip().split(".")
+    try:
+        parsed = yaml_loader.load(value)
+    except yaml_loader.YamlError:
+        parsed = value
+    set_key(raw, key.strip(), parsed, f"--set {override!r}")
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any, source: str | None = None) -> None:
+    """Set `a.b.c` to `value` in a nested dict, making the sections on the way."""
+    *parents, leaf = key.split(".")
     node = raw
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {override!r}: {part} is not a section")
+            raise ConfigError(f"{source or f'override {key!r}'}: {part} is not a section")
         node = child
-    try:
-        node[leaf] = yaml_loader.load(value)
-    except yaml_loader.YamlError:
-        node[leaf] = value
+    node[leaf] = value
 
 
 def describe_error(error: dict[str, Any]) -> str:

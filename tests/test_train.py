@@ -24,8 +24,8 @@ def test_run_folder_contents(make_config):
 
     run = Path(summary["run_dir"])
     names = {p.name for p in run.iterdir()}
-    assert names == {"config.yaml", "metrics.jsonl", "model.pt", "summary.json", "checkpoint.pt",
-                     "run.json", "curves.png", "data.json", LOCK_FILE}
+    assert names == {"config.yaml", "metrics.jsonl", "model.pt", "inference.pt", "summary.json",
+                     "checkpoint.pt", "run.json", "curves.png", "data.json", LOCK_FILE}
     assert names - {LOCK_FILE} <= set(RUN_FILES)  # --overwrite knows every file a run writes
     status = json.loads((run / "run.json").read_text())
     assert status["status"] == "finished" and status["recbce"] and status["pid"] == os.getpid()

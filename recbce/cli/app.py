@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
+from recbce.cli import serving
 from recbce.cli.console import (
     console,
     important_only,
@@ -127,7 +127,7 @@ def train(
         console.print(f"training curves: {summary['curves']}", highlight=False)
 
 
-# --- evaluation and recommendations ----------------------------------------
+# --- evaluation (recommend, similar and export: recbce.cli.serving) ----------
 
 
 @app.command()
@@ -157,36 +157,9 @@ def evaluate(
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
 
 
-@app.command()
-def recommend(
-    run: Annotated[Path, typer.Option("--run", "-r", help="A run folder written by `recbce train`.")],
-    users: Annotated[str | None, typer.Option("--users", help="Comma-separated user ids.")] = None,
-    all_users: Annotated[bool, typer.Option("--all", help="Every known user.")] = False,
-    k: Annotated[int, typer.Option("--k", min=1, help="Items per user.")] = 10,
-    out: Annotated[Path | None, typer.Option("--out", help="Write .csv, .tsv or .parquet.")] = None,
-    popular_fallback: Annotated[bool, typer.Option("--popular-fallback",
-                                help="Unknown users get the most popular items.")] = False,
-):
-    """Top-K items per user, in the data's own ids, items the user has seen excluded.
-
-    Example: recbce recommend --run runs/quickstart --users 1,2,3 --k 5
-    """
-    from recbce import recommend as rec
-
-    if (users is None) == (not all_users):
-        raise RecbceError("give --users ID[,ID...] or --all")
-    wanted = None if all_users else [u.strip() for u in users.split(",") if u.strip()]
-    frame = rec.recommend(run, wanted, k, popular_fallback)
-    if out is not None:
-        rec.write(frame, out)
-        console.print(f"wrote {len(frame):,} recommendations to {out}")
-        return
-    table = Table(title=f"top {k}, {run}")
-    for column in frame.columns:
-        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(str(row.user), str(row.rank), str(row.item), f"{row.score:.4f}")
-    console.print(table)
+app.command()(serving.recommend)
+app.command()(serving.similar)
+app.command()(serving.export)
 
 
 # --- sweeps ------------------------------------------------------------------

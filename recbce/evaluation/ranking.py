@@ -194,6 +194,7 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
     means = result[0] if per_user else result
     if per_user:
         write_per_user(per_user_path, result[1], dataset.user_ids)
+        log(f"wrote per-user rows to {per_user_path}")
     if calibration or config.eval.calibration:
         from recbce.evaluation.calibration import SIGMOID_LOSSES, calibrate
 
@@ -204,8 +205,9 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
         with history_known_before(model, dataset, split):
             means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
                                    config.seed, plot_path=plot))
-        log(f"reliability diagram: {plot}")
+        log(f"wrote the reliability diagram to {plot}")
     runs.write_json(Path(run_dir) / f"eval-{split}.json", means)
+    log(f"wrote {Path(run_dir) / f'eval-{split}.json'}")
     return means
 
 

@@ -11,4 +11,5 @@ from recbce.runs.files import (  # noqa: F401
     write_text,
 )
 from recbce.runs.folder import MODEL_FILE, load_run, save_model, write_config  # noqa: F401
+from recbce.runs.inference import INFERENCE_FILE, save_inference  # noqa: F401
 from recbce.runs.status import write_status  # noqa: F401

@@ -1,29 +1,69 @@
-"""A finished run read back: its config, its data split again, and its model."""
+"""A finished run read back: for serving from the run folder alone, or with its data again
+(evaluation), found by the absolute paths recorded when the run started."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from recbce.config import Config, data_paths
 from recbce.data.dataset import load_dataset
 from recbce.data.history import scoring_inputs
 from recbce.errors import RunError
-from recbce.models import build_model
+from recbce.models import Scorer, build_model
 from recbce.runs.folder import MODEL_FILE, check_data, first_line, load_run
+from recbce.runs.inference import Inference, load_inference
+
+
+@dataclass
+class Served:
+    """A run ready to score: its config, its model and its inference.pt; no data read."""
+
+    run_dir: Path
+    config: Config
+    model: Scorer
+    inference: Inference
+
+
+def load_served(run_dir: str | Path) -> Served:
+    """The run's model with what it reads at scoring time, from the run folder only."""
+    config, saved = load_run(run_dir)
+    inference = load_inference(run_dir)
+    if saved["user_ids"] != inference.user_ids or saved["item_ids"] != inference.item_ids:
+        raise RunError(f"{run_dir}: model.pt and inference.pt come from different runs; train it again")
+    model = build_model(config.model, len(inference.user_ids), len(inference.item_ids), inference.inputs)
+    load_state(model, saved, run_dir)
+    return Served(Path(run_dir), config, model, inference)
 
 
 def load_trained(run_dir: str | Path, accept_data_change: bool | None = None):
     """(config, dataset, model) of a finished run, the data split again exactly as in training.
 
-    The data files must be those the run read (data.json): DataError if not, unless
-    `accept_data_change` is True; False means the caller has that flag (the error names it),
-    None that it has none."""
+    The data files must be where the run recorded them, and those the run read (data.json):
+    DataError if not, unless `accept_data_change` is True; False means the caller has that
+    flag (the error names it), None that it has none."""
     config, saved = load_run(run_dir)
+    require_data(config, run_dir)
     if not accept_data_change:
         check_data(Path(run_dir), config, "--accept-data-change" if accept_data_change is False else None)
     dataset = load_dataset(config.data, config.seed)
     if saved["user_ids"] != dataset.user_ids or saved["item_ids"] != dataset.item_ids:
         raise RunError(f"{run_dir}: the data at {config.data.path} changed since this run trained")
     model = build_model(config.model, dataset.n_users, dataset.n_items, scoring_inputs(dataset, config.model))
+    load_state(model, saved, run_dir)
+    return config, dataset, model
+
+
+def require_data(config: Config, run_dir) -> None:
+    """Every data file the run recorded must be where it was (runs record absolute paths)."""
+    for key, path in data_paths(config).items():
+        if not Path(path).is_file():
+            raise RunError(f"{run_dir}: its data file {path} ({key}, recorded when it trained) is not "
+                           "there; put the file back at that path, or train again on the data where "
+                           "it is now (recommend, similar and export need no data)")
+
+
+def load_state(model, saved: dict, run_dir) -> None:
     try:
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as err:  # tensors of other shapes or names: a model.pt from another run
@@ -32,4 +72,3 @@ def load_trained(run_dir: str | Path, accept_data_change: bool | None = None):
         raise RunError(f"{Path(run_dir) / MODEL_FILE}: does not match the run's config.yaml "
                        f"({reason[:200]})") from None
     model.eval()
-    return config, dataset, model

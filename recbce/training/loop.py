@@ -12,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from recbce import runs
-from recbce.config import Config
+from recbce.config import Config, with_absolute_data_paths
 from recbce.data.dataset import load_dataset, require_heldout
+from recbce.data.history import scoring_inputs
 from recbce.data.sampling import SharedNegatives
 from recbce.errors import Diverged
 from recbce.evaluation.ranking import evaluate_split
@@ -29,8 +30,10 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
     """Train the configured model, write the run folder, return the summary.
 
     Under torchrun every process runs this (see recbce.training.distributed): rank 0 alone
-    writes, logs and evaluates, and the other ranks return None.
+    writes, logs and evaluates, and the other ranks return None. Data paths are resolved
+    against the current folder first: the run's config.yaml records where its data was.
     """
+    config = with_absolute_data_paths(config)
     with distributed.session(config.train.device) as context:
         return train_on(context, config, overwrite, resume, progress, log)
 
@@ -262,6 +265,7 @@ def finish(run: Training) -> dict:
         model.load_state_dict(kept)
     model = model.cpu().eval()  # evaluated where the data index lives; model.pt loads anywhere
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
+    runs.save_inference(run_dir, dataset, scoring_inputs(dataset, config.model))
     summary = {
         "run_dir": str(run_dir),
         "epochs": len(state.history),

@@ -1,0 +1,78 @@
+"""The Python API: train a run, load a run, use it.
+
+    import recbce
+    run = recbce.train("configs/quickstart.yaml", overrides={"train.epochs": 3})
+    rec = recbce.load(run.run_dir)
+    rec.recommend([1, 2], k=5)
+
+`recbce.train` takes a config file, a dict shaped like one, or a Config; `overrides` sets
+keys by their dotted names, with plain Python values.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recbce.config import Config, load_config, set_key, validate
+from recbce.errors import ConfigError
+from recbce.recommender import Recommender
+
+
+@dataclass
+class Run:
+    """A finished run: its folder, resolved config and summary (test metrics and more)."""
+
+    run_dir: Path
+    config: Config
+    summary: dict
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The test metrics of the saved model."""
+        return self.summary["test"]
+
+    def load(self) -> Recommender:
+        return Recommender.load(self.run_dir)
+
+
+def train(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] | None = None,
+          overwrite: bool = False, progress: bool = False, log=None) -> Run:
+    """Train, evaluate on the test split and save the run folder; returns the Run.
+    `log`: a function taking each progress line (default: silent)."""
+    from recbce.training.loop import train as run_training  # torch-heavy: only when training
+
+    config = resolve(config_or_path, overrides or {})
+    summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent)
+    if summary is None:  # a torchrun rank other than 0: rank 0 holds the results
+        return None
+    return Run(Path(summary["run_dir"]), config, summary)
+
+
+def load(run_dir: str | Path) -> Recommender:
+    """A trained run as a Recommender, from its folder alone (the data need not exist)."""
+    return Recommender.load(run_dir)
+
+
+def resolve(config_or_path, overrides: dict[str, Any]) -> Config:
+    """A validated Config from a file, a dict or a Config, with the overrides applied."""
+    if isinstance(config_or_path, Config):
+        raw, source = config_or_path.model_dump(), "config"
+    elif isinstance(config_or_path, dict):
+        raw, source = copy.deepcopy(config_or_path), "config"
+    elif isinstance(config_or_path, str | Path):
+        if not overrides:
+            return load_config(config_or_path)
+        raw, source = load_config(config_or_path).model_dump(), str(config_or_path)
+    else:
+        raise ConfigError(f"recbce.train: expected a config path, dict or Config, not "
+                          f"{type(config_or_path).__name__}")
+    for key, value in overrides.items():
+        set_key(raw, key, value)
+    return validate(raw, source)
+
+
+def _silent(*args, **kwargs) -> None:
+    """The default log: the API prints nothing."""

@@ -1,0 +1,142 @@
+"""A trained run as a recommender: top-K items, similar items and pair scores, in the data's
+own ids, from the run folder alone (recbce.runs.trained.load_served).
+
+Everything goes through the model's Scorer interface (score_all, score_pairs, export), so
+every model kind serves the same way. Users and items are scored in blocks: one matrix
+product and one top-K per block, no loop per user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from recbce.errors import RecbceError
+from recbce.evaluation.ranking import chunk_users, ranked_top
+from recbce.models import Vectors
+from recbce.recommender.ids import IdIndex
+from recbce.runs.trained import Served, load_served
+
+MODEL, POPULAR = "model", "popular"  # the `source` of a recommendation row
+FALLBACK_HINT = " (popular_fallback / --popular-fallback gives them the most popular items)"
+
+
+class Recommender:
+    """recommend, similar_items and score for a trained run. Built by `recbce.load(run_dir)`."""
+
+    def __init__(self, served: Served, max_memory_mb: float = 256):
+        self.run_dir, self.config, self.model = served.run_dir, served.config, served.model
+        inference = served.inference
+        self.users, self.items = IdIndex(inference.user_ids, "user"), IdIndex(inference.item_ids, "item")
+        self.seen, self.item_counts = inference.seen, inference.item_counts
+        self.max_memory_mb = max_memory_mb
+        self._vectors: Vectors | None = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Recommender:
+        return cls(load_served(run_dir))
+
+    def __repr__(self) -> str:
+        return f"Recommender({str(self.run_dir)!r}: {len(self.users):,} users, {len(self.items):,} items)"
+
+    def vectors(self) -> Vectors:
+        """The model's exported vectors: users · items + item_bias reproduces its scores."""
+        if self._vectors is None:
+            self._vectors = self.model.export()
+        return self._vectors
+
+    def recommend(self, users=None, k: int = 10, exclude_seen: bool = True,
+                  popular_fallback: bool = False) -> pd.DataFrame:
+        """Rows (user, rank, item, score, source) for each user (all users when None), best first.
+
+        exclude_seen drops every item the user had in the data (train, validation and test).
+        Unknown users raise UnknownIdError, or with popular_fallback get the k items with most
+        training interactions, scored by that count and marked source 'popular'."""
+        k = min(k, len(self.items))
+        wanted = list(self.users.values) if users is None else users
+        rows = self.users.find(wanted) if popular_fallback else self.users.require(wanted, FALLBACK_HINT)
+        known = rows >= 0
+        top, scores = self.top_k(torch.from_numpy(rows[known]), k, exclude_seen)
+        asked = np.asarray(wanted if users is not None else self.users.values, dtype=object)
+        parts = [self.frame(self.users.values[rows[known]], top, scores, MODEL)]
+        if not known.all():
+            best = self.item_counts.float().topk(k)
+            n = int((~known).sum())
+            parts.append(self.frame(asked[~known], best.indices.expand(n, -1), best.values.expand(n, -1),
+                                    POPULAR))
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return frame[frame["score"] > -np.inf].reset_index(drop=True)  # users with < k unseen items
+
+    def top_k(self, users: torch.Tensor, k: int, exclude_seen: bool):
+        """([U, k] item rows, [U, k] scores): a block of users at a time, seen items at −inf;
+        ties ranked by item row, as evaluation ranks them."""
+        tops, scores, block = [], [], None
+        step = chunk_users(len(self.items), self.max_memory_mb)
+        for chunk in users.split(step):
+            block = self.model.score_all(chunk, out=None if block is None else block[:len(chunk)])
+            if exclude_seen:
+                row, item = self.seen.rows(chunk)
+                block[row, item] = -torch.inf
+            top = ranked_top(block, k)
+            tops.append(top)
+            scores.append(block.gather(1, top))
+        if not tops:
+            return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
+        return torch.cat(tops), torch.cat(scores)
+
+    def frame(self, owners, top: torch.Tensor, scores: torch.Tensor, source: str) -> pd.DataFrame:
+        k = top.shape[1]
+        return pd.DataFrame({
+            "user": np.repeat(owners, k),
+            "rank": np.tile(np.arange(1, k + 1), len(owners)),
+            "item": self.items.values[top.reshape(-1).numpy()],
+            "score": scores.reshape(-1).float().numpy(),
+            "source": source,
+        })
+
+    def similar_items(self, items, k: int = 10) -> pd.DataFrame:
+        """Rows (item, rank, similar, score): the k items whose exported vectors have the highest
+        cosine with each item's, the item itself left out."""
+        rows = torch.from_numpy(self.items.require(items))
+        k = min(k, len(self.items) - 1)
+        unit = F.normalize(self.vectors().items.float(), dim=1)
+        tops, scores = [], []
+        for chunk in rows.split(chunk_users(len(self.items), self.max_memory_mb)):
+            block = unit[chunk] @ unit.T
+            block[torch.arange(len(chunk)), chunk] = -torch.inf
+            top = ranked_top(block, k)
+            tops.append(top)
+            scores.append(block.gather(1, top))
+        top = torch.cat(tops) if tops else torch.zeros(0, k, dtype=torch.long)
+        score = torch.cat(scores) if scores else torch.zeros(0, k)
+        return pd.DataFrame({
+            "item": np.repeat(self.items.values[rows.numpy()], k),
+            "rank": np.tile(np.arange(1, k + 1), len(rows)),
+            "similar": self.items.values[top.reshape(-1).numpy()],
+            "score": score.reshape(-1).numpy(),
+        })
+
+    def score(self, users, items) -> np.ndarray:
+        """The model's score ŷ_uv of each (users[i], items[i]) pair (one id on either side is
+        paired with every id on the other), as a float32 array."""
+        user_rows = self.users.require(users)
+        item_rows = self.items.require(items)
+        if len(user_rows) != len(item_rows) and 1 not in (len(user_rows), len(item_rows)):
+            raise RecbceError(f"score: {len(item_rows)} items for {len(user_rows)} users: give one item "
+                              "per user, or one user or one item for all")
+        user_rows, item_rows = np.broadcast_arrays(user_rows, item_rows)
+        with torch.no_grad():
+            scores = self.model.score_pairs(torch.from_numpy(user_rows.copy()),
+                                            torch.from_numpy(item_rows.copy()))
+        return scores.float().numpy()
+
+    def export(self, out: str | Path, overwrite: bool = False) -> list[Path]:
+        """Write the user and item vectors with their ids to the folder `out` (see
+        recbce.recommender.export); returns the files written."""
+        from recbce.recommender.export import write_export
+
+        return write_export(self, Path(out), overwrite)
