@@ -49,6 +49,12 @@ def test_data_generate_writes_file(tmp_path):
     result = runner.invoke(app, ["data", "generate", "--out", str(out), "--users", "30", "--items", "40"])
     assert result.exit_code == 0, result.output
     assert Path(out).read_text().count("\n") > 30 * 9
+    before = out.read_text()
+    result = runner.invoke(app, ["data", "generate", "--out", str(out), "--seed", "5"])
+    assert result.exit_code == 2 and "exists: pass --force to replace it" in result.output
+    assert out.read_text() == before
+    result = runner.invoke(app, ["data", "generate", "--out", str(out), "--seed", "5", "--force"])
+    assert result.exit_code == 0 and out.read_text() != before
 
 
 def command_paths(command, path=()):
@@ -67,6 +73,9 @@ def test_every_help_renders_with_an_example():
         result = runner.invoke(app, [*path, "--help"], prog_name="recbce")
         assert result.exit_code == 0, (path, result.output)
         assert "Example" in result.output, f"recbce {' '.join(path)} --help has no Example"
+        assert "<bool>" not in result.output, f"recbce {' '.join(path)} --help shows <bool>"
+    result = runner.invoke(app, ["evaluate", "--help"], prog_name="recbce", env={"COLUMNS": "200"})
+    assert "(needs recbce[plot])" in result.output  # printed as written, not read as markup
 
 
 def test_shell_completion_completes_commands():
@@ -88,6 +97,15 @@ def test_config_validate_bad_and_good(tmp_path, make_config):
     assert result.exit_code == 0 and result.output.startswith("ok:")
     result = runner.invoke(app, ["config", "validate", str(tmp_path / "absent.yaml")])
     assert result.exit_code == 2 and "config file not found" in result.output
+
+
+def test_config_validate_needs_the_data_files_unless_told_not_to(tmp_path, make_config):
+    config = str(make_config(data={"split": {"method": "predefined", "test_path": "gone/test.txt"}}))
+    result = runner.invoke(app, ["config", "validate", config])
+    assert result.exit_code == 2 and "data.split.test_path gone/test.txt not found (from " in result.output
+    assert "--no-data-check" in result.output
+    result = runner.invoke(app, ["config", "validate", config, "--no-data-check"])
+    assert result.exit_code == 0 and result.output.startswith("ok:")
 
 
 def test_init_writes_a_starter_that_validates(tmp_path):

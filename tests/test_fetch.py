@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recbce.cli.app import app
-from recbce.data import fetch
+from recbce.data import fetch, lightgcn
 
 
 @pytest.fixture
@@ -93,3 +93,58 @@ def test_escaping_entries_and_links_are_refused(tmp_path, entry):
         fetch.extract(archive, target)
     assert not list(target.iterdir()) and not (tmp_path / "evil.txt").exists()
     assert not Path("/tmp/recbce-absolute-evil.txt").exists()
+
+
+# --- the LightGCN splits (recbce/data/lightgcn.py) ------------------------------------------
+
+TRAIN = "0 0 1 2\n1 2 3\n2 1\n"
+TEST = "0 3\n1 4\n2 0 2\n"
+
+
+def serve_split(root, name="gowalla", train=TRAIN, test=TEST):
+    (root / name).mkdir()
+    (root / name / "train.txt").write_text(train)
+    (root / name / "test.txt").write_text(test)
+
+
+def test_lightgcn_split_is_checked_and_the_settings_printed(server, tmp_path, monkeypatch):
+    root, url = server
+    serve_split(root)
+    monkeypatch.setitem(lightgcn.SPLITS, "gowalla", lightgcn.Counts(users=3, items=5, train=6, test=4))
+    result = CliRunner().invoke(app, ["data", "fetch", "gowalla", "--cache", str(tmp_path / "c"),
+                                      "--mirror", url, "-q"])
+    assert result.exit_code == 0, result.output
+    train, test = tmp_path / "c/gowalla/train.txt", tmp_path / "c/gowalla/test.txt"
+    assert train.read_text() == TRAIN and test.read_text() == TEST
+    assert f"--set data.path={train} --set data.split.test_path={test}" in result.output.replace("\n", "")
+    (root / "gowalla/train.txt").unlink()  # already there: checked again, not downloaded
+    assert lightgcn.fetch_split("gowalla", tmp_path / "c", url, progress=False) == (train, test)
+
+
+def test_lightgcn_split_with_other_counts_is_deleted(server, tmp_path):
+    root, url = server
+    serve_split(root, "yelp2018")
+    with pytest.raises(fetch.FetchError, match=r"yelp2018: the download does not match the published "
+                       r"counts: users 3 \(published 31,668\), items 5 \(published 38,048\)"):
+        lightgcn.fetch_split("yelp2018", tmp_path / "c", url, progress=False)
+    assert not list((tmp_path / "c/yelp2018").iterdir())
+
+
+def test_lightgcn_split_with_a_bad_line_names_it(server, tmp_path, monkeypatch):
+    root, url = server
+    serve_split(root, "amazon-book", train="0 1 2\n1 x 3\n")
+    monkeypatch.setitem(lightgcn.SPLITS, "amazon-book", lightgcn.Counts(users=2, items=4, train=4, test=4))
+    result = CliRunner().invoke(app, ["data", "fetch", "amazon-book", "--cache", str(tmp_path / "c"),
+                                      "--mirror", url, "-q"])
+    assert result.exit_code == 2 and "train.txt: line 2 is not 'user item item ...'" in result.output
+    assert not list((tmp_path / "c/amazon-book").iterdir())
+    result = CliRunner().invoke(app, ["data", "fetch", "netflix"])
+    assert result.exit_code == 2
+    assert "known: ml-100k, ml-1m, ml-20m, ml-latest-small, gowalla, yelp2018" in result.output
+
+
+def test_the_published_gowalla_counts_match_the_shared_copy():
+    shared = Path(__file__).resolve().parents[2] / "shared/data/gowalla"
+    if not (shared / "train.txt").is_file():
+        pytest.skip(f"{shared} is absent here (../shared is not beside the checkout)")
+    lightgcn.check("gowalla", shared / "train.txt", shared / "test.txt")  # raises on any difference

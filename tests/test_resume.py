@@ -221,3 +221,22 @@ def test_ctrl_c_in_the_final_evaluation_exits_130_and_resume_finishes(config_for
     assert result.exit_code == 0, result.output
     assert epochs_done(run_dir) == 2
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_resuming_a_finished_run_keeps_its_training_time(tmp_path):
+    from recbce.config import load_config
+    from recbce.training.loop import train
+
+    data = tmp_path / "d.tsv"
+    synth.generate(n_users=60, n_items=40, min_per_user=5, max_per_user=10, seed=1).to_csv(
+        data, sep="\t", header=False, index=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"run": {"dir": str(tmp_path / "runs"), "name": "done"},
+                                    "data": {"path": str(data)}, "model": {"dim": 4},
+                                    "train": {"epochs": 2, "batch_size": 64}}))
+    first = train(load_config(path), progress=False, log=lambda *a, **k: None)
+    again = train(load_config(path), resume=True, progress=False, log=lambda *a, **k: None)
+    assert first["train_seconds"] > 0
+    assert again["train_seconds"] == first["train_seconds"]
+    saved = json.loads((tmp_path / "runs/done/summary.json").read_text())
+    assert saved["train_seconds"] == first["train_seconds"]

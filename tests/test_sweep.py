@@ -98,3 +98,29 @@ def test_sweep_input_errors_are_one_line_before_any_run(make_config, tmp_path):
     result = runner.invoke(app, ["sweep", "-c", config, "--grid", "sampler.ratio=2", "--out", str(out)])
     assert result.exit_code == 2 and "pass --overwrite" in result.output
     assert result.output.strip().count("\n") == 0
+
+
+def test_a_sweep_whose_runs_all_fail_still_writes_its_table(make_config, tmp_path):
+    out = tmp_path / "never-made"
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "loss.name=bce_pos_only",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 of 1 runs finished, 1 failed" in result.output
+    assert read_csv(out / "sweep.csv")[0]["status"] == "failed" and (out / "sweep.md").is_file()
+
+
+def test_global_quiet_silences_the_sweep_and_its_bars(make_config, tmp_path, monkeypatch):
+    from recbce.training import loop
+
+    seen, real = [], loop.train
+    monkeypatch.setattr(loop, "train", lambda *a, **k: seen.append(k["progress"]) or real(*a, **k))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # bars would show on a terminal...
+    result = runner.invoke(app, ["-q", "sweep", "-c", quick_config(make_config), "--grid", "sampler.ratio=1",
+                                 "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert seen == [False]  # ...but not under the global -q
+    assert "epoch 1" not in result.output and "[1/1]" not in result.output
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a redirected log: no bars either
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "sampler.ratio=1",
+                                 "--out", str(tmp_path / "s"), "--overwrite"])
+    assert result.exit_code == 0 and seen == [False, False] and "[1/1]" in result.output

@@ -57,7 +57,7 @@ def _error_line(message: str) -> None:
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True,
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=True, rich_markup_mode=None,
                   help="Train implicit-feedback recommenders with sigmoid BCE and negative sampling."
                   "\n\nExample: recbce init my.yaml && recbce train --config my.yaml")
 app.add_typer(runs_app, name="runs")
@@ -167,6 +167,7 @@ app.command()(serving.export)
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Option("--config", "-c", help="The base YAML config.")],
     grid: Annotated[list[str], typer.Option("--grid", help="KEY=V1,V2,...; repeat for more keys.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key in every run.")] = None,
@@ -187,7 +188,9 @@ def sweep(
     overrides = set_ or []
     chosen = sw.plot_metric(config, overrides, metric)
     folder = out or Path("runs") / f"sweep-{config.stem}"
-    outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, not quiet, console.print)
+    quiet = verbosity(ctx, quiet, False)[0]
+    outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, show_progress(quiet),
+                            important_only if quiet else console.print)
     markdown, table_csv = sw.write_tables(outcomes, folder)
     print_sweep(outcomes, chosen)
     console.print(f"wrote {markdown} and {table_csv}")

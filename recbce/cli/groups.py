@@ -11,11 +11,15 @@ from rich.table import Table
 
 from recbce.cli.console import console, print_metrics, print_wide, show_progress, verbosity
 
-runs_app = typer.Typer(no_args_is_help=True, help="List and inspect run folders.\n\n"
+# Plain help (no rich markup): flags show no type, and text such as "recbce[plot]" prints as written.
+runs_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="List and inspect run folders.\n\n"
                        "Example: recbce runs list runs --sort recall@20")
-config_app = typer.Typer(no_args_is_help=True, help="Show and check configs (`recbce init` starts one)."
-                         "\n\nExample: recbce config validate configs/quickstart.yaml")
-data_app = typer.Typer(no_args_is_help=True, help="Inspect and generate interaction data.\n\n"
+config_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Show and check configs (`recbce init` starts one).\n\n"
+                         "Example: recbce config validate configs/quickstart.yaml")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Inspect, fetch and generate interaction data.\n\n"
                        "Example: recbce data stats --config configs/quickstart.yaml")
 
 
@@ -83,19 +87,25 @@ def config_show(
 def config_validate(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
+    no_data_check: Annotated[bool, typer.Option("--no-data-check", help="Do not require the data files "
+                             "it names to exist.")] = False,
 ):
-    """Check a config without training: exit 0 if valid, else one line naming the key and exit 2.
+    """Check a config without training: exit 0 if valid and its data files exist (read from the
+    current folder), else one line naming the key or the file and exit 2.
 
     Example: recbce config validate configs/quickstart.yaml
     """
-    from recbce.config import load_config
+    from recbce.config import data_paths, load_config
+    from recbce.errors import DataError
 
     loaded = load_config(config, set_ or [])
+    if not no_data_check:
+        for key, path in data_paths(loaded).items():
+            if not Path(path).is_file():
+                raise DataError(f"{config}: {key} {path} not found (from {Path.cwd()}); see the README's "
+                                "'Where the data comes from', or pass --no-data-check")
     console.print(f"ok: {config} is valid (run folder {loaded.run_dir}, {loaded.train.epochs} epochs, "
                   f"loss {loaded.loss.name}, {loaded.sampler.kind} sampler)", highlight=False, soft_wrap=True)
-    if not Path(loaded.data.path).exists():
-        console.print(f"note: data file {loaded.data.path} not found from this folder", highlight=False,
-                      soft_wrap=True)
 
 
 # --- data ---------------------------------------------------------------------
@@ -126,20 +136,35 @@ def data_stats(
 @data_app.command("fetch")
 def data_fetch(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-20m or ml-latest-small.")],
+    name: Annotated[str, typer.Argument(help="ml-100k, ml-1m, ml-20m, ml-latest-small (GroupLens), or "
+                                        "gowalla, yelp2018, amazon-book (the LightGCN splits).")],
     cache: Annotated[Path | None, typer.Option("--cache", help="Folder (default $RECBCE_DATA "
                                                "or ~/.cache/recbce).")] = None,
-    mirror: Annotated[str | None, typer.Option("--mirror", help="Base URL serving the archives.")] = None,
+    mirror: Annotated[str | None, typer.Option("--mirror", help="Base URL serving the files.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
-    """Download a public data set, verify its checksum, unpack it safely; print the ratings path.
+    """Download a public data set, verify it, and print how to use it.
 
-    Example: recbce data fetch ml-100k --cache data/cache
+    GroupLens archives: the MD5 checked, unpacked safely; prints the ratings path.
+    LightGCN splits: each line's shape and the published counts checked; prints the
+    --set options that point configs/gowalla.yaml (or a copy) at the files.
+
+    Example: recbce data fetch gowalla --cache data/cache
     """
-    from recbce.data.fetch import GROUPLENS, fetch
+    from recbce.data import lightgcn
+    from recbce.data.fetch import DATASETS, GROUPLENS, FetchError, fetch
 
-    path = fetch(name, cache, mirror or GROUPLENS, progress=show_progress(verbosity(ctx, quiet, False)[0]))
-    console.print(str(path), highlight=False)
+    progress = show_progress(verbosity(ctx, quiet, False)[0])
+    if name not in DATASETS and name not in lightgcn.SPLITS:
+        raise FetchError(f"unknown data set {name!r}; known: {', '.join(lightgcn.known_names())}")
+    if name in lightgcn.SPLITS:
+        train, test = lightgcn.fetch_split(name, cache, mirror or lightgcn.LIGHTGCN, progress)
+        console.print(f"{train}\n{test}\nuse with: --set data.path={train} --set data.split.test_path={test}"
+                      " (data.format adjacency, data.split.method predefined, as in configs/gowalla.yaml)",
+                      highlight=False, soft_wrap=True, markup=False)
+        return
+    path = fetch(name, cache, mirror or GROUPLENS, progress=progress)
+    console.print(f"{path}\nuse with: --set data.path={path}", highlight=False, soft_wrap=True, markup=False)
 
 
 @data_app.command("generate")
@@ -148,6 +173,7 @@ def data_generate(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     users: Annotated[int, typer.Option("--users", min=1)] = 2000,
     items: Annotated[int, typer.Option("--items", min=2)] = 1000,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ):
     """Write the synthetic quickstart data set (planted tastes plus long-tail popularity).
 
@@ -155,7 +181,10 @@ def data_generate(
     """
     from recbce import runs
     from recbce.data import synth
+    from recbce.errors import DataError
 
+    if out.exists() and not force:
+        raise DataError(f"{out} exists: pass --force to replace it, or --out another file")
     frame = synth.generate(n_users=users, n_items=items, seed=seed)
     runs.write_text(out, frame.to_csv(sep="\t", header=False, index=False))
     console.print(f"wrote {len(frame):,} interactions to {out}")

@@ -152,7 +152,12 @@ def to_csv(header: list[str], rows: list[list]) -> str:
 
 
 def write_tables(outcomes: list[Outcome], out: Path) -> tuple[Path, Path]:
+    """sweep.md and sweep.csv in `out`, made if no run got as far as making it."""
     header, rows = table_rows(outcomes)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RecbceError(f"cannot create the sweep folder {out}: {err.strerror or err}") from None
     runs.write_text(out / "sweep.md", to_markdown(header, rows))
     runs.write_text(out / "sweep.csv", to_csv(header, rows))
     return out / "sweep.md", out / "sweep.csv"
