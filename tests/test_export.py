@@ -18,6 +18,7 @@ MODELS = {
     "cosine": {"scorer": "cosine", "temperature": 0.2, "bias": True},
     "history": {"history": 0.5, "bias": False},
     "context": {"history": 0.5, "context": 3},
+    "lightgcn": {"kind": "lightgcn", "layers": 2},
 }
 
 

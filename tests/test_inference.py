@@ -36,10 +36,25 @@ def test_inputs_are_stored_by_field_and_checked_back(tmp_path):
     back = unpack_inputs(packed, 4).history
     assert back.rows(torch.tensor([0, 2]))[1].tolist() == [1, 3, 0]
     assert unpack_inputs(pack_inputs(ScoringInputs()), 4).history is None
-    with pytest.raises(RunError, match="scoring inputs this recbce does not know: graph"):
-        unpack_inputs({**packed, "graph": {"tensor": torch.zeros(2)}}, 4)
+    with pytest.raises(RunError, match="scoring inputs this recbce does not know: mesh"):
+        unpack_inputs({**packed, "mesh": {"tensor": torch.zeros(2)}}, 4)
     with pytest.raises(TypeError, match="ScoringInputs.history: cannot store a list"):
         pack_inputs(ScoringInputs(history=[1, 2]))
+
+
+def test_a_sparse_graph_comes_back_bit_for_bit(tmp_path):
+    graph = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]]), torch.rand(4),
+                                    (4, 4), check_invariants=True).to_sparse_csr()
+    packed = pack_inputs(ScoringInputs(graph=graph))
+    assert packed["graph"]["sparse_csr"]["col"].dtype == torch.int32
+    torch.save(packed, tmp_path / "p.pt")
+    back = unpack_inputs(torch.load(tmp_path / "p.pt", weights_only=True), 2).graph
+    assert back.layout == torch.sparse_csr and back.crow_indices().dtype == graph.crow_indices().dtype
+    assert torch.equal(back.to_dense(), graph.to_dense())
+    broken = torch.load(tmp_path / "p.pt", weights_only=True)
+    broken["graph"]["sparse_csr"]["col"][0] = 99  # out of bounds
+    with pytest.raises(RuntimeError):
+        unpack_inputs(broken, 2)
 
 
 def test_missing_or_damaged_file_is_one_line(tmp_path):

@@ -33,6 +33,14 @@ def test_runs_record_absolute_data_paths_and_serve_without_them(make_config, tmp
         load_trained(config.run_dir)
 
 
+def test_a_graph_model_serves_exactly_as_it_evaluates(make_config):
+    config = load_config(make_config(model={"kind": "lightgcn", "layers": 2}))
+    train(config, progress=False, log=lambda *a, **k: None)
+    served, (_, _, model) = load_served(config.run_dir), load_trained(config.run_dir)
+    users = torch.arange(20)
+    assert torch.equal(served.model.score_all(users), model.score_all(users))
+
+
 def test_model_and_inference_from_different_runs_are_refused(make_config, tmp_path):
     config = load_config(make_config())
     train(config, progress=False, log=lambda *a, **k: None)

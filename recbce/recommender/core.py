@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from recbce.errors import RecbceError
 from recbce.evaluation.ranking import chunk_users, ranked_top
 from recbce.models import Vectors
-from recbce.recommender.ids import IdIndex
+from recbce.recommender.ids import IdIndex, as_list
 from recbce.runs.trained import Served, load_served
 
 MODEL, POPULAR = "model", "popular"  # the `source` of a recommendation row
@@ -57,13 +57,15 @@ class Recommender:
         Unknown users raise UnknownIdError, or with popular_fallback get the k items with most
         training interactions, scored by that count and marked source 'popular'."""
         k = min(k, len(self.items))
-        wanted = list(self.users.values) if users is None else users
-        rows = self.users.find(wanted) if popular_fallback else self.users.require(wanted, FALLBACK_HINT)
+        if users is None:
+            rows = np.arange(len(self.users))
+        else:
+            rows = self.users.find(users) if popular_fallback else self.users.require(users, FALLBACK_HINT)
         known = rows >= 0
         top, scores = self.top_k(torch.from_numpy(rows[known]), k, exclude_seen)
-        asked = np.asarray(wanted if users is not None else self.users.values, dtype=object)
         parts = [self.frame(self.users.values[rows[known]], top, scores, MODEL)]
         if not known.all():
+            asked = np.asarray(as_list(users), dtype=object)
             best = self.item_counts.float().topk(k)
             n = int((~known).sum())
             parts.append(self.frame(asked[~known], best.indices.expand(n, -1), best.values.expand(n, -1),

@@ -3,8 +3,9 @@ recommends on its own, moved anywhere, with its data file gone.
 
 It holds the id maps, every observed pair (the items a recommendation never repeats) as an
 int32 CSR per user, the items' training counts (the popularity fallback), and whatever the
-model reads at scoring time (recbce.data.history.ScoringInputs), stored field by field as
-plain tensors. All of it loads with torch.load(weights_only=True).
+model reads at scoring time (recbce.data.history.ScoringInputs: a per-user item index, a
+graph as a sparse matrix), stored field by field as plain tensors. All of it loads with
+torch.load(weights_only=True).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def pack_inputs(inputs: ScoringInputs) -> dict:
             continue
         if isinstance(value, Positives):
             packed[field.name] = {"csr": pack_csr(value)}
-        elif isinstance(value, torch.Tensor):
+        elif isinstance(value, torch.Tensor) and value.layout == torch.sparse_csr:
+            packed[field.name] = {"sparse_csr": pack_sparse(value)}
+        elif isinstance(value, torch.Tensor) and value.layout == torch.strided:
             packed[field.name] = {"tensor": value}
         else:
             raise TypeError(f"ScoringInputs.{field.name}: cannot store a {type(value).__name__} in "
@@ -93,6 +96,27 @@ def unpack_inputs(packed: dict, n_items: int) -> ScoringInputs:
     if unknown:
         raise RunError(f"{INFERENCE_FILE} holds scoring inputs this recbce does not know: "
                        f"{', '.join(sorted(unknown))} (written by a newer version?)")
-    values = {name: unpack_csr(entry["csr"], n_items) if "csr" in entry else entry["tensor"]
-              for name, entry in packed.items()}
+    values = {}
+    for name, entry in packed.items():
+        if "csr" in entry:
+            values[name] = unpack_csr(entry["csr"], n_items)
+        elif "sparse_csr" in entry:
+            values[name] = unpack_sparse(entry["sparse_csr"])
+        else:
+            values[name] = entry["tensor"]
     return ScoringInputs(**values)
+
+
+def pack_sparse(matrix: torch.Tensor) -> dict:
+    """A sparse CSR matrix (a graph) as plain tensors, its indices as int32 when they fit."""
+    crow, col = matrix.crow_indices(), matrix.col_indices()
+    small = max(matrix.shape) < 2**31 and matrix.values().numel() < 2**31
+    return {"crow": crow.to(torch.int32) if small else crow, "col": col.to(torch.int32) if small else col,
+            "values": matrix.values(), "size": list(matrix.shape), "index_dtype": str(crow.dtype)}
+
+
+def unpack_sparse(packed: dict) -> torch.Tensor:
+    dtype = torch.int64 if packed["index_dtype"] == "torch.int64" else torch.int32
+    # Invariants checked: indices read from a file must not send torch's kernels out of bounds.
+    return torch.sparse_csr_tensor(packed["crow"].to(dtype), packed["col"].to(dtype), packed["values"],
+                                   tuple(packed["size"]), check_invariants=True)
