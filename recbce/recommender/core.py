@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from recbce.errors import RecbceError
-from recbce.evaluation.ranking import chunk_users, ranked_top
+from recbce.evaluation.ranking import chunk_users, ranked_top, window
 from recbce.models import Vectors
 from recbce.recommender.ids import IdIndex, as_list
 from recbce.runs.trained import Served, load_served
@@ -77,12 +77,16 @@ class Recommender:
         """([U, k] item rows, [U, k] scores): a block of users at a time, seen items at −inf;
         ties ranked by item row, as evaluation ranks them."""
         tops, scores, block = [], [], None
-        step = chunk_users(len(self.items), self.max_memory_mb)
-        for chunk in users.split(step):
+        n_items = len(self.items)
+        step = chunk_users(n_items, self.max_memory_mb)
+        if exclude_seen:  # the seen pairs once, as sorted positions row * n_items + item
+            row, item = self.seen.rows(users)
+            seen = row * n_items + item
+        for start in range(0, len(users), step):
+            chunk = users[start:start + step]
             block = self.model.score_all(chunk, out=None if block is None else block[:len(chunk)])
             if exclude_seen:
-                row, item = self.seen.rows(chunk)
-                block[row, item] = -torch.inf
+                block.view(-1).index_fill_(0, window(seen, start * n_items, len(chunk) * n_items), -torch.inf)
             top = ranked_top(block, k)
             tops.append(top)
             scores.append(block.gather(1, top))
