@@ -240,3 +240,29 @@ def test_resuming_a_finished_run_keeps_its_training_time(tmp_path):
     assert again["train_seconds"] == first["train_seconds"]
     saved = json.loads((tmp_path / "runs/done/summary.json").read_text())
     assert saved["train_seconds"] == first["train_seconds"]
+
+
+def test_ctrl_c_in_the_last_validation_is_honoured_and_resume_finishes(config_for, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recbce.cli.app import app
+    from recbce.training import loop
+
+    path, run_dir = config_for("last")
+    real = loop.end_epoch
+
+    def end_epoch(run):
+        if run.state.epoch == run.config.train.epochs:
+            os.kill(os.getpid(), signal.SIGINT)  # caught by the loop's handler: a flag, no exception
+        return real(run)
+
+    monkeypatch.setattr(loop, "end_epoch", end_epoch)
+    args = ["train", "-c", str(path), "-q", "--set", "train.epochs=2", "--set", "train.checkpoint_every=0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130, result.output
+    assert "interrupted after the last epoch; checkpoint saved. Finish with:" in result.output
+    assert not (run_dir / "summary.json").exists() and epochs_done(run_dir) == 2
+    monkeypatch.undo()
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert epochs_done(run_dir) == 2 and (run_dir / "summary.json").exists()

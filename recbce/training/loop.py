@@ -97,9 +97,12 @@ def train_epochs(run: Training, stop: StopFlag) -> None:
 def interrupt(run: Training) -> None:
     save_checkpoint(run)
     state = run.state
-    folder.write_status(run, "interrupted", f"epoch {state.epoch}, step {state.step}")
-    raise Interrupted(f"interrupted at epoch {state.epoch}, step {state.step}; checkpoint "
-                      f"saved. Resume with: {folder.resume_command(run.context)} {run.run_dir}")
+    trained = state.stopped or state.epoch > run.config.train.epochs
+    where = "after the last epoch" if trained else f"epoch {state.epoch}, step {state.step}"
+    folder.write_status(run, "interrupted", where)
+    raise Interrupted(f"interrupted {'' if trained else 'at '}{where}; checkpoint saved. "
+                      f"{'Finish' if trained else 'Resume'} with: {folder.resume_command(run.context)} "
+                      f"{run.run_dir}")
 
 
 def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
