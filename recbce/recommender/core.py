@@ -110,9 +110,10 @@ class Recommender:
         rows = torch.from_numpy(self.items.require(items))
         k = min(k, len(self.items) - 1)
         unit = F.normalize(self.vectors().items.float(), dim=1)
-        tops, scores = [], []
+        tops, scores, block = [], [], None
         for chunk in rows.split(chunk_users(len(self.items), self.max_memory_mb)):
-            block = unit[chunk] @ unit.T
+            # One block reused over the chunks: a fresh one each time is memory the OS pages in again.
+            block = torch.mm(unit[chunk], unit.T, out=None if block is None else block[:len(chunk)])
             block[torch.arange(len(chunk)), chunk] = -torch.inf
             top = ranked_top(block, k)
             tops.append(top)
