@@ -113,7 +113,9 @@ def shipped_run() -> str:
     memory = f"{int(peak[1]) / 1024:,.0f} MiB" if peak else "not recorded"
     test = summary["test"]
     return (
-        f"The shipped run ({RUN.relative_to(ROOT)}): validation chose epoch {summary['best_epoch']} of "
+        "The shipped run (`recbce train --config configs/gowalla-lightgcn.yaml` under `/usr/bin/time -v`, "
+        f"folder {RUN.relative_to(ROOT)}; docs/results.md says how it ran): "
+        f"validation chose epoch {summary['best_epoch']} of "
         f"{len(epochs)}; test Recall@20 **{test['recall@20']:.4f}**, NDCG@20 **{test['ndcg@20']:.4f}**; "
         f"peak resident memory {memory} (`/usr/bin/time -v`).\n\n"
         "| epoch | training s | validation Recall@20 |\n|---:|---:|---:|\n" + rows + "\n"
