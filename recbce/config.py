@@ -79,9 +79,11 @@ class ModelConfig(Section):
     kind: Literal["mf", "lightgcn"] = "mf"
     dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
-    # The item biases' starting value. A sigmoid loss with k negatives per positive is at its
-    # prior from the first step when σ(b_v) = 1/(k + 1): b_v = −log k (e.g. −6.9 for k = 1,024).
-    bias_init: float = Field(0.0, ge=-50, le=50)
+    # The item biases' starting value (a logit). "prior": where a sigmoid loss (bce, gbce) has no
+    # gradient for a constant score, σ(b) = w⁺/(w⁺ + k·w⁻) with k negatives per positive
+    # (−log k = −6.9 for k = 1,024 and unit weights): the model starts at the loss's base rate
+    # instead of spending its first epochs pushing every score down (docs/results.md, issue 25).
+    bias_init: float | Literal["prior"] = 0.0
     init_std: float = Field(0.1, gt=0)
     scorer: Literal["dot", "cosine"] = "dot"
     temperature: float = Field(1.0, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature
@@ -93,6 +95,22 @@ class ModelConfig(Section):
     # (recbce.data.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
     context: int = Field(0, ge=0, le=2**16)
     layers: int = Field(3, ge=0, le=64)  # lightgcn only: propagation steps over the graph
+
+    @field_validator("bias_init", mode="before")
+    @classmethod
+    def _number_or_prior(cls, value: Any) -> Any:
+        if value == "prior":
+            return value
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("should be a number or 'prior'") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("should be a number or 'prior'")
+        if not -50 <= value <= 50:
+            raise ValueError("should be between -50 and 50 (a logit), or 'prior'")
+        return value
 
 
 class SamplerConfig(Section):
@@ -222,6 +240,8 @@ class Config(Section):
                              "held-out items must come after the training items they follow")
         if self.model.kind == "lightgcn":
             lightgcn_supported(self)
+        if self.model.bias_init == "prior":
+            prior_supported(self)
         if self.eval.metric not in metric_names(self.eval):
             raise ValueError(f"eval.metric {self.eval.metric!r} is not computed; choose one of "
                              f"{', '.join(metric_names(self.eval))}")
@@ -244,6 +264,20 @@ def lightgcn_supported(config: Config) -> None:
 
 # The config keys that name a data file, as (section path, field).
 DATA_PATH_KEYS = (("data", "path"), ("data.split", "test_path"), ("data.split", "valid_path"))
+
+
+def prior_supported(config: Config) -> None:
+    """model.bias_init: prior needs an item bias and a sigmoid loss whose base rate it can start at."""
+    loss = config.loss
+    if not config.model.bias:
+        raise ValueError("model.bias_init: prior sets the item biases: set model.bias: true")
+    if loss.name not in ("bce", "gbce"):
+        raise ValueError(f"model.bias_init: prior is where a sigmoid loss (bce, gbce) starts at its base "
+                         f"rate; loss.name {loss.name} has no single one: set a number")
+    if loss.name == "bce" and (loss.pos_weight == 0 or loss.neg_weight == 0):
+        raise ValueError("model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0")
+    if config.sampler.kind == "in_batch" and config.train.batch_size < 2:
+        raise ValueError("model.bias_init: prior needs negatives: in_batch takes train.batch_size >= 2")
 
 
 def data_paths(config: Config) -> dict[str, str]:

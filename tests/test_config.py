@@ -54,6 +54,12 @@ def test_set_overrides_nested_keys_with_yaml_types(tmp_path):
         ("data:\n  split: {test_ratio: 0.5, valid_ratio: 0.5}\n",
          "data.split: test_ratio + valid_ratio must be below 1 (got 0.5 + 0.5)"),
         ("train:\n  lr: 0.1\n  lr: 0.2\n", "invalid YAML: duplicate key 'lr' at line 3"),
+        ("model:\n  bias_init: low\n", "model.bias_init: should be a number or 'prior' (got 'low')"),
+        ("model:\n  bias_init: true\n", "should be a number or 'prior'"),
+        ("model:\n  bias_init: -1e3\n", "should be between -50 and 50 (a logit), or 'prior'"),
+        ("model:\n  bias_init: prior\nloss:\n  name: bpr\n", "loss.name bpr has no single one: set a number"),
+        ("model:\n  bias_init: prior\n  bias: false\n", "prior sets the item biases: set model.bias: true"),
+        ("model:\n  bias_init: prior\nloss:\n  neg_weight: 0\n", "loss.neg_weight > 0"),
         ("model:\n  dim: [" + ", ".join(["1"] * 5000) + "]\n", "model.dim: Input should be a valid integer"),
     ],
 )
@@ -69,6 +75,13 @@ def test_each_kind_of_error_names_the_key(tmp_path, text, expected):
     result = CliRunner().invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 2
     assert result.output.startswith("error:") and result.output.strip().count("\n") == 0
+
+
+def test_bias_init_takes_a_number_a_yaml_exponent_or_prior(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  bias_init: -1e1\n")  # a string to PyYAML
+    assert load_config(path).model.bias_init == -10.0
+    assert load_config(path, ["model.bias_init=prior"]).model.bias_init == "prior"
 
 
 def test_missing_config_file(tmp_path):

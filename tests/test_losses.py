@@ -5,7 +5,17 @@ import torch
 import torch.nn.functional as F
 
 from recbce.config import LossConfig
-from recbce.training.losses import LOSSES, bce, bpr, build_loss, ccl, decoupled_softmax, gbce, softmax
+from recbce.training.losses import (
+    LOSSES,
+    bce,
+    bpr,
+    build_loss,
+    ccl,
+    decoupled_softmax,
+    gbce,
+    prior_logit,
+    softmax,
+)
 
 f64 = torch.float64
 
@@ -189,3 +199,28 @@ def test_masked_negatives_get_no_gradient_and_no_nan(name):
     assert (scores.grad[masked] == 0).all() and (scores.grad[:, 0] != 0).all()
     if name != "ccl":  # ccl: a negative below the margin has zero gradient by design
         assert (scores.grad[~masked] != 0).all()
+
+
+PRIOR_LOSSES = [LossConfig(name="bce"), LossConfig(name="bce", pos_weight=2.0, neg_weight=0.01),
+                LossConfig(name="gbce", gbce_t=0.5), LossConfig(name="gbce", gbce_t=1.0)]
+
+
+@pytest.mark.parametrize("loss", PRIOR_LOSSES, ids=["bce", "bce-weighted", "gbce-0.5", "gbce-1"])
+def test_prior_logit_is_where_a_constant_score_has_no_gradient(loss):
+    k, n_items = 16, 101
+    start = prior_logit(loss, k, n_items)
+    fn = build_loss(loss, n_items)
+    score = torch.tensor(start, dtype=f64, requires_grad=True)
+    fn(score.expand(8), score.expand(8, k)).backward()
+    assert abs(score.grad.item()) < 1e-12
+    # either side of it, the gradient points back to it: a minimum, not a maximum
+    for shift, sign in ((-0.5, -1), (0.5, 1)):
+        moved = torch.tensor(start + shift, dtype=f64, requires_grad=True)
+        fn(moved.expand(8), moved.expand(8, k)).backward()
+        assert torch.sign(moved.grad).item() == sign
+
+
+def test_prior_of_unit_weights_is_one_in_k_plus_one():
+    assert sig(prior_logit(LossConfig(name="bce"), 1024, 40_981)) == pytest.approx(1 / 1025, rel=1e-12)
+    # gbce at t = 1 starts at the catalogue's base rate: one positive among n_items − 1 others
+    assert sig(prior_logit(LossConfig(name="gbce", gbce_t=1.0), 1024, 40_981)) == pytest.approx(1 / 40_981)

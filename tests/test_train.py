@@ -89,3 +89,23 @@ def test_user_history_mix_recovers_planted_tastes_reproducibly(make_config, tmp_
     assert summary["test"]["ndcg@10"] > 1.5 * summary["popularity"]["ndcg@10"]
     again = train(load_config(config), overwrite=True, progress=False)
     assert again["test"] == summary["test"]
+
+
+def test_bias_init_prior_starts_at_the_loss_base_rate_and_the_run_records_it(make_config):
+    import math
+
+    import torch
+
+    from recbce.data.dataset import load_dataset
+    from recbce.runs.folder import load_run
+    from recbce.training.state import prepare
+
+    config = load_config(make_config(model={"bias_init": "prior"}, sampler={"kind": "shared", "ratio": 8},
+                                     loss={"name": "bce", "neg_weight": 0.5}, train={"epochs": 1}))
+    run = prepare(config, load_dataset(config.data, config.seed), log=lambda *_: None)
+    start = math.log(1 / (8 * 0.5))  # σ(b) = w⁺ / (w⁺ + k·w⁻)
+    assert run.config.model.bias_init == start
+    assert torch.equal(run.model.item_bias.weight, torch.full_like(run.model.item_bias.weight, start))
+    summary = train(config, progress=False)
+    saved, _ = load_run(summary["run_dir"])
+    assert saved.model.bias_init == start  # config.yaml records the number it started from

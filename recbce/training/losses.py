@@ -27,6 +27,7 @@ below for dot scores, so it needs the cosine scorer.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -89,9 +90,27 @@ def bpr(pos, neg):
 
 def gbce(pos, neg, n_items: int, t: float = 0.0):
     """Generalised BCE (gSASRec): calibrates σ(s) under k sampled negatives; t = 0 is plain BCE."""
-    alpha = neg.shape[1] / (n_items - 1)
-    beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+    beta = gbce_beta(neg.shape[1], n_items, t)
     return (beta * F.softplus(-pos) + F.softplus(neg).sum(dim=1)).mean()
+
+
+def gbce_beta(negatives: int, n_items: int, t: float) -> float:
+    """gBCE's weight on the positive: β = α(t(1 − 1/α) + 1/α), α = k / (n_items − 1)."""
+    alpha = negatives / (n_items - 1)
+    return alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+
+
+def prior_logit(config: LossConfig, negatives: int, n_items: int) -> float:
+    """The constant score at which bce or gbce has no gradient, `negatives` per positive.
+
+    d/ds [w⁺·softplus(−s) + k·w⁻·softplus(s)] = −w⁺(1 − σ(s)) + k·w⁻·σ(s) = 0 at
+    s = log(w⁺ / (k·w⁻)); gbce is the case w⁺ = β, w⁻ = 1.
+    """
+    if config.name == "gbce":
+        pos_weight, neg_weight = gbce_beta(negatives, n_items, config.gbce_t), 1.0
+    else:
+        pos_weight, neg_weight = config.pos_weight, config.neg_weight
+    return math.log(pos_weight / (negatives * neg_weight))
 
 
 def ccl(pos, neg, margin: float = 0.8, neg_weight: float = 1.0):

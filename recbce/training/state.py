@@ -18,7 +18,7 @@ from recbce.data.sampling import build_sampler, make_generator
 from recbce.models import Scorer, build_model
 from recbce.training import distributed
 from recbce.training.checkpoint import Progress
-from recbce.training.losses import build_loss
+from recbce.training.losses import build_loss, prior_logit
 from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
 
 
@@ -47,6 +47,7 @@ class Training:
 def prepare(config: Config, dataset: Dataset, context: distributed.Context = distributed.SINGLE,
             log: Callable = print, show_progress: bool = False) -> Training:
     """Everything a run needs, initialised from the run's seed (this process's stream)."""
+    config = with_prior_bias(config, dataset.n_items)
     generator = make_generator(config.seed, context.rank)
     model, optimizer = build(dataset, config, generator, context.device)
     return Training(
@@ -56,6 +57,17 @@ def prepare(config: Config, dataset: Dataset, context: distributed.Context = dis
         loss_fn=build_loss(config.loss, dataset.n_items), history=UserHistory(dataset, config.model),
         log=log, show_progress=show_progress,
     )
+
+
+def with_prior_bias(config: Config, n_items: int) -> Config:
+    """`config` with model.bias_init a number: "prior" resolved for this catalogue and sampler
+    (the run's config.yaml then records the value it started from)."""
+    if config.model.bias_init != "prior":
+        return config
+    sampler = config.sampler
+    negatives = config.train.batch_size - 1 if sampler.kind == "in_batch" else sampler.ratio
+    start = prior_logit(config.loss, negatives, n_items)
+    return config.model_copy(update={"model": config.model.model_copy(update={"bias_init": start})})
 
 
 def build(dataset: Dataset, config: Config, generator: torch.Generator, device: torch.device):
