@@ -224,3 +224,16 @@ def test_prior_of_unit_weights_is_one_in_k_plus_one():
     assert sig(prior_logit(LossConfig(name="bce"), 1024, 40_981)) == pytest.approx(1 / 1025, rel=1e-12)
     # gbce at t = 1 starts at the catalogue's base rate: one positive among n_items − 1 others
     assert sig(prior_logit(LossConfig(name="gbce", gbce_t=1.0), 1024, 40_981)) == pytest.approx(1 / 40_981)
+
+
+@pytest.mark.parametrize("name", ["bce", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"])
+def test_no_negatives_at_all_costs_the_positive_term_alone(name):
+    # An in-batch sampler's last batch can hold one row, which has no other row to be its negative.
+    pos = torch.tensor([0.3, -2.0], dtype=f64, requires_grad=True)
+    loss = build_loss(LossConfig(name=name, gbce_t=0.5), n_items=50)(pos, torch.zeros(2, 0, dtype=f64))
+    loss.backward()
+    zero = torch.zeros((), dtype=f64)
+    alone = {"bce": F.softplus(-pos).mean(), "softmax": zero, "decoupled_softmax": -pos.mean(), "bpr": zero,
+             "gbce": 0.5 * F.softplus(-pos).mean(), "ccl": (1 - pos).mean()}[name]
+    assert abs(loss.item() - alone.item()) < 1e-12
+    assert torch.isfinite(pos.grad).all()

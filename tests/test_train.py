@@ -109,3 +109,15 @@ def test_bias_init_prior_starts_at_the_loss_base_rate_and_the_run_records_it(mak
     summary = train(config, progress=False)
     saved, _ = load_run(summary["run_dir"])
     assert saved.model.bias_init == start  # config.yaml records the number it started from
+
+
+@pytest.mark.parametrize("loss", ["softmax", "bpr"])
+def test_in_batch_negatives_train_when_the_last_batch_is_one_row(make_config, loss):
+    from recbce.data.dataset import load_dataset
+
+    config = load_config(make_config(sampler={"kind": "in_batch"}, loss={"name": loss}))
+    rows = len(load_dataset(config.data, config.seed).train.users)
+    one_left = load_config(make_config(sampler={"kind": "in_batch"}, loss={"name": loss},
+                                       train={"epochs": 1, "batch_size": rows - 1}))
+    summary = train(one_left, progress=False)  # batches of rows − 1 and 1
+    assert summary["test"]["ndcg@20"] > 0

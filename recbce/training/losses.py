@@ -74,7 +74,9 @@ def row_logsumexp(neg, pos=None):
     exponent ≤ 0; a row with nothing but −inf (every negative masked, no positive) gets 0
     and zero gradients, where torch.logsumexp(neg) would give −inf and NaN gradients.
     """
-    top = neg.amax(dim=1) if pos is None else torch.maximum(pos, neg.amax(dim=1))
+    # k = 0 (an in-batch sampler's batch of one row) is an empty sum, as if every negative were masked
+    top = neg.amax(dim=1) if neg.shape[1] else neg.new_full(neg.shape[:1], float("-inf"))
+    top = top if pos is None else torch.maximum(pos, top)
     top = torch.where(torch.isfinite(top), top, 0.0).detach()  # a constant shift: no gradient
     total = torch.exp(neg - top.unsqueeze(1)).sum(dim=1)
     if pos is not None:
@@ -84,7 +86,9 @@ def row_logsumexp(neg, pos=None):
 
 
 def bpr(pos, neg):
-    """Pairwise −log σ(s⁺ − s⁻), averaged over the k negatives and the batch."""
+    """Pairwise −log σ(s⁺ − s⁻), averaged over the k negatives and the batch (no pairs: 0)."""
+    if not neg.shape[1]:
+        return (pos * 0).sum()
     return F.softplus(neg - pos.unsqueeze(1)).mean()
 
 
@@ -96,6 +100,8 @@ def gbce(pos, neg, n_items: int, t: float = 0.0):
 
 def gbce_beta(negatives: int, n_items: int, t: float) -> float:
     """gBCE's weight on the positive: β = α(t(1 − 1/α) + 1/α), α = k / (n_items − 1)."""
+    if not negatives:  # the limit α → 0
+        return 1 - t
     alpha = negatives / (n_items - 1)
     return alpha * (t * (1 - 1 / alpha) + 1 / alpha)
 
@@ -115,6 +121,8 @@ def prior_logit(config: LossConfig, negatives: int, n_items: int) -> float:
 
 def ccl(pos, neg, margin: float = 0.8, neg_weight: float = 1.0):
     """Cosine contrastive loss (SimpleX): negatives below the margin cost nothing."""
+    if not neg.shape[1]:
+        return (1 - pos).mean()
     return ((1 - pos) + neg_weight * F.relu(neg - margin).mean(dim=1)).mean()
 
 
