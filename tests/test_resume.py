@@ -85,12 +85,23 @@ def final_metrics(run_dir):
     return json.loads((run_dir / "summary.json").read_text())["test"]
 
 
+def checkpoint_epoch(run_dir) -> int:
+    """The epoch in progress that checkpoint.pt records (0 if none is there yet). Read from
+    the file, not inferred from when it changed: on a fast machine the checkpoint after the
+    last epoch can land before a poll sees that epoch's line in metrics.jsonl."""
+    import torch
+
+    try:
+        return torch.load(run_dir / "checkpoint.pt", weights_only=True)["progress"]["epoch"]
+    except FileNotFoundError:
+        return 0
+
+
 def kill_in_final_phase(run_dir, process, epochs: int, delay: float) -> None:
     """SIGKILL `delay` seconds after the checkpoint that follows the last epoch: while the
     model, the test metrics, the curves or run.json are being written."""
     wait_for(lambda: epochs_done(run_dir) >= epochs, process, f"epoch {epochs}")
-    first = checkpoint_id(run_dir)
-    wait_for(lambda: checkpoint_id(run_dir) != first, process, "the last checkpoint")
+    wait_for(lambda: checkpoint_epoch(run_dir) > epochs, process, "the last checkpoint")
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
