@@ -39,3 +39,16 @@ def test_row_adam_leaves_unused_rows_and_their_moments_alone():
     assert state["exp_avg"][[0, 2, 3, 5]].abs().sum() == 0 and state["step"] == 2
     # Row 1 was used in step 1 only: lazy Adam leaves its moments as step 1 left them.
     assert state["exp_avg_sq"][1].abs().sum() > 0
+
+
+def test_row_gradient_sums_repeated_rows_and_lists_used_rows_ascending():
+    from recbce.training.optim import _row_gradient
+
+    indices = torch.tensor([[7, 2, 7, 0]])
+    values = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [0.5, 0.5]])
+    grad = torch.sparse_coo_tensor(indices, values, (10, 2))
+    scratch = torch.zeros(10, 2)
+    rows, summed = _row_gradient(grad, scratch)
+    assert rows.tolist() == [0, 2, 7]
+    assert summed.tolist() == [[0.5, 0.5], [3.0, 4.0], [6.0, 8.0]]
+    assert not scratch.any()  # left zeroed for the next step

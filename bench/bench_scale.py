@@ -1,0 +1,330 @@
+"""The cost curve: load, train and evaluate on generated long-tail logs of 1 M to 100 M rows.
+
+Per size (users = rows / 50, items = rows / 200: 100 M rows over 2 M users and 500 k
+items), each stage in a fresh child process so its peak resident memory is its own:
+- load: `load_dataset` of the TSV (read, duplicates dropped, 70/10/20 random split, CSR);
+- per-pair: BCE, 4 uniform negatives per positive, batch 65,536, RowAdam;
+- shared: configs/gowalla-best.yaml's recipe without model.history (cosine / 0.1 + item
+  bias, decoupled softmax over one pool of 1,024 per batch of 1,024, RowAdam);
+- eval: full ranking (K = 20, train + valid excluded) of 10,000 test users drawn once.
+Training runs a fixed number of steps (median step, after one warm-up) extrapolated to a
+full epoch; evaluation is extrapolated to every test user. Both extrapolations are linear.
+The training and evaluation children load the data themselves (their peak includes it);
+their "stage peak" is the high-water mark after loading (Linux clear_refs), when available.
+Writes bench/results/scale.md. Reproduce: make bench ONLY=scale (SCALE_SIZES="1 10" for a part).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from queue import Empty
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from recbce import runs  # noqa: E402
+
+SIZES = (1, 10, 30, 100)  # million generated rows
+USERS_PER_ROW, ITEMS_PER_ROW = 1 / 50, 1 / 200
+CHUNK = 10_000_000  # rows generated and written at a time
+STEPS = {"per-pair": 10, "shared": 30}
+EVAL_USERS = 10_000
+COMMAND = "make bench ONLY=scale  (or: python bench/bench_scale.py)"
+MODES = {
+    "per-pair": ["sampler.kind=uniform", "sampler.ratio=4", "loss.name=bce", "model.bias=true",
+                 "train.batch_size=65536", "train.optimizer=row_adam"],
+    "shared": ["model.scorer=cosine", "model.temperature=0.1", "model.bias=true", "sampler.kind=shared",
+               "sampler.ratio=1024", "loss.name=decoupled_softmax", "train.batch_size=1024",
+               "train.optimizer=row_adam", "train.lr=2e-2"],
+}
+
+
+def long_tail(rng: np.random.Generator, size: int, n: int, exponent: float) -> np.ndarray:
+    """`n` indices in [0, size) with density ∝ x^(1/exponent − 1) (exponent > 1: a long tail,
+    the least popular index still drawn about n / (exponent · size) times), in a fixed shuffled
+    order so popularity is not the index order."""
+    ranks = (size * rng.random(n) ** exponent).astype(np.int64)
+    return np.random.default_rng(size).permutation(size)[ranks]
+
+
+def shape(millions: float) -> tuple[int, int, int]:
+    rows = int(millions * 1_000_000)
+    return rows, max(1, int(rows * USERS_PER_ROW)), max(1, int(rows * ITEMS_PER_ROW))
+
+
+def write_log(path: Path, rows: int, n_users: int, n_items: int, seed: int = 0) -> Path:
+    """`user item` lines, CHUNK rows at a time (pyarrow's CSV writer): users' activity and
+    items' popularity both long-tailed (exponents 1.25 and 2: the most active
+    user holds a few % of the catalogue at 1 M rows, so a uniform sampler is not starved)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    options = pacsv.WriteOptions(include_header=False, delimiter="\t")
+    schema = pa.schema([("user", pa.int64()), ("item", pa.int64())])
+    with pacsv.CSVWriter(path, schema, write_options=options) as writer:
+        for start in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - start)
+            writer.write_table(pa.table({"user": long_tail(rng, n_users, n, 1.25),
+                                         "item": long_tail(rng, n_items, n, 2.0)}, schema=schema))
+    return path
+
+
+def config_for(path: Path, mode: str | None = None):
+    from recbce.config import DataConfig, load_config
+
+    config = load_config(ROOT / "configs" / "gowalla.yaml", MODES.get(mode, []))
+    data = DataConfig(path=str(path), format="tsv", split={"test_ratio": 0.2, "valid_ratio": 0.1})
+    return config.model_copy(update={"data": data})
+
+
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def stage_peak_gib() -> float | None:
+    """VmHWM (reset after loading by clear_refs), or None where /proc has no such field."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak() -> bool:
+    """Start a new high-water mark (it also resets ru_maxrss: read the load's peak first)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def loaded(path: Path, mode: str | None = None):
+    from recbce.data.dataset import load_dataset
+
+    config = config_for(path, mode)
+    started = time.perf_counter()
+    dataset = load_dataset(config.data, config.seed)
+    return config, dataset, time.perf_counter() - started
+
+
+def run_load(path: Path) -> dict:
+    _, dataset, seconds = loaded(path)
+    return {"seconds": seconds, "kept": len(dataset.train) + len(dataset.valid) + len(dataset.test),
+            "train": len(dataset.train), "users": dataset.n_users, "items": dataset.n_items}
+
+
+def run_train(path: Path, mode: str) -> dict:
+    import torch
+
+    from recbce.training.loop import keep_freed_memory, next_batch, train_step
+    from recbce.training.state import prepare
+
+    config, dataset, load_s = loaded(path, mode)
+    load_peak, fresh = peak_gib(), reset_peak()
+    keep_freed_memory()  # as `recbce train` does
+    run = prepare(config, dataset, log=lambda *a, **k: None)
+    batch_size = config.train.batch_size
+    order = torch.randperm(len(dataset.train), generator=run.generator)
+    seconds = []
+    for pairs in order.split(batch_size)[: STEPS[mode] + 1]:
+        started = time.perf_counter()
+        train_step(run, *next_batch(run, pairs))
+        seconds.append(time.perf_counter() - started)
+    step = statistics.median(seconds[1:])
+    steps = -(-len(dataset.train) // batch_size)
+    return {"load_seconds": load_s, "step": step, "epoch": step * steps, "steps": steps,
+            "per_s": batch_size / step, "load_peak": load_peak,
+            "stage_peak": stage_peak_gib() if fresh else None}
+
+
+def run_eval(path: Path) -> dict:
+    import torch
+
+    from recbce.data.dataset import Split
+    from recbce.evaluation.ranking import evaluate, heldout_and_exclusions
+    from recbce.training.state import build
+
+    config, dataset, load_s = loaded(path)
+    load_peak, fresh = peak_gib(), reset_peak()
+    model = build(dataset, config, torch.Generator().manual_seed(0), torch.device("cpu"))[0].eval()
+    heldout, exclude = heldout_and_exclusions(dataset, "test")
+    users = torch.unique(heldout.users)
+    sample = users[torch.randperm(len(users), generator=torch.Generator().manual_seed(0))[:EVAL_USERS]]
+    keep = torch.isin(heldout.users, sample)
+    started = time.perf_counter()
+    with torch.no_grad():
+        metrics = evaluate(model, Split(heldout.users[keep], heldout.items[keep]), exclude, [20],
+                           config.eval.batch_users, max_memory_mb=config.eval.max_memory_mb)
+    seconds = time.perf_counter() - started
+    return {"load_seconds": load_s, "seconds": seconds, "sampled": len(sample), "test_users": len(users),
+            "all_users": seconds * len(users) / len(sample), "recall": metrics["recall@20"],
+            "load_peak": load_peak, "stage_peak": stage_peak_gib() if fresh else None}
+
+
+STAGES = {"load": run_load, "per-pair": lambda p: run_train(p, "per-pair"),
+          "shared": lambda p: run_train(p, "shared"), "eval": run_eval}
+
+
+def threads() -> int:
+    """Torch threads of every stage: 1 unless BENCH_THREADS says otherwise. On this shared 2-core
+    machine a second intra-op thread spin-waits on a busy core: steps took 30x longer."""
+    return int(os.environ.get("BENCH_THREADS", 1))
+
+
+def child(stage: str, path: Path, queue) -> None:
+    import torch
+
+    torch.set_num_threads(threads())
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    result = STAGES[stage](path)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu"] = usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime
+    result["peak"] = max(peak_gib(), result.get("load_peak", 0.0))
+    queue.put(result)
+
+
+def measure(stage: str, path: Path) -> dict:
+    """One stage in a fresh process: its figures and its own peak resident memory."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(stage, path, queue))
+    process.start()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise SystemExit(f"bench_scale: the {stage} stage on {path.name} died "
+                                 f"(exit code {process.exitcode})") from None
+    process.join()
+    result["uptime"] = load_average()
+    return result
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def size_rows(millions: float, folder: Path) -> tuple[list[str], dict]:
+    """Generate the log of one size, measure every stage on it, delete it; table lines."""
+    rows, n_users, n_items = shape(millions)
+    started = time.perf_counter()
+    path = write_log(folder / f"{millions:g}m.tsv", rows, n_users, n_items)
+    made = time.perf_counter() - started
+    print(f"{millions:g} M: generated {rows:,} rows in {made:.1f} s ({path.stat().st_size / 2**30:.2f} GiB)",
+          flush=True)
+    figures = {}
+    for stage in STAGES:
+        figures[stage] = measure(stage, path)
+        print(f"  {stage}: {figures[stage]}", flush=True)
+    path.unlink()
+    return table_lines(millions, made, figures), figures
+
+
+def per_interaction(figures: dict) -> dict[str, float]:
+    """Microseconds per interaction: loading per row kept, an epoch per training row, and
+    evaluation per scored (user, item) pair in nanoseconds (full ranking is users x items)."""
+    load, train = figures["load"], figures["load"]["train"]
+    return {"load": 1e6 * load["seconds"] / load["kept"],
+            "per-pair": 1e6 * figures["per-pair"]["epoch"] / train,
+            "shared": 1e6 * figures["shared"]["epoch"] / train,
+            "eval": 1e9 * figures["eval"]["seconds"] / (figures["eval"]["sampled"] * load["items"])}
+
+
+def gib(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def table_lines(millions: float, made: float, f: dict) -> list[str]:
+    load, cost = f["load"], per_interaction(f)
+    size = (f"{millions:g} M | {load['kept']:,} | {load['users']:,} x {load['items']:,}")
+    lines = [f"| {size} | load + split | {load['seconds']:.1f} s (generate {made:.1f} s) | "
+             f"{cost['load']:.2f} µs/row | {gib(load['peak'])} | | {load['uptime']} |"]
+    for mode in ("per-pair", "shared"):
+        t = f[mode]
+        lines.append(f"| {size} | train {mode} | {t['step'] * 1e3:.0f} ms/step x {t['steps']:,} steps = "
+                     f"**{t['epoch']:.0f} s/epoch** (extrapolated) | {cost[mode]:.2f} µs/row | "
+                     f"{gib(t['peak'])} | {gib(t['stage_peak'])} | {t['uptime']} |")
+    e = f["eval"]
+    lines.append(f"| {size} | eval {e['sampled']:,} users | {e['seconds']:.1f} s; all {e['test_users']:,} "
+                 f"users **{e['all_users']:.0f} s** (extrapolated) | {cost['eval']:.2f} ns/score | "
+                 f"{gib(e['peak'])} | {gib(e['stage_peak'])} | {e['uptime']} |")
+    return lines
+
+
+def ratio_lines(measured: dict[float, dict]) -> list[str]:
+    """Cost per interaction of the largest size over the smallest, per stage (criterion: <= 1.5)."""
+    sizes = sorted(measured)
+    if len(sizes) < 2:
+        return []
+    low, high = per_interaction(measured[sizes[0]]), per_interaction(measured[sizes[-1]])
+    return [f"| {stage} | {low[stage]:.3f} | {high[stage]:.3f} | {high[stage] / low[stage]:.2f}x | "
+            f"{'yes' if high[stage] / low[stage] <= 1.5 else 'no'} |" for stage in low]
+
+
+def main() -> None:
+    sizes = [float(s) for s in os.environ.get("SCALE_SIZES", " ".join(map(str, SIZES))).split()]
+    lines, measured = [], {}
+    with tempfile.TemporaryDirectory(prefix="recbce-bench-scale-") as folder:
+        for millions in sizes:
+            rows, figures = size_rows(millions, Path(folder))
+            lines += rows
+            measured[millions] = figures
+            write_results(lines, measured, sizes)
+
+
+def write_results(lines: list[str], measured: dict, sizes: list[float]) -> None:
+    sizes_done = sorted(measured)
+    missing = [f"{s:g} M" for s in sizes if s not in measured]
+    low, high = (f"{sizes_done[0]:g} M", f"{sizes_done[-1]:g} M")
+    text = "\n".join([
+        "## The cost curve: 1 M to 100 M interactions (`bench/bench_scale.py`)",
+        "",
+        f"Command: `{COMMAND}`. Generated logs (`user item`, users = rows / 50, items = rows / 200,",
+        "user activity and item popularity long-tailed: `bench_scale.long_tail`, exponents 1.25 and 2),",
+        "in a temporary folder, deleted after each size. Every stage runs in its own process,",
+        f"with {threads()} torch thread(s) (BENCH_THREADS), d = 64.",
+        f"Training: median of {STEPS['per-pair']} (per-pair: BCE, 4 uniform negatives, batch 65,536) or",
+        f"{STEPS['shared']} (shared: gowalla-best without model.history, pool 1,024, batch 1,024) steps",
+        "after one warm-up, **extrapolated** to a full epoch (steps x median step).",
+        f"Evaluation: full ranking at K = 20 of {EVAL_USERS:,} test users drawn once, random d = 64",
+        "model; the time for all test users is **extrapolated** linearly. Full ranking scores",
+        "users x items pairs, so its cost per *score* (ns) is the figure that can stay flat.",
+        "Peak = the stage process's maximum resident memory, loading included; stage peak = the",
+        "high-water mark after loading. Load = `uptime` load averages (1/5/15 min) when the stage",
+        "ended: the machine is shared with other training runs, so times are noisy; memory is not.",
+        "",
+        "| size | rows kept | users x items | stage | time | cost | peak GiB | stage peak GiB | load |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *lines,
+        "",
+        f"Cost per interaction, {high} over {low} (criterion: within 1.5x):",
+        "",
+        f"| stage | {low} | {high} | ratio | flat? |",
+        "|---|---|---|---|---|",
+        *ratio_lines(measured),
+        "",
+        *([f"Not measured: {', '.join(missing)}."] if missing else []),
+        "",
+    ])
+    runs.write_text(HERE / "results" / "scale.md", text)
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    main()

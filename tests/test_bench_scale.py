@@ -1,0 +1,44 @@
+"""The cost-curve benchmark's pure parts: the long-tail generator, the log writer, the ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.bench_scale import long_tail, ratio_lines, shape, write_log
+
+
+def test_long_tail_stays_in_range_and_puts_most_draws_on_few_indices():
+    draws = long_tail(np.random.default_rng(0), 1000, 200_000, 2.0)
+    assert draws.min() >= 0 and draws.max() < 1000
+    counts = np.sort(np.bincount(draws, minlength=1000))[::-1]
+    assert counts[:100].sum() > 0.3 * len(draws)  # the top 10% of indices: sqrt(0.1) of the mass
+    assert counts[-1] > 0  # and the tail is still drawn
+    assert np.argmax(np.bincount(draws)) != 0  # popularity is shuffled, not the index order
+
+
+def test_long_tail_is_reproducible_from_the_generator():
+    a = long_tail(np.random.default_rng(3), 50, 100, 3.0)
+    b = long_tail(np.random.default_rng(3), 50, 100, 3.0)
+    assert np.array_equal(a, b)
+
+
+def test_write_log_writes_the_rows_asked_for_in_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr("bench.bench_scale.CHUNK", 700)
+    rows, users, items = shape(0.002)
+    assert (rows, users, items) == (2000, 40, 10)
+    frame = pd.read_csv(write_log(tmp_path / "log.tsv", rows, users, items), sep="\t", header=None)
+    assert len(frame) == rows and frame[0].max() < users and frame[1].max() < items
+
+
+def test_ratio_lines_compare_the_largest_size_with_the_smallest():
+    def figures(load_s, epoch):
+        return {"load": {"seconds": load_s, "kept": 100, "train": 10, "items": 5},
+                "per-pair": {"epoch": epoch}, "shared": {"epoch": epoch},
+                "eval": {"seconds": 1.0, "sampled": 2}}
+
+    lines = ratio_lines({1.0: figures(1.0, 1.0), 10.0: figures(10.0, 20.0)})
+    assert lines[0].endswith("| 10.00x | no |")
+    assert lines[1].endswith("| 20.00x | no |")
+    assert lines[3].endswith("| 1.00x | yes |")
+    assert ratio_lines({1.0: figures(1.0, 1.0)}) == []
