@@ -23,8 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
-from queue import Empty
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
