@@ -83,3 +83,11 @@ def test_memory_budget_sets_the_chunk_and_not_the_result():
     one_block = evaluate(FixedScores(scores), heldout, exclude, [5, 50], with_auc=True, max_memory_mb=100)
     small = evaluate(FixedScores(scores), heldout, exclude, [5, 50], with_auc=True, max_memory_mb=1)
     assert chunk_users(1000, 1) < 200 and small == one_block  # bit for bit
+
+
+def test_a_block_of_scores_stays_cache_sized_however_large_the_budget():
+    from recbce.evaluation.ranking import CACHE_BLOCK_BYTES, chunk_users
+
+    # Gowalla's 40,981 items: 102 users a block (16 MB of float32 scores), not the 818 of 512 MB.
+    assert chunk_users(40_981, 512) == CACHE_BLOCK_BYTES // (40_981 * 4) == 102
+    assert chunk_users(40_981, 1) == 1  # the memory budget still caps it

@@ -120,3 +120,26 @@ def test_item_biases_start_at_bias_init_and_the_vectors_do_not_move():
     # A constant draws nothing from the generator: the embeddings are the same.
     assert torch.equal(plain.user.weight, shifted.user.weight)
     assert torch.equal(plain.item.weight, shifted.item.weight)
+
+
+def test_score_all_follows_every_change_of_the_item_table():
+    # score_all keeps the embedded (normalised) item table between calls: an optimiser step,
+    # an in-place edit or a loaded state must each be seen, bit for bit as a fresh model.
+    import copy
+    model = DotProduct(6, 9, ModelConfig(dim=4, bias=True, scorer="cosine", temperature=0.1),
+                       sparse=True, generator=torch.Generator().manual_seed(0))
+    users, first = torch.arange(6), copy.deepcopy(model.state_dict())
+    before = model.score_all(users).clone()
+    optimizer = torch.optim.SparseAdam(list(model.parameters()), lr=0.1)
+    pos, neg = model(Batch(torch.tensor([0, 2]), torch.tensor([1, 7]), negatives=torch.tensor([[3], [5]])))
+    (neg - pos.unsqueeze(1)).sum().backward()
+    optimizer.step()
+    stepped = model.score_all(users).clone()
+    assert not torch.equal(stepped, before)
+    assert torch.equal(stepped, copy.deepcopy(model).score_all(users))
+    with torch.no_grad():
+        model.item.weight[4].mul_(-1)
+    bias = model.item_bias.weight[4, 0]
+    torch.testing.assert_close(model.score_all(users)[:, 4], 2 * bias - stepped[:, 4])
+    model.load_state_dict(first)
+    assert torch.equal(model.score_all(users), before)

@@ -31,9 +31,15 @@ from recbce.runs.trained import load_trained
 BYTES_PER_SCORE = 16
 
 
+# A block of scores is written by the matrix product and read back at once by topk: a block
+# that fits in the processor's cache is read back from there instead of from memory.
+CACHE_BLOCK_BYTES = 16 * 2**20
+
+
 def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = None) -> int:
-    """Users per chunk: as many as the memory budget holds, at most `batch_users` if given."""
-    fits = int(max_memory_mb * 2**20 // (n_items * BYTES_PER_SCORE))
+    """Users per chunk: as many as the memory budget and the cache-sized block hold, at most
+    `batch_users` if given."""
+    fits = int(min(max_memory_mb * 2**20 // BYTES_PER_SCORE, CACHE_BLOCK_BYTES // 4) // n_items)
     return max(1, min(fits, batch_users) if batch_users else fits)
 
 

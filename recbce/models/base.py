@@ -34,6 +34,29 @@ class Batch:
         return self.pool if self.pool is not None else self.negatives
 
 
+class ScoringCache:
+    """What scoring computes from the parameters alone (normalised or propagated tables), kept
+    while they stay as they were: one computation per model state, not one per block of users.
+
+    Keyed by each parameter's storage and in-place version counter, which every optimiser
+    step and load_state_dict bump. A deep copy (weight averaging) starts empty: its
+    parameters are new tensors."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def __deepcopy__(self, memo):
+        return ScoringCache()
+
+    def get(self, parameters, compute):
+        key = tuple((p.device, p.data_ptr(), p._version) for p in parameters)
+        if self.key != key:
+            with torch.no_grad():
+                self.value = compute()
+            self.key = key
+        return self.value
+
+
 @dataclass
 class Vectors:
     """What a plain dot product needs: score(u, v) = users[u] · items[v] + item_bias[v].

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.models.base import Batch, Vectors
+from recbce.models.base import Batch, ScoringCache, Vectors
 from recbce.models.pairs import PairScores, used_rows
 
 
@@ -47,6 +47,7 @@ class DotProduct(nn.Module):
         self.context = config.context  # > 0: history [B, H] holds the items before each pair
         self.cosine = config.scorer == "cosine"
         self.temperature = config.temperature
+        self.cache = ScoringCache()  # the embedded item table, for score_all
         self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
         self.item = nn.Embedding(n_items, config.dim, sparse=sparse)
         # A user bias cannot change a user's ranking, so only items get one.
@@ -149,7 +150,8 @@ class DotProduct(nn.Module):
     def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n_items] scores of every item, one matrix product; written into `out` if given
         (evaluation reuses one block instead of allocating, and page-faulting, one per chunk)."""
-        p, q = self.embed(self.user_vectors(users)), self.embed(self.item.weight)
+        p = self.embed(self.user_vectors(users))
+        q = self.cache.get((self.item.weight,), lambda: self.embed(self.item.weight))
         if self.item_bias is None:
             return torch.mm(p, q.T, out=out)
         return torch.addmm(self.item_bias.weight.T, p, q.T, out=out)

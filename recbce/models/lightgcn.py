@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.models.base import Batch, Vectors
+from recbce.models.base import Batch, ScoringCache, Vectors
 from recbce.models.pairs import PairScores, used_rows
 
 
@@ -39,19 +39,6 @@ class Shared:
         return self
 
 
-class PropagatedCache:
-    """The propagated tables for scoring, kept while the parameters stay as they were.
-
-    Keyed by each parameter's storage and in-place version counter, which every optimiser
-    step and load_state_dict bump. A deep copy starts empty: its parameters are new tensors."""
-
-    def __init__(self):
-        self.key, self.tables = None, None
-
-    def __deepcopy__(self, memo):
-        return PropagatedCache()
-
-
 class LightGCN(nn.Module):
     """User and item embeddings E⁰ (one table [n_users + n_items, d] in two parts) propagated
     `model.layers` times over Â, the symmetrically normalised user-item graph of the training
@@ -60,7 +47,7 @@ class LightGCN(nn.Module):
 
     A training step propagates the whole graph once, for all its users and items, so a step
     costs 2·layers sparse products over every edge whatever the batch; it normalises (cosine)
-    only the rows it scores. Scoring propagates once per parameter state (PropagatedCache).
+    only the rows it scores. Scoring propagates once per parameter state (ScoringCache).
     L2 (`loss.l2`) is on the batch's E⁰ rows, as in the paper. `inputs.graph`: Â
     (recbce.data.graph.normalized_adjacency).
     """
@@ -87,7 +74,7 @@ class LightGCN(nn.Module):
         nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
         if self.item_bias is not None:
             nn.init.constant_(self.item_bias.weight, config.bias_init)
-        self.cache = PropagatedCache()
+        self.cache = ScoringCache()
 
     @contextmanager
     def reading_history(self, history):
@@ -113,13 +100,10 @@ class LightGCN(nn.Module):
 
     def tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The scored (propagated, then embedded) tables for scoring, cached per parameter state."""
-        key = tuple((p.device, p.data_ptr(), p._version) for p in (self.user.weight, self.item.weight))
-        if self.cache.key != key:
-            with torch.no_grad():
-                users, items = self.propagate()
-                self.cache.tables = self.embed(users), self.embed(items)
-            self.cache.key = key
-        return self.cache.tables
+        def compute():
+            users, items = self.propagate()
+            return self.embed(users), self.embed(items)
+        return self.cache.get((self.user.weight, self.item.weight), compute)
 
     def embed(self, vectors: torch.Tensor) -> torch.Tensor:
         if not self.cosine:
