@@ -7,9 +7,8 @@ correction, as TensorFlow's LazyAdam does. Rows not in a batch keep their
 moments unchanged, which is the usual, well-tested approximation for embeddings.
 
 A sparse gradient (what `nn.Embedding(sparse=True)` gives: one row per lookup,
-repeats included) is summed per row into a scratch table kept between steps,
-with a boolean mark per row for the rows used: no sort (torch.unique), no
-per-step allocation of a whole table, and only the used rows are cleared after.
+repeats included) is summed per distinct row into a block of just those rows, in
+lookup order, so the sums are those of adding the lookups into a zeroed table.
 A dense gradient works too: its used rows are its non-zero ones.
 """
 
@@ -29,7 +28,6 @@ class RowAdam(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
-        self._scratch: dict[int, torch.Tensor] = {}  # per parameter, all zeros between steps
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -47,7 +45,7 @@ class RowAdam(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(param)
             state["exp_avg_sq"] = torch.zeros_like(param)
         state["step"] += 1
-        rows, grad = _row_gradient(param.grad, self.scratch(param))
+        rows, grad = _row_gradient(param.grad, len(param))
         if group["weight_decay"]:
             grad = grad.add(param[rows], alpha=group["weight_decay"])
         m = state["exp_avg"].index_select(0, rows).lerp_(grad, 1 - beta1)
@@ -59,28 +57,30 @@ class RowAdam(torch.optim.Optimizer):
         denom = v.sqrt_().div_(math.sqrt(bias2)).add_(group["eps"])
         param.index_add_(0, rows, m.div_(denom), alpha=-group["lr"] / bias1)
 
-    def scratch(self, param: torch.Tensor) -> torch.Tensor:
-        """A zeroed table shaped like `param` for summing sparse gradients; not saved in state
-        (it is all zeros between steps), so checkpoints stay the size of dense Adam's."""
-        if id(param) not in self._scratch:
-            self._scratch[id(param)] = torch.zeros_like(param)
-        return self._scratch[id(param)]
 
-
-def _row_gradient(grad: torch.Tensor, scratch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _row_gradient(grad: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(used rows, ascending; summed gradient per row) from a sparse or dense embedding gradient."""
     if not grad.is_sparse:
         rows = torch.nonzero(grad.ne(0).any(1)).squeeze(1)
         return rows, grad.index_select(0, rows)
     indices, values = grad._indices()[0], grad._values()
-    # Sorted distinct rows from the batch's own indices: a mask over the whole table cost
-    # O(rows of the table) per step, which grew with the data at a fixed batch (bench_scale).
-    rows = torch.unique(indices)
-    scratch.index_add_(0, indices, values)
-    summed = scratch.index_select(0, rows)
-    scratch.index_fill_(0, rows, 0)
-    return rows, summed
+    rows, slot = _distinct_rows(indices, n_rows)
+    return rows, values.new_zeros(len(rows), values.shape[1]).index_add_(0, slot, values)
 
+
+def _distinct_rows(indices: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the sorted distinct values of `indices`, all in [0, n_rows); each index's position among
+    them). By a table-long mask when the indices are many for the table (a linear pass beats
+    sorting them), else by sorting (a mask costs O(rows of the table) per step, which grows
+    with the data at a fixed batch: bench_scale). Both give the same result."""
+    if len(indices) * 8 < n_rows:
+        return torch.unique(indices, return_inverse=True)
+    marked = torch.zeros(n_rows, dtype=torch.bool)
+    marked[indices] = True
+    rows = marked.nonzero().squeeze(1)
+    slot = torch.empty(n_rows, dtype=torch.long)
+    slot[rows] = torch.arange(len(rows))
+    return rows, slot[indices]
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = list(model.parameters())
