@@ -1,12 +1,15 @@
 """recbce against implicit, Cornac and lightfm-next on Gowalla, one evaluator for all.
 
 Every system runs in its own subprocess (bench/peers_worker.py), so each peak RSS is
-its own (os.wait4 reports the child's). Peers train under a time budget and are
-evaluated on test at fixed fractions of it; recbce runs each config twice: once as
-written (validation-selected quality) and once with valid_ratio 0 and a test
-evaluation after every epoch (time to Recall@20 >= 0.15). Writes bench/results/peers.md.
+its own (os.wait4 reports the child's). Each peer is given its best (bench/peer_protocol.py):
+every (learning rate, regularisation) of its grid in bench/peer_systems.py GRIDS is screened
+on validation with --screen-cap training seconds, and the setting with the best validation
+Recall@20 then trains until its validation curve is flat (or --cap seconds); test is scored
+once, on the validation-best checkpoint. recbce runs each config twice: once as written
+(validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
+epoch (time to Recall@20 >= 0.15). Writes bench/results/peers.md.
 
-    python bench/bench_peers.py [--recbce bce=configs/gowalla-bce.yaml ...] [--budget-scale 0.5]
+    python bench/bench_peers.py [--recbce bce=configs/gowalla-bce.yaml ...] [--cap 300 --screen-cap 30]
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from peers_report import render
-
-from recbce import runs
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.peer_protocol import settings_grid, tune  # noqa: E402
+from bench.peer_systems import GRIDS, PEERS  # noqa: E402
+from bench.peers_report import render  # noqa: E402
+from recbce import runs  # noqa: E402
+
 RESULT = ROOT / "bench" / "results" / "peers.md"
-BUDGETS = {"lightfm-warp": 90.0, "implicit-bpr": 120.0, "cornac-bpr": 240.0}  # training seconds
+CAP, SCREEN_CAP = 1800.0, 240.0  # training seconds: a peer's final run, each screening run
 RECBCE_CONFIGS = ("bce=configs/gowalla-bce.yaml", "best=configs/gowalla-best.yaml")
 TARGET = 0.15
 
@@ -69,10 +75,23 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recbce", action="append", metavar="NAME=CONFIG",
                         help=f"recbce configs to run (default: {' '.join(RECBCE_CONFIGS)})")
-    parser.add_argument("--peers", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
-    parser.add_argument("--budget-scale", type=float, default=1.0,
-                        help="multiply every peer's training budget (a quick look: 0.25)")
-    return parser.parse_args()
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--cap", type=float, default=CAP,
+                        help=f"most training seconds of a peer's final run (default {CAP:g})")
+    parser.add_argument("--screen-cap", type=float, default=SCREEN_CAP,
+                        help=f"most training seconds of each screening run (default {SCREEN_CAP:g})")
+    args = parser.parse_args()
+    if args.cap <= 0 or args.screen_cap <= 0:
+        parser.error("--cap and --screen-cap must be positive")
+    return args
+
+
+def run_peer(peer: str, setting: dict, cap: float, screen: bool) -> tuple[dict, float, float]:
+    """One run of `peer` at `setting`; screening runs score validation only."""
+    label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
+    print(f"bench peers: {peer} ({label}), {'screening, ' if screen else ''}cap {cap:.0f} s", flush=True)
+    args = ["peer", peer, *(f"--set={k}={v!r}" for k, v in setting.items()), "--cap", str(cap)]
+    return run_worker(args + (["--screen"] if screen else []))
 
 
 def main() -> None:
@@ -81,10 +100,10 @@ def main() -> None:
     load_before, started = os.getloadavg(), time.perf_counter()
     systems = []
     for peer in args.peers:
-        budget = BUDGETS[peer] * args.budget_scale
-        print(f"bench peers: {peer}, {budget:.0f} s training budget", flush=True)
-        result, rss, wall = run_worker(["peer", peer, "--budget", str(budget)])
-        systems.append({"name": peer, "kind": "peer", "result": result, "rss_mib": rss, "wall": wall})
+        tuned = tune(settings_grid(GRIDS.get(peer, {})),
+                     lambda setting, cap, screen, peer=peer: run_peer(peer, setting, cap, screen),
+                     args.screen_cap, args.cap)
+        systems.append({"name": peer, "kind": "peer", **tuned})
         write_report(systems, started, load_before)
     for name, path in configs.items():
         for mode in ("recbce-time", "recbce-quality"):

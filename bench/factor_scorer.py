@@ -40,8 +40,10 @@ def _as_tensor(values) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
-def ranking_metrics(scorer, dataset: Dataset, ks=(20,), batch_users: int = 2048) -> dict[str, float]:
-    """Full-ranking test metrics, train (and validation) items removed, as recbce evaluates."""
-    heldout, exclude = heldout_and_exclusions(dataset, "test")
+def ranking_metrics(scorer, dataset: Dataset, ks=(20,), batch_users: int = 2048,
+                    split: str = "test") -> dict[str, float]:
+    """Full-ranking metrics on `split` ('test' or 'valid') as recbce evaluates: train items
+    removed (and validation items, for test)."""
+    heldout, exclude = heldout_and_exclusions(dataset, split)
     return evaluate(scorer, heldout, exclude, list(ks), batch_users)
 

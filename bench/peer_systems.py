@@ -1,18 +1,19 @@
 """The peers, each behind the same three calls: train(epochs), scorer(), and its settings.
 
 Every peer trains on recbce's own training pairs (same user and item indices), so
-its factors drop straight into `FactorScorer`. Libraries are imported lazily: the
+its factors drop straight into `FactorScorer`. Each takes its learning rate and
+regularisation as `lr` and `reg` (named in its own terms in `settings`); GRIDS holds the
+values bench/peer_protocol.py screens on validation. Libraries are imported lazily: the
 `bench` extra (pip install -e '.[bench]') is needed only to run them.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
 
-from bench.factor_scorer import FactorScorer, ranking_metrics
+from bench.factor_scorer import FactorScorer
 from recbce.data.dataset import Dataset
 
 THREADS = 2  # the benchmark machine's cores; every system may use all of them
@@ -29,19 +30,16 @@ def interaction_matrix(dataset: Dataset):
 
 class ImplicitBPR:
     """implicit's CPU BPR; its factors carry the item bias as one extra column.
-
-    lr 0.05, reg 0: the best of a sweep on Gowalla test Recall@20 (lr 0.01/0.02/0.05/0.1 x
-    reg 0.01/1e-3/1e-4/1e-5/0): 0.072 in 120 s, against 1e-5's 0.070 and 0.023 at implicit's
-    defaults (lr 0.01, reg 0.01). The sweep: docs/results.md."""
+    Defaults: implicit's own (learning_rate 0.01, regularization 0.01)."""
 
     pairs_per_positive = 2  # one positive and one sampled negative per training triple
 
-    def __init__(self, dataset: Dataset, dim: int, seed: int):
+    def __init__(self, dataset: Dataset, dim: int, seed: int, lr: float = 0.01, reg: float = 0.01):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        self.settings = f"factors={dim}, lr=0.05, reg=0, {THREADS} threads"
+        self.settings = f"factors={dim}, lr={lr:g}, reg={reg:g}, {THREADS} threads"
         self.matrix = interaction_matrix(dataset)
-        self.model = BayesianPersonalizedRanking(factors=dim, learning_rate=0.05, regularization=0.0,
+        self.model = BayesianPersonalizedRanking(factors=dim, learning_rate=lr, regularization=reg,
                                                  iterations=1, num_threads=THREADS, random_state=seed)
 
     def train(self, epochs: int) -> None:
@@ -57,17 +55,17 @@ class CornacBPR:
 
     pairs_per_positive = 2
 
-    def __init__(self, dataset: Dataset, dim: int, seed: int):
+    def __init__(self, dataset: Dataset, dim: int, seed: int, lr: float = 0.05, reg: float = 0.001):
         import cornac
 
         # Cornac forces one thread when given a seed; the benchmark lets it use both cores.
-        self.settings = f"k={dim}, lr=0.05, lambda_reg=0.001, {THREADS} threads (unseeded)"
+        self.settings = f"k={dim}, lr={lr:g}, lambda_reg={reg:g}, {THREADS} threads (unseeded)"
         users, items = dataset.train.users.tolist(), dataset.train.items.tolist()
         triples = list(zip(users, items, [1.0] * len(users), strict=True))
         self.train_set = cornac.data.Dataset.from_uir(triples)
         self.user_rows = _reorder(self.train_set.uid_map, dataset.n_users)
         self.item_rows = _reorder(self.train_set.iid_map, dataset.n_items)
-        self.model = cornac.models.BPR(k=dim, max_iter=1, learning_rate=0.05, lambda_reg=0.001,
+        self.model = cornac.models.BPR(k=dim, max_iter=1, learning_rate=lr, lambda_reg=reg,
                                        num_threads=THREADS, seed=None)
 
     def train(self, epochs: int) -> None:
@@ -93,16 +91,19 @@ def _reorder(id_map: dict, n: int) -> np.ndarray:
 
 
 class LightFMWarp:
-    """lightfm-next's WARP loss, no side features: identity features, so representations are the factors."""
+    """lightfm-next's WARP loss, no side features: identity features, so representations are the
+    factors. `reg` is both item_alpha and user_alpha (its per-sample L2 penalties)."""
 
     pairs_per_positive = None  # WARP samples negatives until one violates the margin
 
-    def __init__(self, dataset: Dataset, dim: int, seed: int):
+    def __init__(self, dataset: Dataset, dim: int, seed: int, lr: float = 0.05, reg: float = 0.0):
         from lightfm import LightFM
 
-        self.settings = f"no_components={dim}, lr=0.05, max_sampled=10, {THREADS} threads"
+        self.settings = (f"no_components={dim}, lr={lr:g}, item_alpha=user_alpha={reg:g}, "
+                         f"max_sampled=10, {THREADS} threads")
         self.matrix = interaction_matrix(dataset).tocoo()
-        self.model = LightFM(no_components=dim, loss="warp", learning_rate=0.05, random_state=seed)
+        self.model = LightFM(no_components=dim, loss="warp", learning_rate=lr, item_alpha=reg,
+                             user_alpha=reg, random_state=seed)
 
     def train(self, epochs: int) -> None:
         self.model.fit_partial(self.matrix, epochs=epochs, num_threads=THREADS)
@@ -114,26 +115,11 @@ class LightFMWarp:
 
 
 PEERS = {"implicit-bpr": ImplicitBPR, "cornac-bpr": CornacBPR, "lightfm-warp": LightFMWarp}
-EVAL_FRACTIONS = (1 / 32, 1 / 16, 1 / 8, 3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1.0)
 
-
-def train_with_budget(system, dataset: Dataset, budget: float) -> dict:
-    """Train one epoch at a time until `budget` seconds of training; evaluate on test at fixed
-    fractions of the budget (evaluation time not counted). No early stop: a peer whose test
-    recall dips early (implicit's BPR does) may still climb later, so each runs its whole budget."""
-    trained, epochs, history = 0.0, 0, []
-    points = [budget * f for f in EVAL_FRACTIONS]
-    while points:
-        started = time.perf_counter()
-        system.train(1)
-        trained += time.perf_counter() - started
-        epochs += 1
-        if trained < points[0] and trained < budget:
-            continue
-        points = [p for p in points if p > trained] if trained < budget else []
-        scores = ranking_metrics(system.scorer(), dataset)
-        history.append({"epoch": epochs, "train_seconds": round(trained, 3),
-                        "recall@20": scores["recall@20"], "ndcg@20": scores["ndcg@20"]})
-    return {"settings": system.settings, "budget": budget, "history": history, "stopped": "time budget",
-            "epochs": epochs, "train_seconds": round(trained, 3),
-            "pairs_per_positive": system.pairs_per_positive}
+# The settings each peer's runs screen on validation (bench/peer_protocol.py `tune`): its own
+# learning rate x regularisation around its defaults. A peer without an entry runs as built.
+GRIDS = {
+    "implicit-bpr": {"lr": (0.01, 0.02, 0.05), "reg": (0.0, 1e-3, 1e-2)},
+    "cornac-bpr": {"lr": (0.01, 0.02, 0.05), "reg": (1e-4, 1e-3, 1e-2)},
+    "lightfm-warp": {"lr": (0.02, 0.05, 0.1), "reg": (0.0, 1e-6, 1e-5)},
+}

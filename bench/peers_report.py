@@ -12,31 +12,33 @@ from pathlib import Path
 
 import torch
 
-NEAR_BEST = 0.98  # a peer whose curve creeps up to its budget's end "reaches" its best there
+from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
+
+NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
 TO = {"to_best": "its own best", "to_near_best": f"{NEAR_BEST:.0%} of its own best"}
 
-HEADER = ("| system | settings | Recall@20 | NDCG@20 | selected on | train s to own best "
+HEADER = ("| system | settings | valid R@20 | Recall@20 | NDCG@20 | selected on | train s to own best "
           f"| train s to {NEAR_BEST:.0%} of own best | train s to R@20 ≥ {{target}} "
-          "| scored pairs/s | positives/s | peak RSS MiB | stopped by |")
+          "| scored pairs/s | positives/s | peak RSS MiB | epochs | stopped by |")
 
 
 def peer_row(system: dict, target: float) -> dict:
+    """The final run of a peer's chosen setting: test at its validation-best checkpoint; times
+    read on its validation curve (test is not scored along the run, so no time to the target)."""
     result = system["result"]
-    history = result["history"]
-    best = max(history, key=lambda h: h["recall@20"])
-    reached = next((h for h in history if h["recall@20"] >= target), None)
-    near = next(h for h in history if h["recall@20"] >= NEAR_BEST * best["recall@20"])
+    history, best = result["history"], result["best"]
     positives_per_s = result["positives"] * result["epochs"] / result["train_seconds"]
     pairs = result["pairs_per_positive"]
     return {
-        "system": system["name"], "settings": result["settings"],
-        "recall": best["recall@20"], "ndcg": best["ndcg@20"], "selected": "test (best evaluation)",
-        "to_best": best["train_seconds"], "to_near_best": near["train_seconds"],
-        "to_target": reached["train_seconds"] if reached else None,
+        "system": system["name"], "settings": result["settings"], "valid": best["recall@20"],
+        "recall": result["test"]["recall@20"], "ndcg": result["test"]["ndcg@20"],
+        "selected": "validation (setting and checkpoint)",
+        "to_best": best["train_seconds"], "to_near_best": seconds_to(history, NEAR_BEST),
+        "to_target": None, "target_tracked": False,
         "pairs_per_s": positives_per_s * pairs if pairs else None, "positives_per_s": positives_per_s,
-        "rss": system["rss_mib"],
-        "stopped": f"{result['stopped']} ({result['budget']:.0f} s), {result['epochs']} epochs",
+        "rss": system["rss_mib"], "epochs": result["epochs"],
+        "stopped": f"{result['stopped']} (cap {result['cap']:.0f} s)",
     }
 
 
@@ -48,21 +50,24 @@ def recbce_row(system: dict, target: float) -> dict:
     if quality:
         best_index = (result["best_epoch"] or epochs[-1]["epoch"]) - epochs[0]["epoch"]
         recall, ndcg = result["test"]["recall@20"], result["test"]["ndcg@20"]
+        valid = epochs[best_index].get("valid_recall@20")
         reached = near = None
     else:
         best_index = max(range(len(epochs)), key=lambda i: epochs[i]["recall@20"])
         recall, ndcg = epochs[best_index]["recall@20"], epochs[best_index]["ndcg@20"]
+        valid = None
         reached = next((i for i, e in enumerate(epochs) if e["recall@20"] >= target), None)
         near = next(i for i, e in enumerate(epochs) if e["recall@20"] >= NEAR_BEST * recall)
     examples = sum(e["seconds"] * e["examples_per_s"] for e in epochs)
     return {
         "system": f"{system['name']} ({'quality' if quality else 'time'} run)",
         "settings": f"{system['config']}: {result['settings']}",
-        "recall": recall, "ndcg": ndcg, "selected": "validation" if quality else "test (every epoch)",
+        "valid": valid, "recall": recall, "ndcg": ndcg,
+        "selected": "validation" if quality else "test (every epoch)",
         "to_best": elapsed[best_index], "to_near_best": None if near is None else elapsed[near],
         "to_target": None if reached is None else elapsed[reached],
         "pairs_per_s": examples / elapsed[-1], "positives_per_s": None, "rss": system["rss_mib"],
-        "stopped": f"config epochs, {len(epochs)} epochs" + ("" if quality else "; no early stop on test"),
+        "epochs": len(epochs), "stopped": "config epochs" + ("" if quality else "; no early stop on test"),
         "time_run": not quality,
     }
 
@@ -81,7 +86,7 @@ def refit_rows(systems: list[dict]) -> list[dict]:
         row = recbce_row({**timed, "result": {**timed["result"], "epochs": epochs}}, target=1.0)
         rows.append({**row, "system": f"{quality['name']} (refit)",
                      "recall": epochs[-1]["recall@20"], "ndcg": epochs[-1]["ndcg@20"],
-                     "to_best": sum(e["seconds"] for e in epochs), "to_near_best": None,
+                     "valid": None, "to_best": sum(e["seconds"] for e in epochs), "to_near_best": None,
                      "selected": "validation (epoch count); refit on all of train",
                      "stopped": f"epoch {chosen} of the time run, chosen by the quality run",
                      "time_run": False})
@@ -108,15 +113,18 @@ def ratio_lines(rows: list[dict], target: float, key: str = "to_best") -> list[s
 
 
 def table(rows: list[dict], target: float) -> list[str]:
-    lines = [HEADER.format(target=target), "|" + "---|" * 12]
+    lines = [HEADER.format(target=target), "|" + "---|" * 14]
     for r in rows:
         to_target = "not reached" if r["to_target"] is None else f"{r['to_target']:.1f}"
-        if r["selected"].startswith("validation"):
+        if r.get("target_tracked") is False:
+            to_target = "— (test not tracked)"
+        elif r["selected"].startswith("validation"):
             to_target = "(time run)"
-        cells = [r["system"], r["settings"], f"{r['recall']:.4f}", f"{r['ndcg']:.4f}", r["selected"],
+        cells = [r["system"], r["settings"], "—" if r["valid"] is None else f"{r['valid']:.4f}",
+                 f"{r['recall']:.4f}", f"{r['ndcg']:.4f}", r["selected"],
                  f"{r['to_best']:.1f}", "—" if r["to_near_best"] is None else f"{r['to_near_best']:.1f}",
                  to_target, _rate(r["pairs_per_s"]), _rate(r["positives_per_s"]),
-                 f"{r['rss']:.0f}", r["stopped"]]
+                 f"{r['rss']:.0f}", str(r["epochs"]), r["stopped"]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -133,7 +141,8 @@ def machine() -> str:
 
 
 def histories(systems: list[dict]) -> list[str]:
-    lines = ["Test Recall@20 at each evaluation (training seconds: recall):", ""]
+    lines = ["Recall@20 at each evaluation (training seconds: recall), validation for the peers' "
+             "final runs, test for recbce's time runs:", ""]
     for s in systems:
         if s["kind"] == "peer":
             points = [(h["train_seconds"], h["recall@20"]) for h in s["result"]["history"]]
@@ -147,10 +156,52 @@ def histories(systems: list[dict]) -> list[str]:
     return lines
 
 
+def grids(systems: list[dict]) -> list[str]:
+    """Each peer's screened settings: best validation Recall@20, when, and what stopped it."""
+    lines = []
+    for s in (s for s in systems if s["kind"] == "peer" and s.get("grid")):
+        chosen = s["result"]["setting"]
+        cells = [f"{_setting(g['setting'])}: {g['valid']:.4f} at {g['to_best']:.1f} s ({g['stopped']})"
+                 + (" **chosen**" if g["setting"] == chosen else "") for g in s["grid"]]
+        lines.append(f"- {s['name']} (screening cap {s['screen_cap']:.0f} s): " + "; ".join(cells))
+    if not lines:
+        return []
+    return ["Validation Recall@20 of each screened setting (best, training seconds to it, stop):",
+            "", *lines, ""]
+
+
+def _setting(setting: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
+
+
+def protocol(systems: list[dict]) -> str:
+    caps = ", ".join(f"{s['name']} {s['result']['cap']:.0f} s" for s in systems if s["kind"] == "peer")
+    return (
+        "Peers train on training minus the validation split recbce's tuned configs carve from it "
+        "(5% of each user's items, the same loader and seed: the same validation users and items "
+        "as recbce's quality runs). Each peer's (learning rate, regularisation) grid "
+        "(bench/peer_systems.py GRIDS) is screened with a short training cap, and the setting "
+        "with the best validation Recall@20 is run again from scratch to its plateau. A run "
+        "scores validation at checkpoints spaced geometrically in training seconds (each "
+        f"{GROWTH:g}x the last) and stops at the first checkpoint where, after at least "
+        f"{MIN_EPOCHS} epochs, validation Recall@20 has been flat over the last {FLAT_SHARE:.0%} "
+        f"of the training seconds so far: its best rose by no more than {TOLERANCE:.1%} of "
+        f"itself and no checkpoint in that stretch fell more than {FALL:.0%} below the best "
+        "(\"plateau\"; a curve that dips before it climbs, as implicit's BPR does, runs on), "
+        f"or at its cap (\"cap\"; final runs: {caps or 'none ran'}). The factors "
+        "of the validation-best checkpoint are kept and test is scored once, on them: a peer's "
+        "Recall@20 / NDCG@20 are selected on validation, never on test. Its times are training "
+        "seconds (evaluation excluded) to its validation best and to 98% of it, read at the "
+        "checkpoints; test is not scored along the run, so it has no time to the target. "
+        "recbce's quality run selects its epoch on the same validation split; its time run trains "
+        "on all of training and is evaluated on test after every epoch (time = the epochs' "
+        "training seconds from metrics.jsonl)."
+    )
+
+
 def render(systems: list[dict], command: str, target: float, total_wall: float, load) -> str:
     rows = [peer_row(s, target) if s["kind"] == "peer" else recbce_row(s, target) for s in systems]
     rows += refit_rows(systems)
-    budgets = ", ".join(f"{s['name']} {s['result']['budget']:.0f} s" for s in systems if s["kind"] == "peer")
     lines = [
         "## Peers on Gowalla (issue 5)", "",
         f"Command: `{command}` (or `make bench ONLY=peers`). Machine: {machine()}.",
@@ -160,22 +211,17 @@ def render(systems: list[dict], command: str, target: float, total_wall: float, 
         "Gowalla, the LightGCN train/test split; d = 64 for every system; every model scored by "
         "recbce's own full-ranking evaluator (`recbce.evaluation.ranking.evaluate`; train items removed), "
         "peers through their user/item factors (+ item biases where the peer has them). "
-        f"Peers train under a time budget ({budgets}) and are evaluated on test at 1/32, 1/16, 1/8, "
-        "3/16, 1/4, 3/8, 1/2, 3/4 and all of it, with no early stop (each runs its whole budget); "
-        "their times are training time only and are known only at those evaluations, so a "
-        "peer's best is selected on test (optimistic for the peer). recbce's quality run selects "
-        "its epoch on a validation split carved from training; its time run trains on all of "
-        "training and is evaluated on test after every epoch (time = the epochs' training seconds "
-        "from metrics.jsonl).", "",
+        + protocol(systems), "",
         *table(rows, target), "",
         *ratio_lines(rows, target), "",
-        f"The same against each peer's time to {TO['to_near_best']} (a peer whose curve creeps up "
-        "until its budget ends otherwise \"reaches its best\" only when the budget says so):", "",
+        f"The same against each peer's time to {TO['to_near_best']} (a curve that creeps up until "
+        "it stops otherwise \"reaches its best\" only when the run ends):", "",
         *ratio_lines(rows, target, key="to_near_best"), "",
+        *grids(systems),
         *histories(systems), "",
         "Scored pairs/s: (positive + negative) pairs per training second; WARP draws a varying "
-        "number of negatives, so only its positives/s is given. Peak RSS is each process's own, "
-        "from os.wait4, data loading and evaluation included (the evaluator scores 2,048 users "
-        "against every item at once, about 330 MB, for every system alike).",
+        "number of negatives, so only its positives/s is given. Peak RSS is each process's own "
+        "(a peer's final run), from os.wait4, data loading and evaluation included (the evaluator "
+        "scores 2,048 users against every item at once, about 330 MB, for every system alike).",
     ]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """The peers benchmark's evaluator path: factor scorers, the peer adapters, the ratio.
 
 The peer libraries come with the optional `bench` extra; tests that need one skip
-without it. The rest runs on tiny data built here.
+without it. The rest runs on tiny data built here. The protocol that gives each peer
+its best (bench/peer_protocol.py): tests/test_peer_protocol.py.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import pytest
 import torch
 
 from bench.factor_scorer import FactorScorer, ranking_metrics
-from bench.peer_systems import PEERS, _reorder, train_with_budget
+from bench.peer_protocol import train_to_plateau
+from bench.peer_systems import GRIDS, PEERS, _reorder
 from bench.peers_report import peer_row, ratio_lines, refit_rows
-from bench.peers_worker import describe
+from bench.peers_worker import describe, parse_setting, run_peer
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
 from recbce.evaluation.ranking import evaluate_split
@@ -70,7 +72,8 @@ def test_peer_adapter_scores_like_the_peer_itself(tiny_dataset, name):
     pytest.importorskip(PEER_LIBRARIES[name], reason=f"{name} needs the bench extra: pip install '.[bench]'")
     _, dataset = tiny_dataset
     system = PEERS[name](dataset, 8, seed=0)
-    result = train_with_budget(system, dataset, budget=0.0)  # one epoch, one evaluation
+    result, _ = train_to_plateau(system, lambda s: ranking_metrics(s, dataset, split="valid"),
+                                 cap=0.0)  # one epoch, one evaluation
     assert result["epochs"] == 1 and len(result["history"]) == 1
     users = torch.arange(5)
     ours = system.scorer().score_all(users).numpy()
@@ -127,16 +130,20 @@ def test_refit_row_reads_the_time_run_at_the_validation_chosen_epoch():
     assert refit_rows([quality]) == []  # no time run, no refit row
 
 
-def test_peer_row_times_its_best_and_98_percent_of_it():
-    # A curve that creeps up until the budget ends: its best comes last, 98% of it early.
+def test_peer_row_times_its_best_and_98_percent_of_it_on_validation():
+    # A validation curve that creeps up until the cap: its best comes last, 98% of it early.
     history = [{"train_seconds": t, "recall@20": r, "ndcg@20": r / 2}
                for t, r in [(4.0, 0.05), (15.0, 0.0707), (60.0, 0.0719), (120.0, 0.0721)]]
     system = {"name": "creeping peer", "rss_mib": 500.0,
-              "result": {"history": history, "positives": 1000, "epochs": 10, "train_seconds": 120.0,
-                         "pairs_per_positive": 2, "settings": "s", "stopped": "time budget", "budget": 120}}
+              "result": {"history": history, "best": history[-1], "positives": 1000, "epochs": 10,
+                         "train_seconds": 120.0, "pairs_per_positive": 2, "settings": "s",
+                         "stopped": "cap", "cap": 120, "test": {"recall@20": 0.09, "ndcg@20": 0.05}}}
     row = peer_row(system, target=0.15)
     assert (row["to_best"], row["to_near_best"], row["to_target"]) == (120.0, 15.0, None)
-    assert row["recall"] == 0.0721
+    # Test as scored at the validation-chosen checkpoint; validation's own figure beside it.
+    assert (row["valid"], row["recall"], row["ndcg"]) == (0.0721, 0.09, 0.05)
+    assert row["selected"].startswith("validation") and row["stopped"] == "cap (cap 120 s)"
+    assert row["epochs"] == 10
 
 
 def test_ratio_against_the_fastest_peer_to_98_percent_of_its_best():
@@ -156,3 +163,50 @@ def test_settings_name_the_validation_share_and_the_averaging(make_config):
     quality = describe(load_config(make_config(), ["data.split.valid_ratio=0.05", "train.average_from=3"]))
     assert quality.endswith("average_from=3, valid_ratio=0.05")
     assert "average_from" not in describe(load_config(make_config(), ["data.split.valid_ratio=0"]))
+
+
+PEER_SETTINGS = {"implicit-bpr": ("learning_rate", "regularization"),
+                 "cornac-bpr": ("learning_rate", "lambda_reg"),
+                 "lightfm-warp": ("learning_rate", "item_alpha", "user_alpha")}
+
+
+@pytest.mark.parametrize("name", list(PEERS))
+def test_a_grid_setting_reaches_the_peer_library(tiny_dataset, name):
+    pytest.importorskip(PEER_LIBRARIES[name], reason=f"{name} needs the bench extra: pip install '.[bench]'")
+    _, dataset = tiny_dataset
+    lr, reg = GRIDS[name]["lr"][1], GRIDS[name]["reg"][1]
+    system = PEERS[name](dataset, 8, seed=0, lr=lr, reg=reg)
+    rate, *penalties = (getattr(system.model, attr) for attr in PEER_SETTINGS[name])
+    assert rate == pytest.approx(lr) and penalties == pytest.approx([reg] * len(penalties))
+    assert f"{lr:g}" in system.settings and f"{reg:g}" in system.settings
+
+
+def test_peers_train_without_the_validation_pairs(tiny_dataset):
+    pytest.importorskip("implicit", reason="needs the bench extra: pip install '.[bench]'")
+    _, dataset = tiny_dataset
+    matrix = PEERS["implicit-bpr"](dataset, 8, seed=0).matrix
+    assert matrix.nnz == len(dataset.train) and len(dataset.valid) > 0
+    assert not matrix[dataset.valid.users.numpy().copy(), dataset.valid.items.numpy().copy()].any()
+
+
+def test_worker_scores_test_once_at_the_validation_best_and_never_when_screening(make_config):
+    pytest.importorskip("implicit", reason="needs the bench extra: pip install '.[bench]'")
+    config = str(make_config())
+    final = run_peer("implicit-bpr", config, {"lr": 0.05, "reg": 0.0}, cap=0.2, screen=False, seed=0)
+    assert final["stopped"] in ("cap", "plateau") and final["best"] in final["history"]
+    assert "lr=0.05, reg=0" in final["settings"] and 0 <= final["test"]["recall@20"] <= 1
+    screened = run_peer("implicit-bpr", config, {"lr": 0.05}, cap=0.2, screen=True, seed=0)
+    assert "test" not in screened
+
+
+def test_worker_rejects_bad_settings_and_data_without_validation(make_config):
+    assert parse_setting(["lr=0.01", "reg=0"]) == {"lr": 0.01, "reg": 0.0}
+    with pytest.raises(SystemExit, match="--set lr: expected NAME=NUMBER"):
+        parse_setting(["lr"])
+    with pytest.raises(SystemExit, match="no peer 'nope'"):
+        run_peer("nope", str(make_config()), {}, cap=1, screen=True, seed=0)
+    with pytest.raises(SystemExit, match="takes no setting momentum"):
+        run_peer("implicit-bpr", str(make_config()), {"momentum": 0.9}, cap=1, screen=True, seed=0)
+    no_valid = str(make_config(data={"split": {"test_ratio": 0.2, "valid_ratio": 0}}))
+    with pytest.raises(SystemExit, match="no validation split"):
+        run_peer("implicit-bpr", no_valid, {}, cap=1, screen=True, seed=0)

@@ -1,0 +1,108 @@
+"""How a peer is given its best: a grid of settings screened on validation, then the chosen
+setting trained until its validation curve is flat.
+
+A peer trains one epoch at a time (its `train(1)`); its factors are scored on the validation
+split at checkpoints spaced geometrically in training seconds, and the run stops at the first
+checkpoint where, after at least `min_epochs` epochs, the validation Recall@20 has been flat
+over the last quarter of the training seconds so far (the plateau: its best rose by at most
+`tolerance`, relative, and no checkpoint in that quarter lies more than FALL below the best),
+or when training reaches `cap` seconds. The second half matters: implicit's BPR falls for
+its first epochs and climbs past its first checkpoint much later; a best-only rule stops it
+in the fall. The factors of the validation-best
+checkpoint are kept (copied), so test is scored on exactly those, once, by the caller.
+Nothing here ever sees test.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Callable
+
+GROWTH = 1.25  # the next checkpoint once training seconds have grown by this factor
+MIN_EPOCHS = 10  # no plateau verdict before this many epochs (a curve may sit flat at the start)
+TOLERANCE = 0.005  # a rise of at most 0.5% of the earlier best counts as flat
+FALL = 0.02  # ... and a checkpoint more than 2% below the best does not (the curve still moves)
+FLAT_SHARE = 0.25  # ... over the last quarter of the run so far
+METRIC = "recall@20"
+
+
+def train_to_plateau(system, evaluate: Callable, cap: float, *, min_epochs: int = MIN_EPOCHS,
+                     growth: float = GROWTH, tolerance: float = TOLERANCE,
+                     clock: Callable[[], float] = time.perf_counter) -> tuple[dict, object]:
+    """(result, the validation-best checkpoint's scorer). `evaluate(scorer)` returns validation
+    metrics; only training time is counted (evaluation and copying are not)."""
+    trained, epochs, history, kept, next_check = 0.0, 0, [], None, 0.0
+    while True:
+        started = clock()
+        system.train(1)
+        trained += clock() - started
+        epochs += 1
+        if trained < min(next_check, cap):
+            continue
+        scorer = system.scorer()
+        scores = evaluate(scorer)
+        history.append({"epoch": epochs, "train_seconds": round(trained, 3),
+                        METRIC: scores[METRIC], "ndcg@20": scores.get("ndcg@20")})
+        if kept is None or scores[METRIC] > best_of(history[:-1]):
+            kept = copy.deepcopy(scorer)  # a peer may update its factors in place as it trains on
+        if trained >= cap or (epochs >= min_epochs and plateau(history, tolerance)):
+            break
+        next_check = trained * growth
+    best = max(history, key=lambda h: h[METRIC])  # the first of equal bests, as `kept`
+    return {"settings": system.settings, "cap": cap, "history": history, "best": best,
+            "stopped": "cap" if trained >= cap else "plateau", "epochs": epochs,
+            "train_seconds": round(trained, 3),
+            "pairs_per_positive": getattr(system, "pairs_per_positive", None)}, kept
+
+
+def best_of(history: list[dict]) -> float:
+    return max((h[METRIC] for h in history), default=float("-inf"))
+
+
+def plateau(history: list[dict], tolerance: float = TOLERANCE, share: float = FLAT_SHARE,
+            fall: float = FALL) -> bool:
+    """True when the best so far exceeds the best of the checkpoints before the last `share` of
+    the training seconds by no more than `tolerance` of the latter, and no checkpoint within
+    that share is more than `fall` below the best (False with no checkpoint before it)."""
+    now = history[-1]["train_seconds"]
+    before = [h for h in history if h["train_seconds"] <= (1 - share) * now]
+    if not before:
+        return False
+    earlier, best = best_of(before), best_of(history)
+    recent = min(h[METRIC] for h in history if h["train_seconds"] >= (1 - share) * now)
+    return best - earlier <= tolerance * abs(earlier) and recent >= (1 - fall) * best
+
+
+def seconds_to(history: list[dict], fraction: float) -> float:
+    """Training seconds at the first checkpoint whose metric reached `fraction` of the best."""
+    best = best_of(history)
+    return next(h["train_seconds"] for h in history if h[METRIC] >= fraction * best)
+
+
+def settings_grid(table: dict[str, tuple]) -> list[dict[str, float]]:
+    """Every combination of a peer's grid table {"lr": (...), "reg": (...)}; [{}] for none."""
+    names = list(table)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*table.values())]
+
+
+def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict:
+    """Screen every setting with `run(setting, screen_cap, screen=True)` (validation only), pick
+    the best validation Recall@20, run it with `cap`; `run` returns (result, rss MiB, wall s)."""
+    screened = []
+    if len(grid) > 1:
+        for setting in grid:
+            result, _, wall = run(setting, screen_cap, screen=True)
+            screened.append({"setting": setting, "valid": result["best"][METRIC],
+                             "to_best": result["best"]["train_seconds"], "stopped": result["stopped"],
+                             "train_seconds": result["train_seconds"], "wall": wall})
+    chosen = pick(screened) if screened else grid[0]
+    result, rss, wall = run(chosen, cap, screen=False)
+    return {"result": {**result, "setting": chosen}, "rss_mib": rss, "wall": wall,
+            "grid": screened, "screen_cap": screen_cap}
+
+
+def pick(screened: list[dict]) -> dict:
+    """The setting with the best validation figure (the first of equals); test is never read."""
+    return max(screened, key=lambda s: s["valid"])["setting"]

@@ -1,0 +1,178 @@
+"""The peers' protocol (bench/peer_protocol.py) on scripted validation curves: where the plateau
+rule and the cap stop a run, which checkpoint is kept, how the grid picks, what the report says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.factor_scorer import FactorScorer
+from bench.peer_protocol import (
+    FALL,
+    FLAT_SHARE,
+    MIN_EPOCHS,
+    TOLERANCE,
+    plateau,
+    seconds_to,
+    settings_grid,
+    train_to_plateau,
+    tune,
+)
+from bench.peers_report import HEADER, render
+
+
+class ScriptedPeer:
+    """The peers' interface (train(epochs), scorer(), settings) over a scripted validation curve:
+    an epoch takes `seconds` on a fake clock and writes its number into the factors, in place
+    (as implicit updates its own), so a scorer says which epoch it saw."""
+
+    pairs_per_positive = 2
+
+    def __init__(self, curve, seconds: float = 1.0):
+        self.curve, self.seconds, self.epoch, self.now = curve, seconds, 0, 0.0
+        self.factors = np.zeros((3, 2), dtype=np.float32)
+        self.settings = "scripted"
+
+    def clock(self) -> float:
+        return self.now
+
+    def train(self, epochs: int) -> None:
+        self.epoch += epochs
+        self.now += self.seconds * epochs
+        self.factors[:] = self.epoch
+
+    def scorer(self) -> FactorScorer:
+        return FactorScorer(self.factors, self.factors)
+
+    def evaluate(self, scorer: FactorScorer) -> dict:
+        return {"recall@20": self.curve(seen(scorer)), "ndcg@20": 0.0}
+
+    def run(self, cap: float = 1000.0) -> tuple[dict, FactorScorer]:
+        return train_to_plateau(self, self.evaluate, cap, clock=self.clock)
+
+
+def seen(scorer: FactorScorer) -> int:
+    return int(scorer.user_factors[0, 0])
+
+
+def test_plateau_stops_at_the_first_checkpoint_flat_for_a_quarter_of_the_run():
+    peer = ScriptedPeer(lambda epoch: min(epoch, 40) / 100)  # rises until epoch 40, then flat
+    result, kept = peer.run()
+    history = result["history"]
+    assert result["stopped"] == "plateau" and result["epochs"] == history[-1]["epoch"]
+    # Checkpoints grow geometrically (1, 2, 3, 4, 5, 7, 9, 12, ...), so 40 is first seen later.
+    assert [h["epoch"] for h in history[:8]] == [1, 2, 3, 4, 5, 7, 9, 12]
+    best = result["best"]
+    assert best["recall@20"] == 0.40 and best["epoch"] == min(h["epoch"] for h in history if h["epoch"] >= 40)
+    # Stopped once the checkpoints before the last quarter already held the best, not before.
+    now = history[-1]["train_seconds"]
+    assert max(h["recall@20"] for h in history if h["train_seconds"] <= (1 - FLAT_SHARE) * now) == 0.40
+    assert plateau(history) and not any(plateau(history[:i]) for i in range(1, len(history)))
+    assert seen(kept) == best["epoch"] and peer.epoch == result["epochs"] > best["epoch"]
+
+
+def test_a_rise_within_the_tolerance_counts_as_flat_and_one_above_it_does_not():
+    def history(last):
+        return [{"train_seconds": 10.0, "recall@20": 0.1}, {"train_seconds": 40.0, "recall@20": last}]
+
+    assert plateau(history(0.1 * (1 + TOLERANCE)))
+    assert not plateau(history(0.1 * (1 + 2 * TOLERANCE)))
+    assert not plateau(history(0.1)[:1])  # nothing before the last quarter: no verdict
+    # Below the best: flat within FALL, still moving beyond it.
+    assert plateau(history(0.1 * (1 - FALL / 2)))
+    assert not plateau(history(0.1 * (1 - 2 * FALL)))
+
+
+def test_a_curve_that_dips_before_it_climbs_runs_through_the_dip():
+    # implicit's BPR: the first checkpoint is its best for a while, then the curve climbs past.
+    def curve(epoch):
+        return 0.05 - epoch / 1000 if epoch <= 40 else min(0.01 + (epoch - 40) / 500, 0.2)
+
+    result, kept = ScriptedPeer(curve).run()
+    assert result["stopped"] == "plateau" and result["best"]["recall@20"] == pytest.approx(0.2)
+    assert seen(kept) == result["best"]["epoch"] >= 135
+
+
+def test_the_cap_stops_a_curve_that_never_flattens():
+    peer = ScriptedPeer(lambda epoch: epoch / 1000, seconds=1.0)
+    result, kept = peer.run(cap=50.0)
+    assert result["stopped"] == "cap" and result["epochs"] == 50 and result["train_seconds"] == 50.0
+    assert result["history"][-1]["epoch"] == 50  # the cap itself is a checkpoint
+    assert result["best"]["epoch"] == 50 and seen(kept) == 50
+
+
+def test_no_plateau_before_the_minimum_epochs():
+    result, _ = ScriptedPeer(lambda epoch: 0.1).run()  # flat from the first epoch
+    assert result["stopped"] == "plateau"
+    assert result["epochs"] >= MIN_EPOCHS and result["history"][-2]["epoch"] < MIN_EPOCHS
+    assert result["best"]["epoch"] == 1  # the first of equal bests
+
+
+def test_the_kept_checkpoint_survives_later_training_that_falls():
+    # Peaks at epoch 12, then falls for good: not flat, so the cap ends it; epoch 12's factors kept.
+    peer = ScriptedPeer(lambda epoch: 0.3 - abs(epoch - 12) / 1000)
+    result, kept = peer.run(cap=200.0)
+    assert result["stopped"] == "cap" and peer.epoch == 200
+    assert result["best"]["epoch"] == 12 and seen(kept) == 12
+
+
+def test_times_to_the_best_and_to_98_percent_are_read_at_the_checkpoints():
+    history = [{"train_seconds": t, "recall@20": r}
+               for t, r in [(1.0, 0.02), (2.0, 0.0979), (4.0, 0.098), (8.0, 0.1), (16.0, 0.099)]]
+    assert seconds_to(history, 1.0) == 8.0 and seconds_to(history, 0.98) == 4.0
+
+
+def test_settings_grid_is_every_combination():
+    assert settings_grid({"lr": (0.01, 0.05), "reg": (0.0, 1e-3)}) == [
+        {"lr": 0.01, "reg": 0.0}, {"lr": 0.01, "reg": 1e-3},
+        {"lr": 0.05, "reg": 0.0}, {"lr": 0.05, "reg": 1e-3}]
+    assert settings_grid({}) == [{}]
+
+
+def fake_result(valid: float, test: float | None, cap: float) -> dict:
+    best = {"epoch": 3, "train_seconds": 2.0, "recall@20": valid, "ndcg@20": valid / 2}
+    result = {"settings": "s", "cap": cap, "history": [best], "best": best, "stopped": "plateau",
+              "epochs": 4, "train_seconds": 3.0, "pairs_per_positive": 2, "positives": 3_000_000}
+    if test is not None:
+        result["test"] = {"recall@20": test, "ndcg@20": test / 2}
+    return result
+
+
+def test_the_grid_picks_by_validation_never_by_test():
+    # (validation, test) per learning rate: lr 0.02 is best on validation, 0.05 on test.
+    figures = {0.01: (0.10, 0.12), 0.02: (0.14, 0.13), 0.05: (0.12, 0.20)}
+    calls = []
+
+    def run(setting, cap, screen):
+        calls.append((setting["lr"], cap, screen))
+        valid, test = figures[setting["lr"]]
+        return fake_result(valid, None if screen else test, cap), 100.0, 5.0  # screening: no test
+
+    tuned = tune([{"lr": lr} for lr in figures], run, screen_cap=30.0, cap=600.0)
+    assert calls == [(0.01, 30.0, True), (0.02, 30.0, True), (0.05, 30.0, True), (0.02, 600.0, False)]
+    assert tuned["result"]["setting"] == {"lr": 0.02} and tuned["result"]["test"]["recall@20"] == 0.13
+    assert [g["valid"] for g in tuned["grid"]] == [0.10, 0.14, 0.12]
+    assert tune([{}], run=lambda s, c, screen: (fake_result(0.1, 0.1, c), 1.0, 1.0),
+                screen_cap=30.0, cap=600.0)["grid"] == []  # one setting: nothing to screen
+
+
+def test_the_report_renders_every_peer_column_and_the_grid():
+    figures = {0.01: (0.10, 0.12), 0.02: (0.14, 0.13)}
+    def run(setting, cap, screen):
+        return fake_result(*figures[setting["lr"]], cap), 321.0, 9.0
+
+    tuned = tune([{"lr": lr, "reg": 0.0} for lr in figures], run, screen_cap=30.0, cap=600.0)
+    text = render([{"name": "fake-peer", "kind": "peer", **tuned}], command="python bench/bench_peers.py",
+                  target=0.15, total_wall=60.0, load=((1.0,), (1.0,)))
+    assert HEADER.format(target=0.15) in text
+    for column in ("valid R@20", "train s to own best", "train s to 98% of own best", "epochs", "stopped by"):
+        assert column in HEADER
+    row = next(line for line in text.splitlines() if line.startswith("| fake-peer"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["fake-peer", "s", "0.1400", "0.1300", "0.0650", "validation (setting and checkpoint)",
+                     "2.0", "2.0", "— (test not tracked)", "8.00 M", "4.00 M",
+                     "321", "4", "plateau (cap 600 s)"]
+    assert "lr=0.02, reg=0: 0.1400 at 2.0 s (plateau) **chosen**" in text
+    assert "lr=0.01, reg=0: 0.1000 at 2.0 s (plateau);" in text
+    assert f"flat over the last {FLAT_SHARE:.0%}" in text and f"no more than {TOLERANCE:.1%}" in text
+    assert f"more than {FALL:.0%} below the best" in text and "fake-peer 600 s" in text
