@@ -10,7 +10,8 @@ from recbce.training.loop import train
 
 
 def model(seed: int) -> DotProduct:
-    return DotProduct(5, 7, ModelConfig(dim=3), generator=torch.Generator().manual_seed(seed))
+    return DotProduct(5, 7, ModelConfig(dim=3, scorer="dot", temperature=1.0, history=0.0),
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def test_update_keeps_the_exact_mean_of_every_model_seen():

@@ -54,9 +54,10 @@ def planted_config(tmp_path, loss: dict, epochs: int = 6):
         frame.to_csv(path, sep="\t", header=False, index=False)
     return validate({
         "seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": f"{loss['name']}{loss.get('gbce_t', '')}"},
-        "data": {"path": str(path), "split": {"test_ratio": 0.2}}, "model": {"dim": 16},
-        "sampler": {"ratio": 4}, "loss": loss,
-        "train": {"epochs": epochs, "batch_size": 256, "lr": 0.03, "eval_every": 0},
+        "data": {"path": str(path), "split": {"test_ratio": 0.2, "valid_ratio": 0.0}},
+        "model": {"dim": 16, "scorer": "dot", "temperature": 1.0,
+                  "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4}, "loss": loss,
+        "train": {"epochs": epochs, "batch_size": 256, "lr": 0.03, "eval_every": 0, "patience": 0},
     })
 
 

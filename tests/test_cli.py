@@ -100,7 +100,8 @@ def test_config_validate_bad_and_good(tmp_path, make_config):
 
 
 def test_config_validate_needs_the_data_files_unless_told_not_to(tmp_path, make_config):
-    config = str(make_config(data={"split": {"method": "predefined", "test_path": "gone/test.txt"}}))
+    config = str(make_config(data={"split": {"method": "predefined", "test_path": "gone/test.txt",
+                                             "valid_ratio": 0.0}}))
     result = runner.invoke(app, ["config", "validate", config])
     assert result.exit_code == 2 and "data.split.test_path gone/test.txt not found (from " in result.output
     assert "--no-data-check" in result.output

@@ -34,7 +34,8 @@ def test_predefined_split_drops_unseen_and_maps_string_ids(tmp_path):
     (tmp_path / "train.tsv").write_text("a\tx\na\ty\nb\tx\n")
     (tmp_path / "test.tsv").write_text("a\tz\nb\ty\nc\tx\n")
     config = DataConfig(path=str(tmp_path / "train.tsv"),
-                        split={"method": "predefined", "test_path": str(tmp_path / "test.tsv")})
+                        split={"method": "predefined", "test_path": str(tmp_path / "test.tsv"),
+                               "valid_ratio": 0.0})
     data = load_dataset(config, seed=0)
     assert (data.n_users, data.n_items, len(data.train), len(data.test)) == (2, 2, 3, 1)
     assert data.user_ids == ["a", "b"] and data.item_ids == ["x", "y"]
@@ -46,7 +47,7 @@ def test_min_rating_duplicates_and_kcore_are_reported(tmp_path):
             "1\t3\t5\t7", "2\t3\t5\t8"]
     (tmp_path / "r.tsv").write_text("\n".join(rows) + "\n")
     config = DataConfig(path=str(tmp_path / "r.tsv"), min_rating=4, kcore=2,
-                        split={"test_ratio": 0.3})
+                        split={"test_ratio": 0.3, "valid_ratio": 0.0})
     data = load_dataset(config, seed=0)
     assert data.report["below_min_rating"] == 1 and data.report["duplicates"] == 1
     assert data.report["kcore"] == 2  # item 1 (user 1 only), then user 3 (item 3 only)
@@ -64,14 +65,16 @@ def test_splits_never_leak(tiny_data):
 @pytest.mark.skipif(not (SHARED_DATA / "gowalla").is_dir(), reason="../shared/data/gowalla is absent")
 def test_gowalla_counts_match_the_published_split():
     config = DataConfig(path=str(SHARED_DATA / "gowalla/train.txt"), format="adjacency",
-                        split={"method": "predefined", "test_path": str(SHARED_DATA / "gowalla/test.txt")})
+                        split={"method": "predefined", "test_path": str(SHARED_DATA / "gowalla/test.txt"),
+                               "valid_ratio": 0.0})
     data = load_dataset(config, seed=0)
     assert (data.n_users, data.n_items, len(data.train), len(data.test)) == (29858, 40981, 810128, 217242)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "ml-100k").is_dir(), reason="../shared/data/ml-100k is absent")
 def test_ml100k_counts():
-    config = DataConfig(path=str(SHARED_DATA / "ml-100k/u.data"), split={"method": "leave_one_out"})
+    config = DataConfig(path=str(SHARED_DATA / "ml-100k/u.data"),
+                        split={"method": "leave_one_out", "valid_ratio": 0.0})
     raw = read_interactions(config.path, config)
     assert (raw.user.nunique(), raw.item.nunique(), len(raw)) == (943, 1682, 100_000)
     data = load_dataset(config, seed=0)

@@ -89,8 +89,10 @@ def workdir(tmp_path_factory):
 def write_config(workdir, name: str, epochs: int = 2, **sections) -> str:
     raw = {"run": {"dir": str(workdir / "runs"), "name": name},
            "data": {"path": str(workdir / "data.tsv"), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-           "model": {"dim": 16}, "sampler": {"ratio": 4},
-           "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "threads": 1, "device": "cpu"}}
+           "model": {"dim": 16, "scorer": "dot", "temperature": 1.0,
+                     "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+           "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "threads": 1, "device": "cpu",
+                     "patience": 0}}
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     path = workdir / f"{name}.yaml"

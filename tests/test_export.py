@@ -23,10 +23,14 @@ MODELS = {
 
 
 def train_tiny(tmp_path, tiny_data, name: str, **model):
-    split = {"method": "leave_one_out", "valid_ratio": 0.1} if model.get("context") else {"test_ratio": 0.2}
+    split = ({"method": "leave_one_out", "valid_ratio": 0.1} if model.get("context")
+             else {"test_ratio": 0.2, "valid_ratio": 0.0})
     config = {"seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": name},
               "data": {"path": str(tiny_data), "split": split},
-              "model": {"dim": 8, **model}, "train": {"epochs": 2, "batch_size": 256}}
+              "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
+                        "bias_init": 0.0, "history": 0.0, **model},
+              "sampler": {"kind": "uniform", "ratio": 4},
+              "train": {"epochs": 2, "batch_size": 256, "patience": 0}}
     return recbce.train(config)
 
 

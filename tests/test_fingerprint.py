@@ -10,7 +10,8 @@ from recbce.errors import DataError
 
 
 def test_files_of_a_predefined_split_are_all_fingerprinted(tmp_path):
-    config = DataConfig(path="a.txt", split={"method": "predefined", "test_path": "b.txt"})
+    config = DataConfig(path="a.txt", split={"method": "predefined", "test_path": "b.txt",
+                                                     "valid_ratio": 0.0})
     assert data_files(config) == ["a.txt", "b.txt"]
     assert data_files(DataConfig(path="a.tsv")) == ["a.tsv"]
 

@@ -23,7 +23,9 @@ def setup(tmp_path):
         data, sep="\t", header=False, index=False)
     raw = {"run": {"dir": str(tmp_path / "runs"), "name": "shared"},
            "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-           "model": {"dim": 8}, "train": {"epochs": 2, "batch_size": 64, "threads": 1}}
+           "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
+                     "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+           "train": {"epochs": 2, "batch_size": 64, "threads": 1, "patience": 0}}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     return config, data, tmp_path / "runs" / "shared"

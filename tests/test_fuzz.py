@@ -71,7 +71,9 @@ VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3),
 def base_config(data_path: str) -> dict:
     return {"seed": 0, "run": {"dir": "runs", "name": "fuzz"},
             "data": {"path": data_path, "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            "model": {"dim": 4}, "train": {"epochs": 1, "batch_size": 256},
+            "model": {"dim": 4, "scorer": "dot", "temperature": 1.0,
+                      "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+            "train": {"epochs": 1, "batch_size": 256, "patience": 0},
             "eval": {"k": [5], "metric": "ndcg@5"}}
 
 

@@ -75,5 +75,5 @@ def test_save_writes_atomically_in_place(tiny_data, tmp_path):
 
 def load_config_for(data, tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(f"data: {{path: {data}}}\n")
+    path.write_text(f"data: {{path: {data}, split: {{valid_ratio: 0.0}}}}\n")
     return load_config(path)

@@ -31,7 +31,8 @@ def graph(dtype=torch.float32) -> torch.Tensor:
 
 
 def model(layers: int = 3, **settings) -> LightGCN:
-    config = ModelConfig(kind="lightgcn", dim=4, layers=layers, **settings)
+    config = ModelConfig(**{"kind": "lightgcn", "dim": 4, "layers": layers, "scorer": "dot",
+                            "temperature": 1.0, **settings})
     built = build_model(config, N_USERS, N_ITEMS, ScoringInputs(graph=graph()),
                         generator=torch.Generator().manual_seed(0))
     if built.item_bias is not None:
@@ -141,7 +142,8 @@ def test_a_deep_copy_shares_the_graph_and_not_the_parameters():
 
 def test_without_a_graph_the_model_is_refused():
     with pytest.raises(ValueError, match="needs the user-item graph"):
-        build_model(ModelConfig(kind="lightgcn"), N_USERS, N_ITEMS, ScoringInputs())
+        build_model(ModelConfig(kind="lightgcn", scorer="dot", temperature=1.0), N_USERS, N_ITEMS,
+                    ScoringInputs())
 
 
 @pytest.mark.parametrize("setting, message", [

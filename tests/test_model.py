@@ -8,9 +8,11 @@ from recbce.models import Batch
 from recbce.models.dot_product import DotProduct
 
 
-@pytest.mark.parametrize("config", [ModelConfig(dim=8, bias=True),
-                                    ModelConfig(dim=8, bias=False, scorer="cosine", temperature=0.1),
-                                    ModelConfig(dim=8, bias=True, scorer="cosine", temperature=0.1)])
+@pytest.mark.parametrize("config", [ModelConfig(dim=8, bias=True, scorer="dot", temperature=1.0, history=0.0),
+                                    ModelConfig(dim=8, bias=False, scorer="cosine", temperature=0.1,
+                                                history=0.0),
+                                    ModelConfig(dim=8, bias=True, scorer="cosine", temperature=0.1,
+                                                history=0.0)])
 def test_pool_scores_equal_per_pair_scores(config):
     model = DotProduct(30, 50, config, generator=torch.Generator().manual_seed(0))
     if model.item_bias is not None:
@@ -28,7 +30,7 @@ def test_pool_scores_equal_per_pair_scores(config):
 
 @pytest.mark.parametrize("bias", [True, False])
 def test_pool_mask_sets_masked_pairs_to_minus_inf_and_keeps_them_out_of_the_gradient(bias):
-    config = ModelConfig(dim=8, bias=bias, scorer="cosine", temperature=0.1)
+    config = ModelConfig(dim=8, bias=bias, scorer="cosine", temperature=0.1, history=0.0)
     model = DotProduct(30, 50, config, generator=torch.Generator().manual_seed(0))
     users, items = torch.tensor([3, 0, 29, 7]), torch.tensor([1, 2, 3, 4])
     pool = torch.tensor([49, 1, 2, 17, 30])
@@ -61,7 +63,7 @@ def history_model(weight: float, bias: bool = True) -> tuple[DotProduct, Positiv
 def test_history_model_is_a_dot_product_model_with_mixed_user_vectors():
     # p_u = (1 − w)·e_u + w·mean(q_j): the same scores as a plain model holding those vectors.
     model, positives = history_model(0.25)
-    plain = DotProduct(6, 10, ModelConfig(dim=8, bias=True, scorer="cosine", temperature=0.1))
+    plain = DotProduct(6, 10, ModelConfig(dim=8, bias=True, scorer="cosine", temperature=0.1, history=0.0))
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
         for user in range(6):
@@ -108,12 +110,13 @@ def test_without_history_a_history_sample_changes_nothing():
 
 def test_history_weight_needs_the_training_positives():
     with pytest.raises(ValueError, match="model.history needs each user.s items"):
-        DotProduct(6, 10, ModelConfig(dim=8, history=0.5))
+        DotProduct(6, 10, ModelConfig(dim=8, scorer="dot", temperature=1.0, history=0.5))
 
 
 def test_item_biases_start_at_bias_init_and_the_vectors_do_not_move():
-    plain = DotProduct(6, 10, ModelConfig(dim=8), generator=torch.Generator().manual_seed(0))
-    shifted = DotProduct(6, 10, ModelConfig(dim=8, bias_init=-6.9),
+    old_defaults = {"scorer": "dot", "temperature": 1.0, "history": 0.0}
+    plain = DotProduct(6, 10, ModelConfig(dim=8, **old_defaults), generator=torch.Generator().manual_seed(0))
+    shifted = DotProduct(6, 10, ModelConfig(dim=8, bias_init=-6.9, **old_defaults),
                          generator=torch.Generator().manual_seed(0))
     assert torch.equal(shifted.item_bias.weight, torch.full((10, 1), -6.9))
     assert torch.equal(plain.item_bias.weight, torch.zeros(10, 1))
@@ -126,7 +129,7 @@ def test_score_all_follows_every_change_of_the_item_table():
     # score_all keeps the embedded (normalised) item table between calls: an optimiser step,
     # an in-place edit or a loaded state must each be seen, bit for bit as a fresh model.
     import copy
-    model = DotProduct(6, 9, ModelConfig(dim=4, bias=True, scorer="cosine", temperature=0.1),
+    model = DotProduct(6, 9, ModelConfig(dim=4, bias=True, scorer="cosine", temperature=0.1, history=0.0),
                        sparse=True, generator=torch.Generator().manual_seed(0))
     users, first = torch.arange(6), copy.deepcopy(model.state_dict())
     before = model.score_all(users).clone()

@@ -18,7 +18,10 @@ from recbce.runs.trained import load_trained
 def tiny_config(tmp_path, data, **model) -> dict:
     return {"seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": "tiny"},
             "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            "model": {"dim": 8, **model}, "train": {"epochs": 2, "batch_size": 256}}
+            "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
+                      "bias_init": 0.0, "history": 0.0, **model},
+            "sampler": {"kind": "uniform", "ratio": 4},
+            "train": {"epochs": 2, "batch_size": 256, "patience": 0}}
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def test_user_with_every_item_or_one_item_catalogue_is_an_error():
 
 def test_ranks_get_different_streams():
     positives, _ = random_positives(30, 500, 0.05, 0)
-    sampler = build_sampler(SamplerConfig(), positives, torch.ones(500))
+    sampler = build_sampler(SamplerConfig(kind="uniform", ratio=4), positives, torch.ones(500))
     users = torch.arange(30).repeat(10)
 
     def draws(seed, rank):
@@ -179,9 +179,14 @@ def write_run(tmp_path, train_rows, test_rows, **sections):
     """A config on predefined train/test files written here; returns its path."""
     (tmp_path / "train.tsv").write_text("".join(f"{u}\t{i}\n" for u, i in train_rows))
     (tmp_path / "test.tsv").write_text("".join(f"{u}\t{i}\n" for u, i in test_rows))
-    raw = {"run": {"dir": str(tmp_path / "runs"), "name": "r"}, "train": {"epochs": 1},
+    # the defaults before the starter recipe became them (issue 25), written out
+    raw = {"run": {"dir": str(tmp_path / "runs"), "name": "r"},
+           "train": {"epochs": 1, "batch_size": 4096, "patience": 0},
            "data": {"path": str(tmp_path / "train.tsv"),
-                    "split": {"method": "predefined", "test_path": str(tmp_path / "test.tsv")}}}
+                    "split": {"method": "predefined", "test_path": str(tmp_path / "test.tsv"),
+                              "valid_ratio": 0.0}},
+           "model": {"scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+           "sampler": {"kind": "uniform", "ratio": 4}}
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     path = tmp_path / "config.yaml"

@@ -112,8 +112,10 @@ def test_recommend_skips_seen_items_when_few_are_left(tmp_path):
     data.write_text("".join(f"{u}\t{i}\t1\t{t}\n" for u, i, t in rows))
     config = tmp_path / "c.yaml"
     config.write_text(f"run: {{dir: {tmp_path / 'runs'}, name: s}}\ndata: {{path: {data}, format: tsv, "
-                      "split: {method: leave_one_out}}\nmodel: {dim: 4}\nsampler: {ratio: 1}\n"
-                      "train: {epochs: 1, batch_size: 4}\neval: {k: [1], metric: ndcg@1}\n")
+                      "split: {method: leave_one_out, valid_ratio: 0.0}}\n"
+                      "model: {dim: 4, scorer: dot, temperature: 1.0, bias_init: 0.0, history: 0.0}\n"
+                      "sampler: {kind: uniform, ratio: 1}\n"
+                      "train: {epochs: 1, batch_size: 4, patience: 0}\neval: {k: [1], metric: ndcg@1}\n")
     assert runner.invoke(app, ["train", "-c", str(config), "-q"]).exit_code == 0
     out = tmp_path / "recs.csv"
     result = runner.invoke(app, ["recommend", "--run", str(tmp_path / "runs/s"), "--users", "a,b",

@@ -89,7 +89,7 @@ def walk_config(tmp_path, context: int) -> str:
            "model": {"dim": 16, "bias": False, "scorer": "cosine", "temperature": 0.1, "history": 0.5,
                      "context": context, "history_sample": 4},
            "sampler": {"kind": "shared", "ratio": 32}, "loss": {"name": "softmax"},
-           "train": {"epochs": 15, "batch_size": 128, "lr": 0.02},
+           "train": {"epochs": 15, "batch_size": 128, "lr": 0.02, "patience": 0},
            "eval": {"k": [1, 5], "metric": "hr@1"}}
     path = tmp_path / f"context{context}.yaml"
     path.write_text(yaml.safe_dump(raw))

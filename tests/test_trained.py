@@ -18,7 +18,8 @@ from recbce.training.loop import train
 def test_runs_record_absolute_data_paths_and_serve_without_them(make_config, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copy(tmp_path / "tiny.tsv", tmp_path / "relative.tsv")
-    config = load_config(make_config(data={"path": "relative.tsv", "split": {"test_ratio": 0.2}}))
+    config = load_config(make_config(data={"path": "relative.tsv",
+                                           "split": {"test_ratio": 0.2, "valid_ratio": 0.0}}))
     train(config, progress=False, log=lambda *a, **k: None)
     saved = yaml.safe_load((config.run_dir / "config.yaml").read_text())
     assert saved["data"]["path"] == str(tmp_path / "relative.tsv")
