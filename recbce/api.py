@@ -58,14 +58,16 @@ def load(run_dir: str | Path) -> Recommender:
 
 def resolve(config_or_path, overrides: dict[str, Any]) -> Config:
     """A validated Config from a file, a dict or a Config, with the overrides applied."""
+    # exclude_unset: only what was written, so that defaults which depend on other keys
+    # (recbce.config) are resolved again after the overrides, as `--set` does
     if isinstance(config_or_path, Config):
-        raw, source = config_or_path.model_dump(), "config"
+        raw, source = config_or_path.model_dump(exclude_unset=True), "config"
     elif isinstance(config_or_path, dict):
         raw, source = copy.deepcopy(config_or_path), "config"
     elif isinstance(config_or_path, str | Path):
         if not overrides:
             return load_config(config_or_path)
-        raw, source = load_config(config_or_path).model_dump(), str(config_or_path)
+        raw, source = load_config(config_or_path).model_dump(exclude_unset=True), str(config_or_path)
     else:
         raise ConfigError(f"recbce.train: expected a config path, dict or Config, not "
                           f"{type(config_or_path).__name__}")

@@ -1,7 +1,9 @@
 """The config schema: validated once at load, then passed down as plain objects.
 
 Every section forbids unknown keys, so a typo is an error ("did you mean ...?")
-rather than a silently ignored setting.
+rather than a silently ignored setting. The defaults are the starter recipe (`recbce init`,
+docs/results.md "The starter recipe"); the few that depend on other keys are resolved from
+what the config wrote (pydantic's model_fields_set), each rule beside its key.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+def defaulted(section: Section, **values: Any) -> Section:
+    """A copy of `section` with these fields' defaults resolved from other keys. A copy: a
+    section may be shared (a class default). Written into __dict__, not set: assignment would
+    validate again and count the fields as written, and a config validated again (the API's
+    overrides) must resolve them again from what was really written."""
+    copy = section.model_copy()
+    copy.__dict__.update(values)
+    return copy
+
+
 class SplitConfig(Section):
     # random: per-user holdout of test_ratio (seeded); leave_one_out: each user's latest
     # interaction; temporal: the globally latest test_ratio of interactions; predefined: files.
@@ -39,7 +51,7 @@ class SplitConfig(Section):
     test_ratio: float = Field(0.2, gt=0, lt=1)
     # Validation is carved from what is left for training, by the same method (leave_one_out:
     # the latest remaining interaction, when valid_ratio > 0; predefined: valid_path or random).
-    valid_ratio: float = Field(0.0, ge=0, lt=1)
+    valid_ratio: float = Field(0.1, ge=0, lt=1)
     test_path: str | None = None
     valid_path: str | None = None
 
@@ -83,18 +95,29 @@ class ModelConfig(Section):
     # gradient for a constant score, σ(b) = w⁺/(w⁺ + k·w⁻) with k negatives per positive
     # (−log k = −6.9 for k = 1,024 and unit weights): the model starts at the loss's base rate
     # instead of spending its first epochs pushing every score down (docs/results.md, issue 25).
+    # Left out: "prior" where prior_supported accepts the config, else 0.0 (Config resolves it:
+    # it depends on the loss and sampler); 0.0 here, so a ModelConfig alone is ready to build.
     bias_init: float | Literal["prior"] = 0.0
     init_std: float = Field(0.1, gt=0)
-    scorer: Literal["dot", "cosine"] = "dot"
-    temperature: float = Field(1.0, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature
+    scorer: Literal["dot", "cosine"] = "cosine"
+    temperature: float = Field(0.1, gt=0)  # cosine only: score = cos(p_u, q_v) / temperature
     # p_u = (1 − history)·e_u + history·mean of the user's training item vectors (SimpleX);
     # training steps estimate the mean from history_sample items drawn per user.
-    history: float = Field(0.0, ge=0, le=1)
+    # Left out: 0.5 for kind mf, 0 for lightgcn (see _history_by_kind).
+    history: float = Field(0.5, ge=0, le=1)
     history_sample: int = Field(8, ge=1, le=2**16)
     # > 0: the mix takes the n items the user had just before the scored one, by timestamp
     # (recbce.data.timeline), instead of a sample of all; needs a leave_one_out or temporal split.
     context: int = Field(0, ge=0, le=2**16)
     layers: int = Field(3, ge=0, le=64)  # lightgcn only: propagation steps over the graph
+
+    @model_validator(mode="after")
+    def _history_by_kind(self) -> ModelConfig:
+        # lightgcn's graph already mixes each user's items in and it refuses the mix
+        # (lightgcn_supported), so its default is none; a value written is kept, and refused.
+        if "history" not in self.model_fields_set:
+            self.__dict__["history"] = 0.5 if self.kind == "mf" else 0.0
+        return self
 
     @field_validator("bias_init", mode="before")
     @classmethod
@@ -113,16 +136,29 @@ class ModelConfig(Section):
         return value
 
 
+SHARED_POOL = 256  # sampler.ratio's default for kind shared (the starter recipe's pool)
+
+
 class SamplerConfig(Section):
-    kind: Literal["uniform", "popularity", "in_batch", "shared"] = "uniform"
+    kind: Literal["uniform", "popularity", "in_batch", "shared"] = "shared"
     # Negatives per positive. in_batch ignores it (the batch's other positives are the
     # negatives); shared: the size of the one pool of items every row of a batch shares.
-    ratio: int = Field(4, ge=0, le=2**16)
+    # Left out: 256 for shared, 4 for the others (see _ratio_by_kind); a shared pool left out
+    # is cut to a smaller catalogue once it is known (training.state.with_pool_size).
+    ratio: int = Field(SHARED_POOL, ge=0, le=2**16)
     exclude_positives: bool = True
     alpha: float = Field(0.75, ge=0)  # popularity: P(item) ∝ count^alpha
     # shared only: how the pool is drawn. uniform: distinct items; popularity: ∝ count^alpha,
     # with replacement (pair it with loss.logq, which divides each score by its expected count)
     pool: Literal["uniform", "popularity"] = "uniform"
+
+    @model_validator(mode="after")
+    def _ratio_by_kind(self) -> SamplerConfig:
+        # One pool serves the whole batch, so 256 items cost little; the per-row samplers draw
+        # `ratio` items for every positive, so theirs stays the usual 4.
+        if "ratio" not in self.model_fields_set:
+            self.__dict__["ratio"] = SHARED_POOL if self.kind == "shared" else 4
+        return self
 
 
 class LossConfig(Section):
@@ -137,8 +173,8 @@ class LossConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1, le=2**31)
-    batch_size: int = Field(4096, ge=1, le=2**31)
+    epochs: int = Field(20, ge=1, le=2**31)
+    batch_size: int = Field(1024, ge=1, le=2**31)
     # row_adam: Adam on the rows a batch used only (fast); adam: dense; sgd/adagrad/sparse_adam: torch's
     optimizer: Literal["row_adam", "adam", "sparse_adam", "sgd", "adagrad"] = "row_adam"
     lr: float = Field(1e-2, gt=0)
@@ -146,7 +182,9 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, le=1024)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda if torch sees a GPU
     eval_every: int = Field(1, ge=0, le=2**31)  # epochs between validation runs; 0: only the final test
-    patience: int = Field(0, ge=0, le=2**31)  # stop after this many evaluations without gain; 0: never
+    # Stop after this many validation evaluations without gain; 0: never. Left out: 3 where the
+    # run validates, else 0 (Config resolves it: it depends on data.split).
+    patience: int = Field(3, ge=0, le=2**31)
     checkpoint_every: int = Field(0, ge=0, le=2**31)  # steps between mid-epoch checkpoints; 0: epoch ends
     # >= 1: from this epoch on, evaluate, select and save the mean of the parameters over the
     # epochs so far (weight averaging, recbce.training.averaging); 0: the last step's parameters. Past
@@ -216,6 +254,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
+        self._resolve_defaults()
         positives_only = self.loss.name == "bce_pos_only"
         if positives_only and (self.sampler.ratio != 0 or self.sampler.kind == "in_batch"):
             raise ValueError("loss.name bce_pos_only trains without negatives: set sampler.ratio: 0 "
@@ -247,6 +286,18 @@ class Config(Section):
                              f"{', '.join(metric_names(self.eval))}")
         return self
 
+    def _resolve_defaults(self) -> None:
+        """The defaults that depend on other sections, where the config left the key out."""
+        # prior only where it is defined: elsewhere "prior" written is an error (prior_supported)
+        # and left out it is 0.0, what every loss started from before the prior existed.
+        if "bias_init" not in self.model.model_fields_set:
+            self.__dict__["model"] = defaulted(self.model, bias_init="prior" if prior_problem(self) is None
+                                               else 0.0)
+        # Patience counts validation evaluations: without them it could never act, so the
+        # config.yaml of such a run records 0 rather than a setting that did nothing.
+        if "patience" not in self.train.model_fields_set:
+            self.__dict__["train"] = defaulted(self.train, patience=3 if validates(self) else 0)
+
     @property
     def run_dir(self) -> Path:
         return Path(self.run.dir) / self.run.name
@@ -268,16 +319,31 @@ DATA_PATH_KEYS = (("data", "path"), ("data.split", "test_path"), ("data.split", 
 
 def prior_supported(config: Config) -> None:
     """model.bias_init: prior needs an item bias and a sigmoid loss whose base rate it can start at."""
+    problem = prior_problem(config)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def prior_problem(config: Config) -> str | None:
+    """Why model.bias_init: prior is undefined for this config, or None."""
     loss = config.loss
     if not config.model.bias:
-        raise ValueError("model.bias_init: prior sets the item biases: set model.bias: true")
+        return "model.bias_init: prior sets the item biases: set model.bias: true"
     if loss.name not in ("bce", "gbce"):
-        raise ValueError(f"model.bias_init: prior is where a sigmoid loss (bce, gbce) starts at its base "
-                         f"rate; loss.name {loss.name} has no single one: set a number")
+        return (f"model.bias_init: prior is where a sigmoid loss (bce, gbce) starts at its base "
+                f"rate; loss.name {loss.name} has no single one: set a number")
     if loss.name == "bce" and (loss.pos_weight == 0 or loss.neg_weight == 0):
-        raise ValueError("model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0")
+        return "model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0"
     if config.sampler.kind == "in_batch" and config.train.batch_size < 2:
-        raise ValueError("model.bias_init: prior needs negatives: in_batch takes train.batch_size >= 2")
+        return "model.bias_init: prior needs negatives: in_batch takes train.batch_size >= 2"
+    return None
+
+
+def validates(config: Config) -> bool:
+    """Whether a run of this config evaluates a validation split during training."""
+    split = config.data.split
+    has_split = split.valid_ratio > 0 or (split.method == "predefined" and split.valid_path is not None)
+    return has_split and config.train.eval_every > 0
 
 
 def data_paths(config: Config) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Its recipe did best on ml-100k and Gowalla with no per-data-set tuning (docs/results.md,
 "The starter recipe"): sigmoid BCE over a shared pool, cosine scores with an item bias
-started at the loss's prior, the user history mix."""
+started at the loss's prior, the user history mix. It is also what a config that leaves the
+keys out gets (recbce.config's defaults), so the keys whose default depends on other keys are
+shown commented out: edit the loss or the model kind and they follow."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from recbce.errors import RunError
 STARTER = """\
 # A recbce config. Every key is checked when read; see `recbce config show --config THIS`
 # for the resolved file with all defaults, `recbce config validate THIS` to check it.
+# Every key left out takes the value shown here; a commented key's default follows others.
 seed: 0                       # same seed + data + config: identical metrics
 run:
   dir: runs                   # outputs go to <dir>/<name>/
@@ -30,13 +33,16 @@ data:
 model:
   dim: 64                     # embedding size of p_u and q_v
   bias: true                  # adds an item bias b_v
-  bias_init: prior            # b_v starts where the sigmoid loss has no gradient (−log k)
+  # bias_init: prior          # b_v starts where the sigmoid loss has no gradient (−log k);
+                              # left out: prior for loss bce/gbce with bias true, else 0.0
   scorer: cosine              # dot | cosine: cos(p_u, q_v) / temperature (+ b_v)
   temperature: 0.1
-  history: 0.5                # p_u mixes in the mean of the user's items' vectors (SimpleX)
+  # history: 0.5              # p_u mixes in the mean of the user's items' vectors (SimpleX);
+                              # left out: 0.5 for kind mf, 0 for lightgcn
 sampler:
   kind: shared                # shared (one pool per batch) | uniform | popularity | in_batch
-  ratio: 256                  # the pool's size: negatives per positive (at most the catalogue)
+  # ratio: 256                # negatives per positive: the pool's size for shared; left out:
+                              # 256 (every item if fewer) for shared, 4 for the others
   exclude_positives: true     # never score a user's own training items as negatives
 loss:
   name: bce                   # bce | gbce | bpr | softmax | decoupled_softmax | ccl | bce_pos_only
@@ -46,7 +52,8 @@ train:
   batch_size: 1024
   optimizer: row_adam         # row_adam | adam | sparse_adam | sgd | adagrad
   lr: 0.01
-  patience: 3                 # stop after this many evaluations without gain (0: never)
+  # patience: 3               # stop after this many evaluations without gain (0: never);
+                              # left out: 3 when the run validates, else 0
 eval:
   k: [10, 20]
   metric: ndcg@20             # selects the best epoch, e.g. recall@20

@@ -73,3 +73,15 @@ def test_the_readme_example_runs_as_written(tiny_data, tmp_path, monkeypatch):
     assert namespace["scores"].shape == (2,) and np.isfinite(namespace["scores"]).all()
     assert (tmp_path / "runs/api-demo/inference.pt").is_file()
     assert Path("vectors/export.json") in namespace["files"] and (tmp_path / "vectors/export.json").is_file()
+
+
+def test_overrides_resolve_the_defaults_that_follow_other_keys_again(tmp_path):
+    from recbce.api import resolve
+    from recbce.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {path: d.tsv}\n")  # history 0.5, bias_init prior, ratio 256 left out
+    overrides = {"model.kind": "lightgcn", "loss.name": "bpr", "sampler.kind": "uniform"}
+    for source in (path, load_config(path)):
+        config = resolve(source, overrides)
+        assert (config.model.history, config.model.bias_init, config.sampler.ratio) == (0.0, 0.0, 4)

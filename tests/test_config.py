@@ -4,7 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recbce.cli.app import app
-from recbce.config import Config, load_config
+from recbce.config import Config, ModelConfig, load_config
 from recbce.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,3 +149,74 @@ def test_overrides_are_yaml_through_the_same_loader(tmp_path):
     path.write_text("{}")
     with pytest.raises(ConfigError, match="train.lr: Input should be a finite number"):
         load_config(path, ["train.lr=.inf"])
+
+
+# The defaults are the starter recipe (recbce init); those that depend on other keys follow
+# what the config wrote.
+
+def loaded(tmp_path, text: str) -> Config:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_a_config_that_leaves_every_key_out_gets_the_starter_recipe(tmp_path):
+    config = loaded(tmp_path, "data: {path: d.tsv}\n")
+    model, sampler, train = config.model, config.sampler, config.train
+    assert (model.kind, model.scorer, model.temperature, model.bias, model.bias_init, model.history) == (
+        "mf", "cosine", 0.1, True, "prior", 0.5)
+    assert (sampler.kind, sampler.ratio, config.loss.name) == ("shared", 256, "bce")
+    assert (train.epochs, train.batch_size, train.lr, train.patience) == (20, 1024, 0.01, 3)
+    assert config.data.split.valid_ratio == 0.1
+
+
+@pytest.mark.parametrize(("kind", "history"), [("mf", 0.5), ("lightgcn", 0.0)])
+def test_history_left_out_follows_the_model_kind(tmp_path, kind, history):
+    assert loaded(tmp_path, f"model: {{kind: {kind}}}\n").model.history == history
+
+
+def test_history_written_for_lightgcn_is_still_refused(tmp_path):
+    with pytest.raises(ConfigError, match="model.history and model.context are not implemented"):
+        loaded(tmp_path, "model: {kind: lightgcn, history: 0.5}\n")
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("loss: {name: bce}", "prior"),
+    ("loss: {name: gbce, gbce_t: 0.5}", "prior"),
+    ("sampler: {kind: uniform}", "prior"),
+    ("loss: {name: bpr}", 0.0),
+    ("loss: {name: softmax}", 0.0),
+    ("model: {bias: false}", 0.0),
+    ("loss: {name: bce, neg_weight: 0}", 0.0),
+    ("sampler: {kind: in_batch}\ntrain: {batch_size: 1}", 0.0),
+])
+def test_bias_init_left_out_is_the_prior_only_where_it_is_defined(tmp_path, text, start):
+    bias_init = loaded(tmp_path, text + "\n").model.bias_init
+    assert bias_init == start and type(bias_init) is type(start)
+
+
+@pytest.mark.parametrize(("kind", "ratio"), [("shared", 256), ("uniform", 4), ("popularity", 4),
+                                             ("in_batch", 4)])
+def test_sampler_ratio_left_out_follows_the_kind(tmp_path, kind, ratio):
+    assert loaded(tmp_path, f"sampler: {{kind: {kind}}}\n").sampler.ratio == ratio
+    assert loaded(tmp_path, f"sampler: {{kind: {kind}, ratio: 8}}\n").sampler.ratio == 8
+
+
+@pytest.mark.parametrize(("text", "patience"), [
+    ("data: {split: {valid_ratio: 0.1}}", 3),
+    ("data: {split: {method: leave_one_out}}", 3),
+    ("data: {split: {valid_ratio: 0}}", 0),
+    ("data: {split: {method: predefined, test_path: t.tsv, valid_ratio: 0}}", 0),
+    ("data: {split: {method: predefined, test_path: t.tsv, valid_ratio: 0, valid_path: v.tsv}}", 3),
+    ("train: {eval_every: 0}", 0),
+    # written, it is kept: a refit on all of train keeps its config's patience (the run notes it)
+    ("data: {split: {valid_ratio: 0}}\ntrain: {patience: 2}", 2),
+])
+def test_patience_left_out_counts_only_where_the_run_validates(tmp_path, text, patience):
+    assert loaded(tmp_path, text + "\n").train.patience == patience
+
+
+def test_a_rule_follows_a_later_assignment_of_the_key_it_depends_on():
+    model = ModelConfig()
+    model.kind = "lightgcn"  # validate_assignment runs the section's rule again
+    assert model.history == 0.0 and "history" not in model.model_fields_set

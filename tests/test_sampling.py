@@ -303,6 +303,14 @@ def test_shared_pool_larger_than_catalogue_is_an_error():
         build_sampler(SamplerConfig(kind="shared", ratio=6), positives, None)
 
 
+def test_cli_shared_pool_written_above_the_catalogue_is_a_one_line_error(tmp_path):
+    # left out, the pool is cut to the catalogue (tests/test_train.py); written, it is not
+    config = write_run(tmp_path, [("a", "x"), ("b", "y"), ("c", "z")], [("a", "y")],
+                       sampler={"kind": "shared", "ratio": 256})
+    assert_one_line_error(["-c", str(config)], "sampler.ratio 256 (the shared pool size) exceeds the "
+                                               "catalogue's 3 items")
+
+
 def test_history_draws_only_the_users_own_items_uniformly_and_reproducibly():
     positives, mask = random_positives(20, 30, 0.3, seed=5)
     users = torch.arange(20).repeat_interleave(2)

@@ -121,3 +121,50 @@ def test_in_batch_negatives_train_when_the_last_batch_is_one_row(make_config, lo
                                        train={"epochs": 1, "batch_size": rows - 1}))
     summary = train(one_left, progress=False)  # batches of rows − 1 and 1
     assert summary["test"]["ndcg@20"] > 0
+
+
+def leave_out(path, *keys):
+    """The config file at `path` with these dotted keys removed (their defaults then apply)."""
+    import yaml
+
+    raw = yaml.safe_load(path.read_text())
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node.pop(leaf)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_shared_pool_left_out_is_a_smaller_catalogue_whole_and_the_run_records_it(make_config):
+    from recbce.data.dataset import load_dataset
+    from recbce.runs.folder import load_run
+    from recbce.training.losses import prior_logit
+
+    path = leave_out(make_config(sampler={"kind": "shared"}, train={"epochs": 1}),
+                     "sampler.ratio", "model.bias_init")
+    config = load_config(path)
+    n_items = load_dataset(config.data, config.seed).n_items
+    assert config.sampler.ratio == 256 > n_items  # the tiny data has 60 items
+    saved, _ = load_run(train(config, progress=False)["run_dir"])
+    assert saved.sampler.ratio == n_items
+    # the prior is taken for the pool the run drew: every item
+    assert saved.model.bias_init == prior_logit(config.loss, n_items, n_items)
+
+
+def test_patience_without_validation_left_out_is_0_and_written_trains_every_epoch_noted(make_config):
+    from recbce.runs.folder import load_run
+
+    no_validation = {"split": {"test_ratio": 0.2, "valid_ratio": 0.0}}
+    config = load_config(leave_out(make_config(data=no_validation, train={"epochs": 3}), "train.patience"))
+    assert config.train.patience == 0
+    assert load_run(train(config, progress=False, log=lambda *_: None)["run_dir"])[0].train.patience == 0
+    lines = []
+    written = load_config(make_config(data=no_validation, train={"epochs": 3, "patience": 1}),
+                          ["run.name=written"])
+    summary = train(written, progress=False, log=lines.append)
+    assert summary["epochs"] == 3
+    assert any("train.patience 1 counts validation evaluations and this run has none" in line
+               for line in lines)

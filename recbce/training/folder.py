@@ -54,6 +54,10 @@ def open_run(run: Training, overwrite: bool, resume: bool, held: Held, prints: l
             "so the ranking it learns is arbitrary (see the README)")
     if config.eval.protocol == "sampled":
         log(f"note: {SAMPLED_WARNING}")
+    if config.train.patience and (run.dataset.valid is None or not config.train.eval_every):
+        # written, not an error: a refit on all of train (valid_ratio 0) keeps its config's patience
+        log(f"note: train.patience {config.train.patience} counts validation evaluations and this run "
+            "has none (no validation split, or train.eval_every 0): it trains every epoch")
 
 
 def start_run_dir(config: Config, overwrite: bool, held: Held, prints: list[dict]) -> None:

@@ -47,7 +47,7 @@ class Training:
 def prepare(config: Config, dataset: Dataset, context: distributed.Context = distributed.SINGLE,
             log: Callable = print, show_progress: bool = False) -> Training:
     """Everything a run needs, initialised from the run's seed (this process's stream)."""
-    config = with_prior_bias(config, dataset.n_items)
+    config = with_prior_bias(with_pool_size(config, dataset.n_items), dataset.n_items)
     generator = make_generator(config.seed, context.rank)
     model, optimizer = build(dataset, config, generator, context.device)
     return Training(
@@ -57,6 +57,19 @@ def prepare(config: Config, dataset: Dataset, context: distributed.Context = dis
         loss_fn=build_loss(config.loss, dataset.n_items), history=UserHistory(dataset, config.model),
         log=log, show_progress=show_progress,
     )
+
+
+def with_pool_size(config: Config, n_items: int) -> Config:
+    """`config` with a shared pool the config left out (sampler.ratio, 256) cut to a smaller
+    catalogue: the pool is then every item, as the default means "a large pool", and the
+    run's config.yaml records the size used. A ratio written above the catalogue stays an
+    error (recbce.data.sampling.SharedPoolSampler); a popularity pool draws with replacement,
+    so any size is one."""
+    sampler = config.sampler
+    if (sampler.kind != "shared" or sampler.pool != "uniform" or "ratio" in sampler.model_fields_set
+            or sampler.ratio <= n_items):
+        return config
+    return config.model_copy(update={"sampler": sampler.model_copy(update={"ratio": n_items})})
 
 
 def with_prior_bias(config: Config, n_items: int) -> Config:
