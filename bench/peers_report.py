@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
+from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, PEAK_SHARE, TOLERANCE, seconds_to
 
 NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
@@ -181,18 +181,23 @@ def protocol(systems: list[dict]) -> str:
         "(5% of each user's items, the same loader and seed: the same validation users and items "
         "as recbce's quality runs). Each peer's (learning rate, regularisation) grid "
         "(bench/peer_systems.py GRIDS) is screened with a short training cap, and the setting "
-        "with the best validation Recall@20 is run again from scratch to its plateau. A run "
+        "with the best validation Recall@20 is run again from scratch to its plateau (a short "
+        "screening cap favours settings that rise fast: each screened figure and what stopped "
+        "it are listed below the table). A run "
         "scores validation at checkpoints spaced geometrically in training seconds (each "
         f"{GROWTH:g}x the last) and stops at the first checkpoint where, after at least "
         f"{MIN_EPOCHS} epochs, validation Recall@20 has been flat over the last {FLAT_SHARE:.0%} "
         f"of the training seconds so far: its best rose by no more than {TOLERANCE:.1%} of "
         f"itself and no checkpoint in that stretch fell more than {FALL:.0%} below the best "
         "(\"plateau\"; a curve that dips before it climbs, as implicit's BPR does, runs on), "
+        f"or once no new best has come over the last {PEAK_SHARE:.0%} of the run, the best "
+        f"having come after the first {MIN_EPOCHS} epochs (\"past peak\": a falling curve), "
         f"or at its cap (\"cap\"; final runs: {caps or 'none ran'}). The factors "
         "of the validation-best checkpoint are kept and test is scored once, on them: a peer's "
         "Recall@20 / NDCG@20 are selected on validation, never on test. Its times are training "
         "seconds (evaluation excluded) to its validation best and to 98% of it, read at the "
-        "checkpoints; test is not scored along the run, so it has no time to the target. "
+        f"checkpoints (so up to {GROWTH:g}x late); test is not scored along the run, so it has no "
+        "time to the target. "
         "recbce's quality run selects its epoch on the same validation split; its time run trains "
         "on all of training and is evaluated on test after every epoch (time = the epochs' "
         "training seconds from metrics.jsonl)."

@@ -12,6 +12,7 @@ from bench.peer_protocol import (
     FLAT_SHARE,
     MIN_EPOCHS,
     TOLERANCE,
+    past_peak,
     plateau,
     seconds_to,
     settings_grid,
@@ -108,12 +109,18 @@ def test_no_plateau_before_the_minimum_epochs():
     assert result["best"]["epoch"] == 1  # the first of equal bests
 
 
-def test_the_kept_checkpoint_survives_later_training_that_falls():
-    # Peaks at epoch 12, then falls for good: not flat, so the cap ends it; epoch 12's factors kept.
+def test_a_falling_curve_stops_past_its_peak_and_keeps_the_peak():
+    # Peaks at epoch 12, then falls for good: never flat, so it stops once the run is twice
+    # the peak's seconds (the checkpoint at 24 s); epoch 12's factors are kept.
     peer = ScriptedPeer(lambda epoch: 0.3 - abs(epoch - 12) / 1000)
     result, kept = peer.run(cap=200.0)
-    assert result["stopped"] == "cap" and peer.epoch == 200
+    assert result["stopped"] == "past peak" and peer.epoch == result["history"][-1]["epoch"] == 24
     assert result["best"]["epoch"] == 12 and seen(kept) == 12
+    assert not past_peak(result["history"][:-1])
+    # A best before MIN_EPOCHS is not a peak (implicit's start, which dips and then climbs).
+    early = [{"epoch": 1, "train_seconds": 1.0, "recall@20": 0.3},
+             {"epoch": 40, "train_seconds": 40.0, "recall@20": 0.1}]
+    assert not past_peak(early) and past_peak(early, min_epochs=1)
 
 
 def test_times_to_the_best_and_to_98_percent_are_read_at_the_checkpoints():
