@@ -8,7 +8,7 @@ RUN ?= runs/quickstart
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench-install train evaluate test lint bench gallery clean
+.PHONY: install bench-install bench-recbole train evaluate test lint bench gallery clean
 
 install: $(STAMP)
 
@@ -39,7 +39,27 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: install bench-install  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
+# RecBole 1.2.1 (the peers recbole-bpr, recbole-lightgcn) needs numpy < 2 and its quick_start
+# imports ray, which needs pkg_resources (setuptools < 81); it was written for pandas < 3 (under
+# pandas 3's copy-on-write its in-place fillna does nothing); its LightGCN builds its graph with
+# dok_matrix._update, gone in scipy 1.13: its own virtualenv, with recbce in it so
+# bench/peers_worker.py runs there. `make bench` builds it only when the peers benchmark is selected.
+# bench/recbole_venv.py looks for it here.
+RECBOLE_VENV := .venv-recbole
+RECBOLE_STAMP := $(RECBOLE_VENV)/.installed
+
+bench-recbole: $(RECBOLE_STAMP)
+
+$(RECBOLE_STAMP): pyproject.toml
+	test -x $(RECBOLE_VENV)/bin/python || $(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
+	$(RECBOLE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  'numpy<2' 'pandas<3' 'scipy<1.13' 'setuptools<81' 'recbole==1.2.1' -e .
+	touch $(RECBOLE_STAMP)
+
+BENCH_PEERS := $(if $(ONLY),$(filter peers,$(ONLY)),peers)
+
+bench: install bench-install $(if $(BENCH_PEERS),bench-recbole)  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
 	ONLY="$(ONLY)" $(BIN)/python bench/run.py
 
 # README pictures from real runs on the quickstart data: three sampler ratios, their curves
