@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.peer_protocol import settings_grid, tune  # noqa: E402
 from bench.peer_systems import GRIDS, PEERS  # noqa: E402
 from bench.peers_report import render  # noqa: E402
+from bench.recbole_venv import worker_python  # noqa: E402
 from recbce import runs  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "peers.md"
@@ -42,7 +43,7 @@ def run_worker(args: list[str]) -> tuple[dict, float, float]:
     """(result, peak RSS in MiB, wall seconds) of one worker process."""
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "bench.peers_worker", *args, "--out", str(out)]
+        command = [worker_python(args), "-m", "bench.peers_worker", *args, "--out", str(out)]
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT)
         _, status, usage = os.wait4(process.pid, 0)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from bench.factor_scorer import FactorScorer
+from bench.peer_recbole import PEERS as RECBOLE_PEERS
 from recbce.data.dataset import Dataset
 
 THREADS = 2  # the benchmark machine's cores; every system may use all of them
@@ -115,6 +116,7 @@ class LightFMWarp:
 
 
 PEERS = {"implicit-bpr": ImplicitBPR, "cornac-bpr": CornacBPR, "lightfm-warp": LightFMWarp}
+PEERS.update(RECBOLE_PEERS)  # they run only in RecBole's virtualenv (bench/recbole_venv.py)
 
 # The settings each peer's runs screen on validation (bench/peer_protocol.py `tune`): its own
 # learning rate x regularisation around its defaults. A peer without an entry runs as built.

@@ -67,7 +67,7 @@ def test_reorder_maps_cornac_rows_back_to_recbce_indices():
         _reorder({0: 0, 2: 1}, 3)
 
 
-@pytest.mark.parametrize("name", list(PEERS))
+@pytest.mark.parametrize("name", list(PEER_LIBRARIES))  # RecBole's: tests/test_bench_recbole.py
 def test_peer_adapter_scores_like_the_peer_itself(tiny_dataset, name):
     pytest.importorskip(PEER_LIBRARIES[name], reason=f"{name} needs the bench extra: pip install '.[bench]'")
     _, dataset = tiny_dataset
@@ -170,7 +170,7 @@ PEER_SETTINGS = {"implicit-bpr": ("learning_rate", "regularization"),
                  "lightfm-warp": ("learning_rate", "item_alpha", "user_alpha")}
 
 
-@pytest.mark.parametrize("name", list(PEERS))
+@pytest.mark.parametrize("name", list(PEER_LIBRARIES))
 def test_a_grid_setting_reaches_the_peer_library(tiny_dataset, name):
     pytest.importorskip(PEER_LIBRARIES[name], reason=f"{name} needs the bench extra: pip install '.[bench]'")
     _, dataset = tiny_dataset
