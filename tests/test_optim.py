@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -65,3 +67,20 @@ def test_both_ways_of_finding_rows_sum_as_a_zeroed_table_does_bit_for_bit():
     assert torch.equal(rows, torch.unique(indices)) and torch.equal(summed, table[rows])
     masked, sorted_ = _distinct_rows(indices, 500), _distinct_rows(indices, 10**6)
     assert all(torch.equal(a, b) for a, b in zip(masked, sorted_, strict=True))
+
+
+def test_rows_are_moved_as_index_add_with_alpha_would_bit_for_bit():
+    g = torch.Generator().manual_seed(1)
+    table = torch.nn.Embedding(3000, 16, sparse=True)
+    torch.nn.init.normal_(table.weight, generator=g)
+    indices = torch.randint(0, 3000, (2000,), generator=g)
+    before = table.weight.detach().clone()
+    optimizer = RowAdam(table.parameters(), lr=0.02)
+    (table(indices) * torch.randn(2000, 16, generator=g)).sum().backward()
+    optimizer.step()
+    state = optimizer.state[table.weight]
+    rows = torch.unique(indices)
+    m, v = state["exp_avg"][rows], state["exp_avg_sq"][rows]
+    denom = v.sqrt().div_(math.sqrt(1 - 0.999)).add_(1e-8)
+    expected = before.index_add_(0, rows, m / denom, alpha=-0.02 / (1 - 0.9))
+    assert torch.equal(table.weight.detach(), expected)
