@@ -328,3 +328,45 @@ def test_history_draws_only_the_users_own_items_uniformly_and_reproducibly():
 def test_history_of_a_single_item_user_is_that_item():
     positives = Positives.from_pairs(torch.tensor([0, 1, 1]), torch.tensor([7, 2, 3]), 2, 10)
     assert draw_history(positives, torch.tensor([0]), 64, make_generator(0)).eq(7).all()
+
+
+def test_a_small_pool_is_drawn_without_replacement_uniformly():
+    from recbce.data.sampling import distinct_items
+
+    n_items, size, draws = 640, 10, 4000  # a pool of 1/64 of the catalogue: drawn by rejection
+    generator = make_generator(5)
+    pools = torch.stack([distinct_items(n_items, size, generator) for _ in range(draws)])
+    assert all(len(pool.unique()) == size for pool in pools) and pools.max() < n_items
+    df = n_items - 1  # every item as likely, in any position of the pool
+    for observed in (torch.bincount(pools.flatten(), minlength=n_items),
+                     torch.bincount(pools[:, 0], minlength=n_items)):
+        expected = torch.full((n_items,), observed.sum().item() / n_items, dtype=torch.float64)
+        assert chi_square(observed.double(), expected) < df + 6 * (2 * df) ** 0.5
+    again = torch.stack([distinct_items(n_items, size, make_generator(5)) for _ in range(2)])
+    assert torch.equal(again[0], pools[0]) and torch.equal(again[1], pools[0])
+
+
+def test_a_pool_that_is_a_large_share_of_the_catalogue_is_a_permutations_prefix():
+    from recbce.data.sampling import distinct_items, first_occurrences
+
+    # The draws of every shared-pool result recorded so far (pool > 1/64 of the catalogue).
+    expected = torch.randperm(1000, generator=make_generator(2))[:16]
+    assert torch.equal(distinct_items(1000, 16, make_generator(2)), expected)
+    assert first_occurrences(torch.tensor([5, 3, 5, 9, 3, 1])).tolist() == [5, 3, 9, 1]
+
+
+def test_a_catalogue_scale_pool_masks_exactly_the_accidental_hits():
+    n_users, n_items = 30, 100_000
+    g = torch.Generator().manual_seed(0)
+    users = torch.arange(n_users).repeat_interleave(40)
+    items = torch.randint(n_items, (len(users),), generator=g)
+    positives = Positives.from_pairs(users, items, n_users, n_items)
+    sampler = build_sampler(SamplerConfig(kind="shared", ratio=1024), positives, None)
+    batch = torch.arange(n_users)
+    pool = sampler.sample(batch, batch, 1024, make_generator(0)).pool
+    planted = items[:40].unique()  # user 0's items, each in the pool once
+    pool = torch.cat([planted, pool[~torch.isin(pool, planted)]])[:1024]
+    truth = torch.zeros(n_users, n_items, dtype=torch.bool)
+    truth[users, items] = True
+    assert torch.equal(sampler.hit_mask(batch, pool), hits_as_mask(truth[batch][:, pool]))
+    assert sampler.hit_mask(batch, pool)[0, :len(planted)].eq(-torch.inf).all()

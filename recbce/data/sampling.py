@@ -254,20 +254,25 @@ class SharedPoolSampler:
                generator: torch.Generator) -> SharedNegatives:
         """A pool of `ratio` items for the whole batch and the mask of its accidental hits."""
         if self.draws is None:
-            pool = torch.randperm(self.n_items, generator=generator)[:ratio]
+            pool = distinct_items(self.n_items, ratio, generator)
             return SharedNegatives(pool, self.hit_mask(users, pool))
         pool = self.draws.draw((ratio,), generator)
         distinct, column = torch.unique(pool, return_inverse=True)
         return SharedNegatives(pool, self.hit_mask(users, distinct)[:, column])
 
     def hit_mask(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
-        """[B, P]: −inf where (distinct) pool item j is a training positive of users[b], else 0."""
+        """[B, P]: −inf where (distinct) pool item j is a training positive of users[b], else 0.
+
+        Each positive is looked up in the sorted pool (a binary search), not in a catalogue-long
+        table of columns, which would cost a pass over the catalogue every step."""
         size = len(pool)
-        slot = torch.full((self.n_items,), size, dtype=torch.long)  # column `size`: not in the pool
-        slot[pool] = torch.arange(size)
+        ordered, column = pool.sort()
         rows, items = self.positives.rows(users)
-        mask = torch.zeros(len(users), size + 1)  # one spare column takes every miss: no filtering
-        mask.view(-1)[rows * (size + 1) + slot[items]] = -torch.inf
+        found = torch.searchsorted(ordered, items).clamp_(max=size - 1)
+        # A miss goes to a spare column past the last: no filtering.
+        slot = torch.where(ordered[found] == items, column[found], size)
+        mask = torch.zeros(len(users), size + 1)
+        mask.view(-1)[rows * (size + 1) + slot] = -torch.inf
         return mask[:, :size]
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
@@ -275,3 +280,28 @@ class SharedPoolSampler:
         if self.draws is None:
             return torch.full(items.shape, -math.log(self.n_items))
         return self.draws.log_probs[items] + math.log(self.pool_size)
+
+
+def distinct_items(n_items: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """`size` distinct items of range(n_items), uniformly without replacement, in the order drawn.
+
+    A permutation's prefix costs a pass over the catalogue per draw; when the pool is a small
+    share of it (at most 1/64), i.i.d. draws with the repeats dropped cost what the pool does
+    (each next new item is uniform over those not drawn yet: sampling without replacement),
+    and a repeat is rare, so one round nearly always does."""
+    if size * 64 > n_items:
+        return torch.randperm(n_items, generator=generator)[:size]
+    drawn = torch.empty(0, dtype=torch.long)
+    while len(drawn) < size:
+        need = size - len(drawn)
+        more = torch.randint(n_items, (need + need // 16 + 8,), generator=generator)
+        drawn = first_occurrences(torch.cat([drawn, more]))
+    return drawn[:size]
+
+
+def first_occurrences(values: torch.Tensor) -> torch.Tensor:
+    """`values` without repeats, each kept where it first occurs."""
+    distinct, inverse = torch.unique(values, return_inverse=True)
+    positions = torch.arange(len(values))
+    first = torch.full((len(distinct),), len(values)).scatter_reduce_(0, inverse, positions, "amin")
+    return values[first.sort().values]
