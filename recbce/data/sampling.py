@@ -246,6 +246,7 @@ class SharedPoolSampler:
         self.n_items = positives.n_items
         self.pool_size = pool_size
         self.draws = None if probs is None else ItemSampler(positives, probs, exclude_positives=False)
+        self.columns = None  # hit_mask's item -> pool column table, made at the first batch
         if probs is None and pool_size > self.n_items:
             raise DataError(f"sampler.ratio {pool_size} (the shared pool size) exceeds the "
                             f"catalogue's {self.n_items} items")
@@ -263,16 +264,20 @@ class SharedPoolSampler:
     def hit_mask(self, users: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
         """[B, P]: −inf where (distinct) pool item j is a training positive of users[b], else 0.
 
-        Each positive is looked up in the sorted pool (a binary search), not in a catalogue-long
-        table of columns, which would cost a pass over the catalogue every step."""
+        Each positive finds its column in a catalogue-long table, kept between steps with only
+        the pool's entries set and cleared (filling it anew would be a pass over the catalogue
+        every step)."""
         size = len(pool)
-        ordered, column = pool.sort()
+        if self.columns is None:
+            self.columns = torch.full((self.n_items,), self.n_items, dtype=torch.long)  # n_items: absent
         rows, items = self.positives.rows(users)
-        found = torch.searchsorted(ordered, items).clamp_(max=size - 1)
-        # A miss goes to a spare column past the last: no filtering.
-        slot = torch.where(ordered[found] == items, column[found], size)
+        self.columns[pool] = torch.arange(size)
+        try:  # a miss (n_items) goes to a spare column past the last: no filtering
+            column = self.columns[items].clamp_(max=size)
+        finally:
+            self.columns[pool] = self.n_items
         mask = torch.zeros(len(users), size + 1)
-        mask.view(-1)[rows * (size + 1) + slot] = -torch.inf
+        mask.view(-1)[rows * (size + 1) + column] = -torch.inf
         return mask[:, :size]
 
     def log_prob(self, items: torch.Tensor) -> torch.Tensor:
