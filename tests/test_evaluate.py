@@ -91,3 +91,11 @@ def test_a_block_of_scores_stays_cache_sized_however_large_the_budget():
     # Gowalla's 40,981 items: 102 users a block (16 MB of float32 scores), not the 818 of 512 MB.
     assert chunk_users(40_981, 512) == CACHE_BLOCK_BYTES // (40_981 * 4) == 102
     assert chunk_users(40_981, 1) == 1  # the memory budget still caps it
+
+
+def test_a_large_catalogue_keeps_blocks_of_many_users():
+    from recbce.evaluation.ranking import MIN_CACHE_BLOCK_USERS, chunk_users
+
+    # 500,000 items: a 16 MB block would be 8 users; the budget's 33 (256 MB) are taken instead.
+    assert chunk_users(500_000, 256) == 256 * 2**20 // 16 // 500_000 == 33
+    assert chunk_users(150_000, 512) == MIN_CACHE_BLOCK_USERS  # a budget above the floor: the floor
