@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.bench_scale import long_tail, ratio_lines, shape, write_log
+from bench.bench_scale import long_tail, ratio_lines, shape, updated_rows, write_log
 
 
 def test_long_tail_stays_in_range_and_puts_most_draws_on_few_indices():
@@ -42,3 +42,27 @@ def test_ratio_lines_compare_the_largest_size_with_the_smallest():
     assert lines[1].endswith("| 20.00x | no |")
     assert lines[3].endswith("| 1.00x | yes |")
     assert ratio_lines({1.0: figures(1.0, 1.0)}) == []
+
+
+def test_updated_rows_counts_the_distinct_vector_rows_a_step_touched():
+    import torch
+
+    model = torch.nn.Module()
+    model.user = torch.nn.Embedding(10, 4, sparse=True)
+    model.item = torch.nn.Embedding(20, 4, sparse=True)
+    model.item_bias = torch.nn.Embedding(20, 1, sparse=True)  # a bias is not a vector row
+    loss = (model.user(torch.tensor([1, 1, 3])).sum() + model.item(torch.tensor([2, 5, 5, 7])).sum()
+            + model.item_bias(torch.tensor([2, 5])).sum())
+    loss.backward()
+    assert updated_rows(model) == 2 + 3
+
+
+def test_ratio_lines_add_the_cost_per_updated_row_when_measured():
+    def figures(step, rows):
+        train = {"epoch": 1.0, "step": step, "rows": rows}
+        return {"load": {"seconds": 1.0, "kept": 100, "train": 10, "items": 5},
+                "per-pair": train, "shared": train, "eval": {"seconds": 1.0, "sampled": 2}}
+
+    lines = ratio_lines({1.0: figures(1.0, 100), 100.0: figures(8.0, 1000)})
+    per_row = [line for line in lines if "per updated row" in line]
+    assert len(per_row) == 2 and per_row[0].endswith("| 0.80x | yes |")
