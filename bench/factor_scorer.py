@@ -13,6 +13,8 @@ import torch
 from recbce.data.dataset import Dataset
 from recbce.evaluation.ranking import evaluate, heldout_and_exclusions
 
+THREADS = 2  # the benchmark machine's cores; every peer may use all of them
+
 
 class FactorScorer:
     """ŷ_uv = U[u] · V[v] (+ b_v) from plain arrays; float32, rows in recbce's indices."""

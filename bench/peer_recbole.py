@@ -15,7 +15,7 @@ from unittest import mock
 
 import numpy as np
 
-from bench.factor_scorer import FactorScorer
+from bench.factor_scorer import THREADS, FactorScorer
 from recbce.data.dataset import Dataset
 
 DATASET = "recbce"  # the atomic file's name inside the temporary data folder
@@ -67,8 +67,6 @@ class RecBolePeer:
         import torch
         from recbole.data import create_dataset, data_preparation
         from recbole.utils import get_model, get_trainer, init_seed
-
-        from bench.peer_systems import THREADS  # here: bench.peer_systems imports this module
 
         torch.set_num_threads(THREADS)
         fixed = {**self.model_settings, "learning_rate": lr, **({} if reg is None else {self.reg_key: reg})}

@@ -13,11 +13,9 @@ import warnings
 
 import numpy as np
 
-from bench.factor_scorer import FactorScorer
+from bench.factor_scorer import THREADS, FactorScorer
 from bench.peer_recbole import PEERS as RECBOLE_PEERS
 from recbce.data.dataset import Dataset
-
-THREADS = 2  # the benchmark machine's cores; every system may use all of them
 
 
 def interaction_matrix(dataset: Dataset):
