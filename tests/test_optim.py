@@ -50,7 +50,7 @@ def test_row_gradient_sums_repeated_rows_and_lists_used_rows_ascending(n_rows):
 
     indices = torch.tensor([[7, 2, 7, 0]])
     values = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [0.5, 0.5]])
-    grad = torch.sparse_coo_tensor(indices, values, (n_rows, 2))
+    grad = torch.sparse_coo_tensor(indices, values, (n_rows, 2), check_invariants=True)
     rows, summed = _row_gradient(grad, n_rows)
     assert rows.tolist() == [0, 2, 7]
     assert summed.tolist() == [[0.5, 0.5], [3.0, 4.0], [6.0, 8.0]]
@@ -63,7 +63,8 @@ def test_both_ways_of_finding_rows_sum_as_a_zeroed_table_does_bit_for_bit():
     indices = torch.randint(0, 500, (4000,), generator=g)
     values = torch.randn(4000, 8, generator=g, dtype=torch.float32)
     table = torch.zeros(500, 8).index_add_(0, indices, values)  # the plain way, in lookup order
-    rows, summed = _row_gradient(torch.sparse_coo_tensor(indices.unsqueeze(0), values, (500, 8)), 500)
+    grad = torch.sparse_coo_tensor(indices.unsqueeze(0), values, (500, 8), check_invariants=True)
+    rows, summed = _row_gradient(grad, 500)
     assert torch.equal(rows, torch.unique(indices)) and torch.equal(summed, table[rows])
     masked, sorted_ = _distinct_rows(indices, 500), _distinct_rows(indices, 10**6)
     assert all(torch.equal(a, b) for a, b in zip(masked, sorted_, strict=True))
