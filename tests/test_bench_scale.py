@@ -34,7 +34,8 @@ def test_write_log_writes_the_rows_asked_for_in_chunks(tmp_path, monkeypatch):
 def test_ratio_lines_compare_the_largest_size_with_the_smallest():
     def figures(load_s, epoch):
         return {"load": {"seconds": load_s, "kept": 100, "train": 10, "items": 5},
-                "per-pair": {"epoch": epoch}, "shared": {"epoch": epoch},
+                "per-pair": {"epoch": epoch, "step": 1.0, "rows": 10},
+                "shared": {"epoch": epoch, "step": 1.0, "rows": 10},
                 "eval": {"seconds": 1.0, "sampled": 2}}
 
     lines = ratio_lines({1.0: figures(1.0, 1.0), 10.0: figures(10.0, 20.0)})
