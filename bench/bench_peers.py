@@ -7,9 +7,14 @@ on validation with --screen-cap training seconds, and the setting with the best 
 Recall@20 then trains until its validation curve is flat (or --cap seconds); test is scored
 once, on the validation-best checkpoint. recbce runs each config twice: once as written
 (validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
-epoch (time to Recall@20 >= 0.15). Writes bench/results/peers.md.
+epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measured
+(bench/peers_store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
+stored system, so the systems can be measured in separate sittings.
 
-    python bench/bench_peers.py [--recbce bce=configs/gowalla-bce.yaml ...] [--cap 300 --screen-cap 30]
+    python bench/bench_peers.py [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
+                                [--cap 300 --screen-cap 30]
+    python bench/bench_peers.py --peers cornac-bpr --recbce    # one peer alone, no recbce run
+    python bench/bench_peers.py --peers --recbce               # re-render peers.md only
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ sys.path.insert(0, str(ROOT))
 from bench.peer_protocol import settings_grid, tune  # noqa: E402
 from bench.peer_systems import GRIDS, PEERS  # noqa: E402
 from bench.peers_report import render  # noqa: E402
+from bench.peers_store import load_all, save, stamp  # noqa: E402
 from bench.recbole_venv import worker_python  # noqa: E402
 from recbce import runs  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "peers.md"
+STORE = ROOT / "bench" / "results" / "peers"
 CAP, SCREEN_CAP = 1800.0, 240.0  # training seconds: a peer's final run, each screening run
 RECBCE_CONFIGS = ("bce=configs/gowalla-bce.yaml", "best=configs/gowalla-best.yaml")
 TARGET = 0.15
@@ -55,6 +62,9 @@ def run_worker(args: list[str]) -> tuple[dict, float, float]:
 
 
 def recbce_configs(pairs: list[str]) -> dict[str, str]:
+    malformed = [pair for pair in pairs if "=" not in pair]
+    if malformed:
+        raise SystemExit(f"bench peers: --recbce {malformed[0]}: expected NAME=CONFIG")
     configs = dict(pair.split("=", 1) for pair in pairs)
     for name, path in configs.items():
         if not (ROOT / path).is_file():
@@ -63,19 +73,29 @@ def recbce_configs(pairs: list[str]) -> dict[str, str]:
     return configs
 
 
-def write_report(systems: list[dict], started: float, load_before) -> str:
-    """Rewrite peers.md with the systems done so far, so a cut-short run still leaves figures."""
+def measured(system: dict, load_before: float, started: float) -> None:
+    """Store `system` with how it was measured, then re-render peers.md from every stored system
+    (a run cut short keeps what it finished)."""
     command = "python bench/bench_peers.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
-    text = render(systems, command=command, target=TARGET, total_wall=time.perf_counter() - started,
-                  load=(load_before, os.getloadavg()))
+    save(stamp(system, command, (load_before, os.getloadavg()[0]), time.perf_counter() - started), STORE)
+    write_report()
+
+
+def write_report() -> str:
+    systems = load_all(STORE, list(PEERS))
+    names = {s["name"] for s in systems}
+    expected = [*PEERS, *(f"recbce {pair.split('=', 1)[0]}" for pair in RECBCE_CONFIGS)]
+    unmeasured = [name for name in expected if name not in names]
+    text = render(systems, target=TARGET, unmeasured=unmeasured)
     runs.write_text(RESULT, text)
     return text
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recbce", action="append", metavar="NAME=CONFIG",
-                        help=f"recbce configs to run (default: {' '.join(RECBCE_CONFIGS)})")
+    parser.add_argument("--recbce", nargs="*", metavar="NAME=CONFIG", default=list(RECBCE_CONFIGS),
+                        help=f"recbce configs to run, none for a bare --recbce "
+                             f"(default: {' '.join(RECBCE_CONFIGS)})")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--cap", type=float, default=CAP,
                         help=f"most training seconds of a peer's final run (default {CAP:g})")
@@ -97,23 +117,21 @@ def run_peer(peer: str, setting: dict, cap: float, screen: bool) -> tuple[dict, 
 
 def main() -> None:
     args = parse_args()
-    configs = recbce_configs(args.recbce or list(RECBCE_CONFIGS))
-    load_before, started = os.getloadavg(), time.perf_counter()
-    systems = []
+    configs = recbce_configs(args.recbce)
     for peer in args.peers:
+        load_before, started = os.getloadavg()[0], time.perf_counter()
         tuned = tune(settings_grid(GRIDS.get(peer, {})),
                      lambda setting, cap, screen, peer=peer: run_peer(peer, setting, cap, screen),
                      args.screen_cap, args.cap)
-        systems.append({"name": peer, "kind": "peer", **tuned})
-        write_report(systems, started, load_before)
+        measured({"name": peer, "kind": "peer", **tuned}, load_before, started)
     for name, path in configs.items():
         for mode in ("recbce-time", "recbce-quality"):
             print(f"bench peers: recbce {name} ({path}), {mode.removeprefix('recbce-')} run", flush=True)
+            load_before, started = os.getloadavg()[0], time.perf_counter()
             result, rss, wall = run_worker([mode, path])
-            systems.append({"name": f"recbce {name}", "config": path, "kind": mode,
-                            "result": result, "rss_mib": rss, "wall": wall})
-            write_report(systems, started, load_before)
-    print(write_report(systems, started, load_before))
+            measured({"name": f"recbce {name}", "config": path, "kind": mode,
+                      "result": result, "rss_mib": rss, "wall": wall}, load_before, started)
+    print(write_report())
 
 
 if __name__ == "__main__":

@@ -204,15 +204,27 @@ def protocol(systems: list[dict]) -> str:
     )
 
 
-def render(systems: list[dict], command: str, target: float, total_wall: float, load) -> str:
+def measurements(systems: list[dict], unmeasured: list[str]) -> list[str]:
+    """When and how each stored system was measured; the systems not measured yet."""
+    lines = ["Each system's figures come from its own run (bench/results/peers/<system>.json), so "
+             "systems measured at different hours of a shared machine differ by its load as well:", ""]
+    for s in systems:
+        m, run = s["measured"], "" if s["kind"] == "peer" else f" ({s['kind'].removeprefix('recbce-')} run)"
+        lines.append(f"- {s['name']}{run}: {m['utc']} UTC, `{m['command']}`, load average "
+                     f"{m['load'][0]:.1f} → {m['load'][1]:.1f}, {m['wall'] / 60:.1f} min of wall time")
+    if unmeasured:
+        lines += ["", "Not yet measured under this protocol: " + ", ".join(unmeasured) + " (each: "
+                  "`python bench/bench_peers.py --peers NAME --recbce`, or `--peers --recbce NAME=CONFIG`)."]
+    return lines
+
+
+def render(systems: list[dict], target: float, unmeasured: list[str] = ()) -> str:
     rows = [peer_row(s, target) if s["kind"] == "peer" else recbce_row(s, target) for s in systems]
     rows += refit_rows(systems)
     lines = [
         "## Peers on Gowalla (issue 5)", "",
-        f"Command: `{command}` (or `make bench ONLY=peers`). Machine: {machine()}.",
-        f"Load average {load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end; the whole script took "
-        f"{total_wall / 60:.1f} min of wall time. The machine is shared with other work, so absolute "
-        "seconds are noisy; compare systems within this run.", "",
+        f"Command: `python bench/bench_peers.py` (or `make bench ONLY=peers`). Machine: {machine()}.", "",
+        *measurements(systems, list(unmeasured)), "",
         "Gowalla, the LightGCN train/test split; d = 64 for every system; every model scored by "
         "recbce's own full-ranking evaluator (`recbce.evaluation.ranking.evaluate`; train items removed), "
         "peers through their user/item factors (+ item biases where the peer has them). "

@@ -169,8 +169,13 @@ def test_the_report_renders_every_peer_column_and_the_grid():
         return fake_result(*figures[setting["lr"]], cap), 321.0, 9.0
 
     tuned = tune([{"lr": lr, "reg": 0.0} for lr in figures], run, screen_cap=30.0, cap=600.0)
-    text = render([{"name": "fake-peer", "kind": "peer", **tuned}], command="python bench/bench_peers.py",
-                  target=0.15, total_wall=60.0, load=((1.0,), (1.0,)))
+    measured = {"utc": "2026-12-04 20:40", "command": "python bench/bench_peers.py --peers fake-peer",
+                "load": [1.0, 1.5], "wall": 90.0}
+    text = render([{"name": "fake-peer", "kind": "peer", **tuned, "measured": measured}],
+                  target=0.15, unmeasured=["other-peer"])
+    assert ("- fake-peer: 2026-12-04 20:40 UTC, `python bench/bench_peers.py --peers fake-peer`, "
+            "load average 1.0 → 1.5, 1.5 min of wall time") in text
+    assert "Not yet measured under this protocol: other-peer" in text
     assert HEADER.format(target=0.15) in text
     for column in ("valid R@20", "train s to own best", "train s to 98% of own best", "epochs", "stopped by"):
         assert column in HEADER

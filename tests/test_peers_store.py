@@ -1,0 +1,58 @@
+"""The peers benchmark's store: one JSON per system, kept between runs, rendered together."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+import bench.bench_peers as bench_peers
+from bench.peers_store import load_all, save, stamp, stem
+
+
+def peer(name: str, recall: float) -> dict:
+    history = [{"epoch": 10, "train_seconds": 5.0, "recall@20": recall, "ndcg@20": recall / 2}]
+    return {"name": name, "kind": "peer", "rss_mib": 100.0, "wall": 6.0, "grid": [], "screen_cap": 1.0,
+            "result": {"history": history, "best": history[0], "positives": 1000, "epochs": 10,
+                       "train_seconds": 5.0, "pairs_per_positive": 2, "settings": f"{name} settings",
+                       "stopped": "plateau", "cap": 60.0, "setting": {},
+                       "test": {"recall@20": recall, "ndcg@20": recall / 2}}}
+
+
+def test_each_system_has_its_own_file_and_a_rerun_replaces_it(tmp_path):
+    assert stem({"name": "implicit-bpr", "kind": "peer"}) == "implicit-bpr"
+    assert stem({"name": "recbce best", "kind": "recbce-time"}) == "recbce-best-time"
+    save(stamp(peer("b-peer", 0.10), "cmd one", (0.5, 1.0), 60.0), tmp_path)
+    save(stamp(peer("a-peer", 0.12), "cmd two", (0.5, 1.0), 60.0), tmp_path)
+    save(stamp(peer("b-peer", 0.11), "cmd three", (2.0, 2.0), 30.0), tmp_path)
+    systems = load_all(tmp_path, ["b-peer", "a-peer"])
+    assert [s["name"] for s in systems] == ["b-peer", "a-peer"]  # the given order, not the files'
+    assert systems[0]["result"]["test"]["recall@20"] == 0.11  # the later run's figures
+    assert systems[0]["measured"]["command"] == "cmd three" and systems[0]["measured"]["wall"] == 30.0
+
+
+def test_a_file_that_is_not_a_stored_system_is_named(tmp_path):
+    (tmp_path / "stray.json").write_text(json.dumps({"name": "x", "kind": "peer"}))
+    with pytest.raises(ValueError, match="stray.json"):
+        load_all(tmp_path, [])
+
+
+def test_rerendering_keeps_every_stored_system_and_names_the_unmeasured(tmp_path, monkeypatch):
+    """`--peers --recbce` runs nothing: peers.md is rendered from the stored systems alone."""
+    save(stamp(peer("implicit-bpr", 0.0987), "earlier run", (0.1, 0.2), 600.0), tmp_path / "peers")
+    monkeypatch.setattr(bench_peers, "STORE", tmp_path / "peers")
+    monkeypatch.setattr(bench_peers, "RESULT", tmp_path / "peers.md")
+    monkeypatch.setattr(sys, "argv", ["bench_peers.py", "--peers", "--recbce"])
+    bench_peers.main()
+    text = (tmp_path / "peers.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| implicit-bpr"))
+    assert "0.0987" in row and "implicit-bpr settings" in row
+    assert "`earlier run`" in text
+    assert "Not yet measured under this protocol: cornac-bpr, lightfm-warp" in text
+    assert "recbce best" in text.split("Not yet measured")[1]
+
+
+def test_a_malformed_recbce_pair_exits_naming_it():
+    with pytest.raises(SystemExit, match="--recbce gowalla.yaml: expected NAME=CONFIG"):
+        bench_peers.recbce_configs(["gowalla.yaml"])
