@@ -9,7 +9,10 @@ once, on the validation-best checkpoint. recbce runs each config twice: once as 
 (validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
 epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measured
 (bench/peers_store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
-stored system, so the systems can be measured in separate sittings.
+stored system, so the systems can be measured in separate sittings. A peer's screening runs are
+stored too (bench/results/peers/screens/), each as it ends, and reused by a later run with the
+same peer, setting and screening cap (--rescreen runs them again): a peer's grid can be screened
+over several sittings, and its final run follows once every setting has been screened.
 
     python bench/bench_peers.py [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
                                 [--cap 300 --screen-cap 30]
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +45,7 @@ from recbce import runs  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "peers.md"
 STORE = ROOT / "bench" / "results" / "peers"
+SCREENS = STORE / "screens"
 CAP, SCREEN_CAP = 1800.0, 240.0  # training seconds: a peer's final run, each screening run
 RECBCE_CONFIGS = ("bce=configs/gowalla-bce.yaml", "best=configs/gowalla-best.yaml")
 TARGET = 0.15
@@ -97,6 +102,8 @@ def parse_args() -> argparse.Namespace:
                         help=f"recbce configs to run, none for a bare --recbce "
                              f"(default: {' '.join(RECBCE_CONFIGS)})")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--rescreen", action="store_true",
+                        help="screen every setting again, not reusing stored screening runs")
     parser.add_argument("--cap", type=float, default=CAP,
                         help=f"most training seconds of a peer's final run (default {CAP:g})")
     parser.add_argument("--screen-cap", type=float, default=SCREEN_CAP,
@@ -107,12 +114,29 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def run_peer(peer: str, setting: dict, cap: float, screen: bool) -> tuple[dict, float, float]:
-    """One run of `peer` at `setting`; screening runs score validation only."""
+def screen_path(peer: str, setting: dict, cap: float) -> Path:
+    label = ",".join(f"{k}={v:g}" for k, v in setting.items()) or "as-built"
+    return SCREENS / f"{peer}--{label}--cap{cap:g}.json"
+
+
+def run_peer(peer: str, setting: dict, cap: float, screen: bool,
+             rescreen: bool = False) -> tuple[dict, float, float]:
+    """One run of `peer` at `setting`; screening runs score validation only, and are stored as
+    they end and reused (unless `rescreen`) by a later run with the same peer, setting and cap."""
     label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
+    stored = screen_path(peer, setting, cap)
+    if screen and not rescreen and stored.is_file():
+        kept = json.loads(stored.read_text())
+        print(f"bench peers: {peer} ({label}), screened {kept['result']['measured']} UTC: reused", flush=True)
+        return kept["result"], kept["rss_mib"], kept["wall"]
     print(f"bench peers: {peer} ({label}), {'screening, ' if screen else ''}cap {cap:.0f} s", flush=True)
     args = ["peer", peer, *(f"--set={k}={v!r}" for k, v in setting.items()), "--cap", str(cap)]
-    return run_worker(args + (["--screen"] if screen else []))
+    result, rss, wall = run_worker(args + (["--screen"] if screen else []))
+    if screen:
+        result["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        runs.write_json(stored, {"result": result, "rss_mib": rss, "wall": wall})
+    return result, rss, wall
 
 
 def main() -> None:
@@ -121,7 +145,8 @@ def main() -> None:
     for peer in args.peers:
         load_before, started = os.getloadavg()[0], time.perf_counter()
         tuned = tune(settings_grid(GRIDS.get(peer, {})),
-                     lambda setting, cap, screen, peer=peer: run_peer(peer, setting, cap, screen),
+                     lambda setting, cap, screen, peer=peer: run_peer(peer, setting, cap, screen,
+                                                                      args.rescreen),
                      args.screen_cap, args.cap)
         measured({"name": peer, "kind": "peer", **tuned}, load_before, started)
     for name, path in configs.items():

@@ -117,7 +117,8 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
             result, _, wall = run(setting, screen_cap, screen=True)
             screened.append({"setting": setting, "valid": result["best"][METRIC],
                              "to_best": result["best"]["train_seconds"], "stopped": result["stopped"],
-                             "train_seconds": result["train_seconds"], "wall": wall})
+                             "train_seconds": result["train_seconds"], "wall": wall,
+                             "measured": result.get("measured")})
     chosen = pick(screened) if screened else grid[0]
     result, rss, wall = run(chosen, cap, screen=False)
     return {"result": {**result, "setting": chosen}, "rss_mib": rss, "wall": wall,

@@ -163,7 +163,9 @@ def grids(systems: list[dict]) -> list[str]:
         chosen = s["result"]["setting"]
         cells = [f"{_setting(g['setting'])}: {g['valid']:.4f} at {g['to_best']:.1f} s ({g['stopped']})"
                  + (" **chosen**" if g["setting"] == chosen else "") for g in s["grid"]]
-        lines.append(f"- {s['name']} (screening cap {s['screen_cap']:.0f} s): " + "; ".join(cells))
+        when = sorted(g["measured"] for g in s["grid"] if g.get("measured"))
+        span = f", screened {when[0]} to {when[-1]} UTC" if when else ""
+        lines.append(f"- {s['name']} (screening cap {s['screen_cap']:.0f} s{span}): " + "; ".join(cells))
     if not lines:
         return []
     return ["Validation Recall@20 of each screened setting (best, training seconds to it, stop):",

@@ -56,3 +56,24 @@ def test_rerendering_keeps_every_stored_system_and_names_the_unmeasured(tmp_path
 def test_a_malformed_recbce_pair_exits_naming_it():
     with pytest.raises(SystemExit, match="--recbce gowalla.yaml: expected NAME=CONFIG"):
         bench_peers.recbce_configs(["gowalla.yaml"])
+
+
+def test_a_screening_run_is_stored_and_reused_unless_rescreened(tmp_path, monkeypatch):
+    """A peer's grid can be screened over several sittings: a stored screen is not run again."""
+    calls = []
+
+    def worker(args):
+        calls.append(args)
+        return {"best": {"recall@20": 0.05 * len(calls)}}, 100.0, 7.0
+
+    monkeypatch.setattr(bench_peers, "SCREENS", tmp_path / "screens")
+    monkeypatch.setattr(bench_peers, "run_worker", worker)
+    first, _, wall = bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True)
+    again, _, _ = bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True)
+    assert len(calls) == 1 and again == first and wall == 7.0 and "measured" in first
+    assert (tmp_path / "screens" / "implicit-bpr--lr=0.01,reg=0--cap240.json").is_file()
+    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 120.0, screen=True)  # another cap
+    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True, rescreen=True)
+    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=False)  # final: never
+    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=False)  # nor twice
+    assert len(calls) == 5 and "--screen" not in calls[-1]
