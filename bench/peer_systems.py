@@ -38,8 +38,13 @@ class ImplicitBPR:
 
         self.settings = f"factors={dim}, lr={lr:g}, reg={reg:g}, {THREADS} threads"
         self.matrix = interaction_matrix(dataset)
+        # One generator for the whole run: fit() makes its samplers' seeds from `random_state`
+        # at every call, so an int would replay the first epoch's (user, item, negative)
+        # triples at every epoch of ours (one fit() each). A numpy Generator is used as it is
+        # (implicit 0.7.3 cannot take a RandomState: its check_random_state calls `rand_int`).
         self.model = BayesianPersonalizedRanking(factors=dim, learning_rate=lr, regularization=reg,
-                                                 iterations=1, num_threads=THREADS, random_state=seed)
+                                                 iterations=1, num_threads=THREADS,
+                                                 random_state=np.random.default_rng(seed))
 
     def train(self, epochs: int) -> None:
         self.model.iterations = epochs  # fit() continues from the current factors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, PEAK_SHARE, TOLERANCE, seconds_to
+from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
 
 NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
@@ -191,10 +191,9 @@ def protocol(systems: list[dict]) -> str:
         f"{MIN_EPOCHS} epochs, validation Recall@20 has been flat over the last {FLAT_SHARE:.0%} "
         f"of the training seconds so far: its best rose by no more than {TOLERANCE:.1%} of "
         f"itself and no checkpoint in that stretch fell more than {FALL:.0%} below the best "
-        "(\"plateau\"; a curve that dips before it climbs, as implicit's BPR does, runs on), "
-        f"or once no new best has come over the last {PEAK_SHARE:.0%} of the run, the best "
-        f"having come after the first {MIN_EPOCHS} epochs (\"past peak\": a falling curve), "
-        f"or at its cap (\"cap\"; final runs: {caps or 'none ran'}). The factors "
+        "(\"plateau\"), or at its cap (\"cap\"; final runs: "
+        f"{caps or 'none ran'}). A falling curve is not flat and runs to its cap: implicit's "
+        "BPR with L2 falls after its first peak and climbs past it much later. The factors "
         "of the validation-best checkpoint are kept and test is scored once, on them: a peer's "
         "Recall@20 / NDCG@20 are selected on validation, never on test. Its times are training "
         "seconds (evaluation excluded) to its validation best and to 98% of it, read at the "

@@ -210,3 +210,21 @@ def test_worker_rejects_bad_settings_and_data_without_validation(make_config):
     no_valid = str(make_config(data={"split": {"test_ratio": 0.2, "valid_ratio": 0}}))
     with pytest.raises(SystemExit, match="no validation split"):
         run_peer("implicit-bpr", no_valid, {}, cap=1, screen=True, seed=0)
+
+
+def test_implicit_epochs_draw_new_triples_rather_than_replaying_the_first(tiny_dataset):
+    """Each epoch is one fit() call; implicit seeds its samplers from `random_state` at every
+    call, so the adapter must hand it one advancing generator, not the seed."""
+    pytest.importorskip("implicit", reason="needs the bench extra: pip install '.[bench]'")
+    _, dataset = tiny_dataset
+    ours, replaying = PEERS["implicit-bpr"](dataset, 8, seed=0), PEERS["implicit-bpr"](dataset, 8, seed=0)
+    replaying.model.random_state = 0  # what an int seed did: every fit() starts from seed 0
+    factors = []
+    for system in (ours, replaying):
+        system.model.num_threads = 1  # no races between threads: the figures are exact
+        system.train(1)
+        first = system.model.item_factors.copy()
+        system.train(1)
+        factors.append((first, system.model.item_factors.copy()))
+    np.testing.assert_array_equal(factors[0][0], factors[1][0])  # the same first epoch
+    assert not np.array_equal(factors[0][1], factors[1][1])  # but a second epoch of new draws
