@@ -26,6 +26,10 @@ MIN_EPOCHS = 10  # no plateau verdict before this many epochs (a curve may sit f
 TOLERANCE = 0.005  # a rise of at most 0.5% of the earlier best counts as flat
 FALL = 0.02  # ... and a checkpoint more than 2% below the best does not (the curve still moves)
 FLAT_SHARE = 0.25  # ... over the last quarter of the run so far
+# A screened setting still rising at the screening cap (its best in the last quarter of the
+# screen) within this share of the leading figure may pass the leader given time: it gets a
+# final run too, and the final runs' validation bests decide.
+CONTENDER = 0.95
 METRIC = "recall@20"
 
 
@@ -98,8 +102,9 @@ def settings_grid(table: dict[str, tuple]) -> list[dict[str, float]]:
 
 
 def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict:
-    """Screen every setting with `run(setting, screen_cap, screen=True)` (validation only), pick
-    the best validation Recall@20, run it with `cap`; `run` returns (result, rss MiB, wall s)."""
+    """Screen every setting with `run(setting, screen_cap, screen=True)` (validation only); run
+    the best validation Recall@20 and every contender (`contenders`) with `cap`, and keep the
+    final run with the best validation Recall@20; `run` returns (result, rss MiB, wall s)."""
     screened = []
     if len(grid) > 1:
         for setting in grid:
@@ -108,12 +113,23 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
                              "to_best": result["best"]["train_seconds"], "stopped": result["stopped"],
                              "train_seconds": result["train_seconds"], "wall": wall,
                              "measured": result.get("measured")})
-    chosen = pick(screened) if screened else grid[0]
-    result, rss, wall = run(chosen, cap, screen=False)
-    return {"result": {**result, "setting": chosen}, "rss_mib": rss, "wall": wall,
-            "grid": screened, "screen_cap": screen_cap}
+    finals = []
+    for setting in contenders(screened) if screened else grid[:1]:
+        result, rss, wall = run(setting, cap, screen=False)
+        finals.append({"result": {**result, "setting": setting}, "rss_mib": rss, "wall": wall})
+    chosen = max(finals, key=lambda f: f["result"]["best"][METRIC])  # the first of equals
+    others = [{"setting": f["result"]["setting"], "valid": f["result"]["best"][METRIC],
+               "to_best": f["result"]["best"]["train_seconds"], "stopped": f["result"]["stopped"],
+               "train_seconds": f["result"]["train_seconds"]} for f in finals if f is not chosen]
+    return {**chosen, "grid": screened, "screen_cap": screen_cap, "other_finals": others}
 
 
-def pick(screened: list[dict]) -> dict:
-    """The setting with the best validation figure (the first of equals); test is never read."""
-    return max(screened, key=lambda s: s["valid"])["setting"]
+def contenders(screened: list[dict], share: float = CONTENDER) -> list[dict]:
+    """The best screened setting (the first of equals), then every other one that was still
+    rising when the screening cap stopped it (best in the last quarter of the screen) and
+    reached `share` of the best figure. Test is never read."""
+    leader = max(screened, key=lambda s: s["valid"])
+    rising = [s for s in screened if s is not leader and s["stopped"] == "cap"
+              and s["to_best"] >= (1 - FLAT_SHARE) * s["train_seconds"]
+              and s["valid"] >= share * leader["valid"]]
+    return [leader["setting"]] + [s["setting"] for s in rising]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from bench.peer_protocol import FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
+from bench.peer_protocol import CONTENDER, FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
 
 NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
@@ -166,6 +166,10 @@ def grids(systems: list[dict]) -> list[str]:
         when = sorted(g["measured"] for g in s["grid"] if g.get("measured"))
         span = f", screened {when[0]} to {when[-1]} UTC" if when else ""
         lines.append(f"- {s['name']} (screening cap {s['screen_cap']:.0f} s{span}): " + "; ".join(cells))
+        others = [f"{_setting(o['setting'])}: {o['valid']:.4f} at {o['to_best']:.1f} s ({o['stopped']})"
+                  for o in s.get("other_finals", [])]
+        if others:
+            lines.append(f"  - also run to its plateau as a contender, not chosen: {'; '.join(others)}")
     if not lines:
         return []
     return ["Validation Recall@20 of each screened setting (best, training seconds to it, stop):",
@@ -183,9 +187,11 @@ def protocol(systems: list[dict]) -> str:
         "(5% of each user's items, the same loader and seed: the same validation users and items "
         "as recbce's quality runs). Each peer's (learning rate, regularisation) grid "
         "(bench/peer_systems.py GRIDS) is screened with a short training cap, and the setting "
-        "with the best validation Recall@20 is run again from scratch to its plateau (a short "
-        "screening cap favours settings that rise fast: each screened figure and what stopped "
-        "it are listed below the table). A run "
+        "with the best validation Recall@20 is run again from scratch to its plateau, and so is "
+        f"every setting still rising when the screening cap stopped it within {CONTENDER:.0%} of "
+        "that figure (a short screening cap favours settings that rise fast); the final run with "
+        "the best validation Recall@20 is the peer's (each screened figure and what stopped it "
+        "are listed below the table). A run "
         "scores validation at checkpoints spaced geometrically in training seconds (each "
         f"{GROWTH:g}x the last) and stops at the first checkpoint where, after at least "
         f"{MIN_EPOCHS} epochs, validation Recall@20 has been flat over the last {FLAT_SHARE:.0%} "

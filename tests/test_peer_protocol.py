@@ -12,6 +12,7 @@ from bench.peer_protocol import (
     FLAT_SHARE,
     MIN_EPOCHS,
     TOLERANCE,
+    contenders,
     plateau,
     seconds_to,
     settings_grid,
@@ -196,3 +197,40 @@ def test_the_report_renders_every_peer_column_and_the_grid():
     assert "lr=0.01, reg=0: 0.1000 at 2.0 s (plateau);" in text
     assert f"flat over the last {FLAT_SHARE:.0%}" in text and f"no more than {TOLERANCE:.1%}" in text
     assert f"more than {FALL:.0%} below the best" in text and "fake-peer 600 s" in text
+
+
+def screen(lr: float, valid: float, stopped: str, to_best: float, train_seconds: float = 240.0) -> dict:
+    return {"setting": {"lr": lr}, "valid": valid, "stopped": stopped, "to_best": to_best,
+            "train_seconds": train_seconds}
+
+
+def test_a_setting_still_rising_at_the_screening_cap_near_the_leader_is_a_contender():
+    screened = [screen(0.01, 0.0996, "plateau", 25.0, 39.0),  # the leader, flat early
+                screen(0.02, 0.0979, "cap", 235.0),  # rising at the cap, 98% of the leader
+                screen(0.05, 0.0990, "cap", 20.0),  # capped, but its best is old: falling
+                screen(0.1, 0.0900, "cap", 238.0)]  # rising, but under 95% of the leader
+    assert contenders(screened) == [{"lr": 0.01}, {"lr": 0.02}]
+    assert contenders(screened[:1]) == [{"lr": 0.01}]
+
+
+def test_the_final_runs_validation_best_is_the_peers_even_when_test_says_otherwise():
+    screens = {0.01: fake_result(0.0996, None, 240.0), 0.02: fake_result(0.0979, None, 240.0)}
+    rising = {**screens[0.02]["best"], "train_seconds": 239.0}  # still rising at the screening cap
+    screens[0.02].update(stopped="cap", train_seconds=240.0, best=rising)
+    finals = {0.01: (0.0996, 0.12), 0.02: (0.1100, 0.10)}  # the contender passes the leader
+    calls = []
+
+    def run(setting, cap, screen):
+        calls.append((setting["lr"], screen))
+        if screen:
+            return screens[setting["lr"]], 100.0, 5.0
+        return fake_result(*finals[setting["lr"]], cap), 100.0, 5.0
+
+    tuned = tune([{"lr": 0.01}, {"lr": 0.02}], run, screen_cap=240.0, cap=1800.0)
+    assert calls == [(0.01, True), (0.02, True), (0.01, False), (0.02, False)]
+    assert tuned["result"]["setting"] == {"lr": 0.02} and tuned["result"]["test"]["recall@20"] == 0.10
+    assert tuned["other_finals"] == [{"setting": {"lr": 0.01}, "valid": 0.0996, "to_best": 2.0,
+                                      "stopped": "plateau", "train_seconds": 3.0}]
+    text = render([{"name": "p", "kind": "peer", **tuned, "measured": {
+        "utc": "t", "command": "c", "load": [0, 0], "wall": 1.0}}], target=0.15)
+    assert "also run to its plateau as a contender, not chosen: lr=0.01: 0.0996 at 2.0 s (plateau)" in text
