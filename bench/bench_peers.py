@@ -103,7 +103,8 @@ def parse_args() -> argparse.Namespace:
                              f"(default: {' '.join(RECBCE_CONFIGS)})")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--rescreen", action="store_true",
-                        help="screen every setting again, not reusing stored screening runs")
+                        help="screen every setting again, not reusing stored screening runs "
+                             "(after a change to a peer's adapter)")
     parser.add_argument("--cap", type=float, default=CAP,
                         help=f"most training seconds of a peer's final run (default {CAP:g})")
     parser.add_argument("--screen-cap", type=float, default=SCREEN_CAP,
@@ -119,8 +120,8 @@ def screen_path(peer: str, setting: dict, cap: float) -> Path:
     return SCREENS / f"{peer}--{label}--cap{cap:g}.json"
 
 
-def run_peer(peer: str, setting: dict, cap: float, screen: bool,
-             rescreen: bool = False) -> tuple[dict, float, float]:
+def run_peer(peer: str, setting: dict, cap: float, screen: bool, rescreen: bool = False,
+             min_seconds: float = 0.0) -> tuple[dict, float, float]:
     """One run of `peer` at `setting`; screening runs score validation only, and are stored as
     they end and reused (unless `rescreen`) by a later run with the same peer, setting and cap."""
     label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
@@ -130,7 +131,8 @@ def run_peer(peer: str, setting: dict, cap: float, screen: bool,
         print(f"bench peers: {peer} ({label}), screened {kept['result']['measured']} UTC: reused", flush=True)
         return kept["result"], kept["rss_mib"], kept["wall"]
     print(f"bench peers: {peer} ({label}), {'screening, ' if screen else ''}cap {cap:.0f} s", flush=True)
-    args = ["peer", peer, *(f"--set={k}={v!r}" for k, v in setting.items()), "--cap", str(cap)]
+    args = ["peer", peer, *(f"--set={k}={v!r}" for k, v in setting.items()), "--cap", str(cap),
+            "--min-seconds", str(min_seconds)]
     result, rss, wall = run_worker(args + (["--screen"] if screen else []))
     if screen:
         result["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -145,8 +147,8 @@ def main() -> None:
     for peer in args.peers:
         load_before, started = os.getloadavg()[0], time.perf_counter()
         tuned = tune(settings_grid(GRIDS.get(peer, {})),
-                     lambda setting, cap, screen, peer=peer: run_peer(peer, setting, cap, screen,
-                                                                      args.rescreen),
+                     lambda setting, cap, screen, min_seconds=0.0, peer=peer: run_peer(
+                         peer, setting, cap, screen, args.rescreen, min_seconds),
                      args.screen_cap, args.cap)
         measured({"name": peer, "kind": "peer", **tuned}, load_before, started)
     for name, path in configs.items():

@@ -3,7 +3,8 @@ setting trained until its validation curve is flat.
 
 A peer trains one epoch at a time (its `train(1)`); its factors are scored on the validation
 split at checkpoints spaced geometrically in training seconds, and the run stops at the first
-checkpoint where, after at least `min_epochs` epochs, the validation Recall@20 has been flat
+checkpoint where, after at least `min_epochs` epochs and `min_seconds` of training (a final
+run: as long as its screen took to its best), the validation Recall@20 has been flat
 over the last quarter of the training seconds so far (the plateau: its best rose by at most
 `tolerance`, relative, and no checkpoint in that quarter lies more than FALL below the best),
 or when training reaches `cap` seconds. A falling curve is not flat, so it runs to its cap:
@@ -34,6 +35,7 @@ METRIC = "recall@20"
 
 
 def train_to_plateau(system, evaluate: Callable, cap: float, *, min_epochs: int = MIN_EPOCHS,
+                     min_seconds: float = 0.0,
                      growth: float = GROWTH, tolerance: float = TOLERANCE,
                      clock: Callable[[], float] = time.perf_counter) -> tuple[dict, object]:
     """(result, the validation-best checkpoint's scorer). `evaluate(scorer)` returns validation
@@ -52,7 +54,8 @@ def train_to_plateau(system, evaluate: Callable, cap: float, *, min_epochs: int 
                         METRIC: scores[METRIC], "ndcg@20": scores.get("ndcg@20")})
         if kept is None or scores[METRIC] > best_of(history[:-1]):
             kept = copy.deepcopy(scorer)  # a peer may update its factors in place as it trains on
-        stopped = stop_reason(history, trained >= cap, epochs >= min_epochs, tolerance)
+        enough = epochs >= min_epochs and trained >= min_seconds
+        stopped = stop_reason(history, trained >= cap, enough, tolerance)
         if stopped:
             break
         next_check = trained * growth
@@ -104,7 +107,9 @@ def settings_grid(table: dict[str, tuple]) -> list[dict[str, float]]:
 def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict:
     """Screen every setting with `run(setting, screen_cap, screen=True)` (validation only); run
     the best validation Recall@20 and every contender (`contenders`) with `cap`, and keep the
-    final run with the best validation Recall@20; `run` returns (result, rss MiB, wall s)."""
+    final run with the best validation Recall@20; `run` returns (result, rss MiB, wall s). A
+    final run trains at least as long as its screen took to its best: a curve that peaks, dips
+    and climbs again (implicit's) is flat for a while around its first peak."""
     screened = []
     if len(grid) > 1:
         for setting in grid:
@@ -114,14 +119,19 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
                              "train_seconds": result["train_seconds"], "wall": wall,
                              "measured": result.get("measured")})
     finals = []
+    took = {setting_key(s["setting"]): s["to_best"] for s in screened}
     for setting in contenders(screened) if screened else grid[:1]:
-        result, rss, wall = run(setting, cap, screen=False)
+        result, rss, wall = run(setting, cap, screen=False, min_seconds=took.get(setting_key(setting), 0.0))
         finals.append({"result": {**result, "setting": setting}, "rss_mib": rss, "wall": wall})
     chosen = max(finals, key=lambda f: f["result"]["best"][METRIC])  # the first of equals
     others = [{"setting": f["result"]["setting"], "valid": f["result"]["best"][METRIC],
                "to_best": f["result"]["best"]["train_seconds"], "stopped": f["result"]["stopped"],
                "train_seconds": f["result"]["train_seconds"]} for f in finals if f is not chosen]
     return {**chosen, "grid": screened, "screen_cap": screen_cap, "other_finals": others}
+
+
+def setting_key(setting: dict) -> tuple:
+    return tuple(sorted(setting.items()))
 
 
 def contenders(screened: list[dict], share: float = CONTENDER) -> list[dict]:

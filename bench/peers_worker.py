@@ -30,7 +30,8 @@ from recbce.training.loop import train
 DIM = 64
 
 
-def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: bool, seed: int) -> dict:
+def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: bool, seed: int,
+             min_seconds: float = 0.0) -> dict:
     from bench.factor_scorer import ranking_metrics
     from bench.peer_protocol import train_to_plateau
     from bench.peer_systems import PEERS
@@ -45,7 +46,8 @@ def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: boo
         raise SystemExit(f"peers worker: {data_config} has no validation split (data.split.valid_ratio)")
     dataset = load_dataset(config.data, config.seed)
     system = PEERS[name](dataset, DIM, seed, **setting)
-    result, kept = train_to_plateau(system, lambda s: ranking_metrics(s, dataset, split="valid"), cap)
+    result, kept = train_to_plateau(system, lambda s: ranking_metrics(s, dataset, split="valid"), cap,
+                                    min_seconds=min_seconds)
     if not screen:  # test: once, on the kept factors of the validation-chosen checkpoint
         result["test"] = ranking_metrics(kept, dataset, split="test")
     result["positives"] = len(dataset.train)
@@ -100,13 +102,15 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="peer: a setting its class takes (lr, reg)")
     parser.add_argument("--screen", action="store_true", help="peer: validation only, no test")
+    parser.add_argument("--min-seconds", type=float, default=0.0,
+                        help="peer: no plateau verdict before this many training seconds")
     parser.add_argument("--data-config", default="configs/gowalla-best.yaml",
                         help="peers: the data and validation split (those of recbce's tuned config)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.mode == "peer":
         result = run_peer(args.target, args.data_config, parse_setting(args.set), args.cap,
-                          args.screen, args.seed)
+                          args.screen, args.seed, min_seconds=args.min_seconds)
     else:
         result = run_recbce(args.mode, args.target)
     runs.write_json(args.out, result)

@@ -159,7 +159,7 @@ def test_the_grid_picks_by_validation_never_by_test():
     figures = {0.01: (0.10, 0.12), 0.02: (0.14, 0.13), 0.05: (0.12, 0.20)}
     calls = []
 
-    def run(setting, cap, screen):
+    def run(setting, cap, screen, min_seconds=0.0):
         calls.append((setting["lr"], cap, screen))
         valid, test = figures[setting["lr"]]
         return fake_result(valid, None if screen else test, cap), 100.0, 5.0  # screening: no test
@@ -168,13 +168,13 @@ def test_the_grid_picks_by_validation_never_by_test():
     assert calls == [(0.01, 30.0, True), (0.02, 30.0, True), (0.05, 30.0, True), (0.02, 600.0, False)]
     assert tuned["result"]["setting"] == {"lr": 0.02} and tuned["result"]["test"]["recall@20"] == 0.13
     assert [g["valid"] for g in tuned["grid"]] == [0.10, 0.14, 0.12]
-    assert tune([{}], run=lambda s, c, screen: (fake_result(0.1, 0.1, c), 1.0, 1.0),
+    assert tune([{}], run=lambda s, c, screen, min_seconds=0.0: (fake_result(0.1, 0.1, c), 1.0, 1.0),
                 screen_cap=30.0, cap=600.0)["grid"] == []  # one setting: nothing to screen
 
 
 def test_the_report_renders_every_peer_column_and_the_grid():
     figures = {0.01: (0.10, 0.12), 0.02: (0.14, 0.13)}
-    def run(setting, cap, screen):
+    def run(setting, cap, screen, min_seconds=0.0):
         return fake_result(*figures[setting["lr"]], cap), 321.0, 9.0
 
     tuned = tune([{"lr": lr, "reg": 0.0} for lr in figures], run, screen_cap=30.0, cap=600.0)
@@ -220,17 +220,29 @@ def test_the_final_runs_validation_best_is_the_peers_even_when_test_says_otherwi
     finals = {0.01: (0.0996, 0.12), 0.02: (0.1100, 0.10)}  # the contender passes the leader
     calls = []
 
-    def run(setting, cap, screen):
-        calls.append((setting["lr"], screen))
+    def run(setting, cap, screen, min_seconds=0.0):
+        calls.append((setting["lr"], screen) if screen else (setting["lr"], screen, min_seconds))
         if screen:
             return screens[setting["lr"]], 100.0, 5.0
         return fake_result(*finals[setting["lr"]], cap), 100.0, 5.0
 
     tuned = tune([{"lr": 0.01}, {"lr": 0.02}], run, screen_cap=240.0, cap=1800.0)
-    assert calls == [(0.01, True), (0.02, True), (0.01, False), (0.02, False)]
+    # Each final run trains at least as long as its screen took to its best (2.0 s, 239.0 s).
+    assert calls == [(0.01, True), (0.02, True), (0.01, False, 2.0), (0.02, False, 239.0)]
     assert tuned["result"]["setting"] == {"lr": 0.02} and tuned["result"]["test"]["recall@20"] == 0.10
     assert tuned["other_finals"] == [{"setting": {"lr": 0.01}, "valid": 0.0996, "to_best": 2.0,
                                       "stopped": "plateau", "train_seconds": 3.0}]
     text = render([{"name": "p", "kind": "peer", **tuned, "measured": {
         "utc": "t", "command": "c", "load": [0, 0], "wall": 1.0}}], target=0.15)
     assert "also run to its plateau as a contender, not chosen: lr=0.01: 0.0996 at 2.0 s (plateau)" in text
+
+
+def test_no_plateau_verdict_before_the_least_length_of_a_final_run():
+    # Flat from epoch 1: stops at the first checkpoint past MIN_EPOCHS without a least length,
+    # at the first one past 60 s with it.
+    result, _ = ScriptedPeer(lambda epoch: 0.1).run()
+    assert result["train_seconds"] < 60
+    peer = ScriptedPeer(lambda epoch: 0.1)
+    result, _ = train_to_plateau(peer, peer.evaluate, 1000.0, min_seconds=60.0, clock=peer.clock)
+    assert result["stopped"] == "plateau"
+    assert result["history"][-2]["train_seconds"] < 60 <= result["train_seconds"]
