@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.peer_protocol import settings_grid, tune  # noqa: E402
+from bench.peer_protocol import MIN_SECONDS, settings_grid, tune  # noqa: E402
 from bench.peer_systems import GRIDS, PEERS  # noqa: E402
 from bench.peers_report import render  # noqa: E402
 from bench.peers_store import load_all, save, stamp  # noqa: E402
@@ -121,7 +121,7 @@ def screen_path(peer: str, setting: dict, cap: float) -> Path:
 
 
 def run_peer(peer: str, setting: dict, cap: float, screen: bool, rescreen: bool = False,
-             min_seconds: float = 0.0) -> tuple[dict, float, float]:
+             min_seconds: float = MIN_SECONDS) -> tuple[dict, float, float]:
     """One run of `peer` at `setting`; screening runs score validation only, and are stored as
     they end and reused (unless `rescreen`) by a later run with the same peer, setting and cap."""
     label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
@@ -147,7 +147,7 @@ def main() -> None:
     for peer in args.peers:
         load_before, started = os.getloadavg()[0], time.perf_counter()
         tuned = tune(settings_grid(GRIDS.get(peer, {})),
-                     lambda setting, cap, screen, min_seconds=0.0, peer=peer: run_peer(
+                     lambda setting, cap, screen, min_seconds=MIN_SECONDS, peer=peer: run_peer(
                          peer, setting, cap, screen, args.rescreen, min_seconds),
                      args.screen_cap, args.cap)
         measured({"name": peer, "kind": "peer", **tuned}, load_before, started)

@@ -3,8 +3,8 @@ setting trained until its validation curve is flat.
 
 A peer trains one epoch at a time (its `train(1)`); its factors are scored on the validation
 split at checkpoints spaced geometrically in training seconds, and the run stops at the first
-checkpoint where, after at least `min_epochs` epochs and `min_seconds` of training (a final
-run: as long as its screen took to its best), the validation Recall@20 has been flat
+checkpoint where, after at least `min_epochs` epochs and `min_seconds` of training (a minute;
+a final run: also as long as its screen took to its best), the validation Recall@20 has been flat
 over the last quarter of the training seconds so far (the plateau: its best rose by at most
 `tolerance`, relative, and no checkpoint in that quarter lies more than FALL below the best),
 or when training reaches `cap` seconds. A falling curve is not flat, so it runs to its cap:
@@ -24,6 +24,9 @@ from collections.abc import Callable
 
 GROWTH = 1.25  # the next checkpoint once training seconds have grown by this factor
 MIN_EPOCHS = 10  # no plateau verdict before this many epochs (a curve may sit flat at the start)
+# ... nor before this many training seconds: fast peers run 10 epochs in a second or two, and
+# Cornac's BPR at L2 1e-3 sat flat at 0.025 for its first ones (stopped at 1.5 s without this).
+MIN_SECONDS = 60.0
 TOLERANCE = 0.005  # a rise of at most 0.5% of the earlier best counts as flat
 FALL = 0.02  # ... and a checkpoint more than 2% below the best does not (the curve still moves)
 FLAT_SHARE = 0.25  # ... over the last quarter of the run so far
@@ -35,7 +38,7 @@ METRIC = "recall@20"
 
 
 def train_to_plateau(system, evaluate: Callable, cap: float, *, min_epochs: int = MIN_EPOCHS,
-                     min_seconds: float = 0.0,
+                     min_seconds: float = MIN_SECONDS,
                      growth: float = GROWTH, tolerance: float = TOLERANCE,
                      clock: Callable[[], float] = time.perf_counter) -> tuple[dict, object]:
     """(result, the validation-best checkpoint's scorer). `evaluate(scorer)` returns validation
@@ -121,7 +124,8 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
     finals = []
     took = {setting_key(s["setting"]): s["to_best"] for s in screened}
     for setting in contenders(screened) if screened else grid[:1]:
-        result, rss, wall = run(setting, cap, screen=False, min_seconds=took.get(setting_key(setting), 0.0))
+        least = max(MIN_SECONDS, took.get(setting_key(setting), 0.0))
+        result, rss, wall = run(setting, cap, screen=False, min_seconds=least)
         finals.append({"result": {**result, "setting": setting}, "rss_mib": rss, "wall": wall})
     chosen = max(finals, key=lambda f: f["result"]["best"][METRIC])  # the first of equals
     others = [{"setting": f["result"]["setting"], "valid": f["result"]["best"][METRIC],

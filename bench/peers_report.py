@@ -12,7 +12,16 @@ from pathlib import Path
 
 import torch
 
-from bench.peer_protocol import CONTENDER, FALL, FLAT_SHARE, GROWTH, MIN_EPOCHS, TOLERANCE, seconds_to
+from bench.peer_protocol import (
+    CONTENDER,
+    FALL,
+    FLAT_SHARE,
+    GROWTH,
+    MIN_EPOCHS,
+    MIN_SECONDS,
+    TOLERANCE,
+    seconds_to,
+)
 
 NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
@@ -195,7 +204,8 @@ def protocol(systems: list[dict]) -> str:
         "are listed below the table). A run "
         "scores validation at checkpoints spaced geometrically in training seconds (each "
         f"{GROWTH:g}x the last) and stops at the first checkpoint where, after at least "
-        f"{MIN_EPOCHS} epochs, validation Recall@20 has been flat over the last {FLAT_SHARE:.0%} "
+        f"{MIN_EPOCHS} epochs and {MIN_SECONDS:.0f} s, validation Recall@20 has been flat over the "
+        f"last {FLAT_SHARE:.0%} "
         f"of the training seconds so far: its best rose by no more than {TOLERANCE:.1%} of "
         f"itself and no checkpoint in that stretch fell more than {FALL:.0%} below the best "
         "(\"plateau\"), or at its cap (\"cap\"; final runs: "

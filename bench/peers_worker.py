@@ -31,9 +31,9 @@ DIM = 64
 
 
 def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: bool, seed: int,
-             min_seconds: float = 0.0) -> dict:
+             min_seconds: float | None = None) -> dict:
     from bench.factor_scorer import ranking_metrics
-    from bench.peer_protocol import train_to_plateau
+    from bench.peer_protocol import MIN_SECONDS, train_to_plateau
     from bench.peer_systems import PEERS
 
     if name not in PEERS:
@@ -47,7 +47,7 @@ def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: boo
     dataset = load_dataset(config.data, config.seed)
     system = PEERS[name](dataset, DIM, seed, **setting)
     result, kept = train_to_plateau(system, lambda s: ranking_metrics(s, dataset, split="valid"), cap,
-                                    min_seconds=min_seconds)
+                                    min_seconds=MIN_SECONDS if min_seconds is None else min_seconds)
     if not screen:  # test: once, on the kept factors of the validation-chosen checkpoint
         result["test"] = ranking_metrics(kept, dataset, split="test")
     result["positives"] = len(dataset.train)
@@ -102,8 +102,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="peer: a setting its class takes (lr, reg)")
     parser.add_argument("--screen", action="store_true", help="peer: validation only, no test")
-    parser.add_argument("--min-seconds", type=float, default=0.0,
-                        help="peer: no plateau verdict before this many training seconds")
+    parser.add_argument("--min-seconds", type=float, default=None,
+                        help="peer: no plateau verdict before this many training seconds "
+                             "(default: bench/peer_protocol.py MIN_SECONDS)")
     parser.add_argument("--data-config", default="configs/gowalla-best.yaml",
                         help="peers: the data and validation split (those of recbce's tuned config)")
     parser.add_argument("--seed", type=int, default=0)

@@ -11,6 +11,7 @@ from bench.peer_protocol import (
     FALL,
     FLAT_SHARE,
     MIN_EPOCHS,
+    MIN_SECONDS,
     TOLERANCE,
     contenders,
     plateau,
@@ -49,7 +50,8 @@ class ScriptedPeer:
         return {"recall@20": self.curve(seen(scorer)), "ndcg@20": 0.0}
 
     def run(self, cap: float = 1000.0) -> tuple[dict, FactorScorer]:
-        return train_to_plateau(self, self.evaluate, cap, clock=self.clock)
+        # The plateau rule itself, on 1 s epochs: no least length in seconds.
+        return train_to_plateau(self, self.evaluate, cap, min_seconds=0.0, clock=self.clock)
 
 
 def seen(scorer: FactorScorer) -> int:
@@ -227,8 +229,9 @@ def test_the_final_runs_validation_best_is_the_peers_even_when_test_says_otherwi
         return fake_result(*finals[setting["lr"]], cap), 100.0, 5.0
 
     tuned = tune([{"lr": 0.01}, {"lr": 0.02}], run, screen_cap=240.0, cap=1800.0)
-    # Each final run trains at least as long as its screen took to its best (2.0 s, 239.0 s).
-    assert calls == [(0.01, True), (0.02, True), (0.01, False, 2.0), (0.02, False, 239.0)]
+    # Each final run trains at least as long as its screen took to its best (2.0 s, 239.0 s)
+    # and at least MIN_SECONDS.
+    assert calls == [(0.01, True), (0.02, True), (0.01, False, MIN_SECONDS), (0.02, False, 239.0)]
     assert tuned["result"]["setting"] == {"lr": 0.02} and tuned["result"]["test"]["recall@20"] == 0.10
     assert tuned["other_finals"] == [{"setting": {"lr": 0.01}, "valid": 0.0996, "to_best": 2.0,
                                       "stopped": "plateau", "train_seconds": 3.0}]
@@ -239,10 +242,14 @@ def test_the_final_runs_validation_best_is_the_peers_even_when_test_says_otherwi
 
 def test_no_plateau_verdict_before_the_least_length_of_a_final_run():
     # Flat from epoch 1: stops at the first checkpoint past MIN_EPOCHS without a least length,
-    # at the first one past 60 s with it.
+    # by default at the first one past MIN_SECONDS.
     result, _ = ScriptedPeer(lambda epoch: 0.1).run()
-    assert result["train_seconds"] < 60
+    assert result["train_seconds"] < MIN_SECONDS
     peer = ScriptedPeer(lambda epoch: 0.1)
-    result, _ = train_to_plateau(peer, peer.evaluate, 1000.0, min_seconds=60.0, clock=peer.clock)
+    result, _ = train_to_plateau(peer, peer.evaluate, 1000.0, clock=peer.clock)
     assert result["stopped"] == "plateau"
-    assert result["history"][-2]["train_seconds"] < 60 <= result["train_seconds"]
+    assert result["history"][-2]["train_seconds"] < MIN_SECONDS <= result["train_seconds"]
+    # Cornac's start: flat for 20 epochs of 0.15 s, then a climb; the floor lets it climb.
+    peer = ScriptedPeer(lambda epoch: 0.025 if epoch <= 20 else min(0.025 + epoch / 10_000, 0.15), 0.15)
+    result, _ = train_to_plateau(peer, peer.evaluate, 1000.0, clock=peer.clock)
+    assert result["best"]["recall@20"] == pytest.approx(0.15)
