@@ -122,9 +122,9 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
                              "train_seconds": result["train_seconds"], "wall": wall,
                              "measured": result.get("measured")})
     finals = []
-    took = {setting_key(s["setting"]): s["to_best"] for s in screened}
     for setting in contenders(screened) if screened else grid[:1]:
-        least = max(MIN_SECONDS, took.get(setting_key(setting), 0.0))
+        took = next((s["to_best"] for s in screened if s["setting"] == setting), 0.0)
+        least = max(MIN_SECONDS, took)
         result, rss, wall = run(setting, cap, screen=False, min_seconds=least)
         finals.append({"result": {**result, "setting": setting}, "rss_mib": rss, "wall": wall})
     chosen = max(finals, key=lambda f: f["result"]["best"][METRIC])  # the first of equals
@@ -132,10 +132,6 @@ def tune(grid: list[dict], run: Callable, screen_cap: float, cap: float) -> dict
                "to_best": f["result"]["best"]["train_seconds"], "stopped": f["result"]["stopped"],
                "train_seconds": f["result"]["train_seconds"]} for f in finals if f is not chosen]
     return {**chosen, "grid": screened, "screen_cap": screen_cap, "other_finals": others}
-
-
-def setting_key(setting: dict) -> tuple:
-    return tuple(sorted(setting.items()))
 
 
 def contenders(screened: list[dict], share: float = CONTENDER) -> list[dict]:
