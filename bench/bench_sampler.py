@@ -133,7 +133,7 @@ def main() -> None:
         f"{config.train.batch_size} positives in shuffled order, {BATCHES} batches per pass, "
         f"{PASSES} passes over the same draws; {torch.get_num_threads()} torch threads. "
         "`exact` rejects a user's training positives (hashed filter + binary search, "
-        "recbce.data.sampling.PairSet); `before` rows are the same sampler with what this version "
+        "recbce.data.pairset.PairSet); `before` rows are the same sampler with what this version "
         "replaced: the plain sorted-key search for membership (uniform), a binary search per "
         "draw instead of the guide table (popularity); both give the same draws. "
 "Per batch: each batch's fastest time over the passes, summed. The 1-thread column is "
