@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scale_report import report, table_lines  # noqa: E402
 from recbce import runs  # noqa: E402
 
 SIZES = (1, 10, 30, 100)  # million generated rows
@@ -246,51 +247,6 @@ def size_rows(millions: float, folder: Path) -> tuple[list[str], dict]:
     return table_lines(millions, made, figures), figures
 
 
-def per_interaction(figures: dict) -> dict[str, float]:
-    """Microseconds per interaction: loading per row kept, an epoch per training row, and
-    evaluation per scored (user, item) pair in nanoseconds (full ranking is users x items)."""
-    load, train = figures["load"], figures["load"]["train"]
-    return {"load": 1e6 * load["seconds"] / load["kept"],
-            "per-pair": 1e6 * figures["per-pair"]["epoch"] / train,
-            "shared": 1e6 * figures["shared"]["epoch"] / train,
-            "eval": 1e9 * figures["eval"]["seconds"] / (figures["eval"]["sampled"] * load["items"]),
-            **{f"{mode} per updated row": 1e9 * figures[mode]["step"] / figures[mode]["rows"]
-               for mode in ("per-pair", "shared")}}
-
-
-def gib(value) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def table_lines(millions: float, made: float, f: dict) -> list[str]:
-    load, cost = f["load"], per_interaction(f)
-    size = (f"{millions:g} M | {load['kept']:,} | {load['users']:,} x {load['items']:,}")
-    lines = [f"| {size} | load + split | {load['seconds']:.1f} s (generate {made:.1f} s) | "
-             f"{cost['load']:.2f} µs/row | {gib(load['peak'])} | | {load['uptime']} |"]
-    for mode in ("per-pair", "shared"):
-        t = f[mode]
-        lines.append(f"| {size} | train {mode} | {t['step'] * 1e3:.0f} ms/step x {t['steps']:,} steps = "
-                     f"**{t['epoch']:.0f} s/epoch** (extrapolated); {t['rows']:,.0f} embedding rows "
-                     f"updated a step | {cost[mode]:.2f} µs/row; "
-                     f"{cost[mode + ' per updated row']:.0f} ns per updated row | "
-                     f"{gib(t['peak'])} | {gib(t['stage_peak'])} | {t['uptime']} |")
-    e = f["eval"]
-    lines.append(f"| {size} | eval {e['sampled']:,} users | {e['seconds']:.1f} s; all {e['test_users']:,} "
-                 f"users **{e['all_users']:.0f} s** (extrapolated) | {cost['eval']:.2f} ns/score | "
-                 f"{gib(e['peak'])} | {gib(e['stage_peak'])} | {e['uptime']} |")
-    return lines
-
-
-def ratio_lines(measured: dict[float, dict]) -> list[str]:
-    """Cost per interaction of the largest size over the smallest, per stage (criterion: <= 1.5)."""
-    sizes = sorted(measured)
-    if len(sizes) < 2:
-        return []
-    low, high = per_interaction(measured[sizes[0]]), per_interaction(measured[sizes[-1]])
-    return [f"| {stage} | {low[stage]:.3f} | {high[stage]:.3f} | {high[stage] / low[stage]:.2f}x | "
-            f"{'yes' if high[stage] / low[stage] <= 1.5 else 'no'} |" for stage in low]
-
-
 def main() -> None:
     sizes = [float(s) for s in os.environ.get("SCALE_SIZES", " ".join(map(str, SIZES))).split()]
     lines, measured = [], {}
@@ -303,40 +259,8 @@ def main() -> None:
 
 
 def write_results(lines: list[str], measured: dict, sizes: list[float]) -> None:
-    sizes_done = sorted(measured)
-    missing = [f"{s:g} M" for s in sizes if s not in measured]
-    low, high = (f"{sizes_done[0]:g} M", f"{sizes_done[-1]:g} M")
-    text = "\n".join([
-        "## The cost curve: 1 M to 100 M interactions (`bench/bench_scale.py`)",
-        "",
-        f"Command: `{COMMAND}`. Generated logs (`user item`, users = rows / 50, items = rows / 200,",
-        "user activity and item popularity long-tailed: `bench_scale.long_tail`, exponents 1.25 and 2),",
-        "in a temporary folder, deleted after each size. Every stage runs in its own process,",
-        f"with {threads()} torch thread(s) (BENCH_THREADS), d = 64.",
-        f"Training: median of {STEPS['per-pair']} (per-pair: BCE, 4 uniform negatives, batch 65,536) or",
-        f"{STEPS['shared']} (shared: gowalla-best without model.history, pool 1,024, batch 1,024) steps",
-        "after one warm-up, **extrapolated** to a full epoch (steps x median step).",
-        f"Evaluation: full ranking at K = 20 of {EVAL_USERS:,} test users drawn once, random d = 64",
-        "model; the time for all test users is **extrapolated** linearly. Full ranking scores",
-        "users x items pairs, so its cost per *score* (ns) is the figure that can stay flat.",
-        "Peak = the stage process's maximum resident memory, loading included; stage peak = the",
-        "high-water mark after loading. Load = `uptime` load averages (1/5/15 min) when the stage",
-        "ended: the machine is shared with other training runs, so times are noisy; memory is not.",
-        "",
-        "| size | rows kept | users x items | stage | time | cost | peak GiB | stage peak GiB | load |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *lines,
-        "",
-        f"Cost per interaction, {high} over {low} (criterion: within 1.5x); the training stages",
-        "also per updated embedding row (ns), the unit of lazy Adam's work:",
-        "",
-        f"| stage | {low} | {high} | ratio | flat? |",
-        "|---|---|---|---|---|",
-        *ratio_lines(measured),
-        "",
-        *([f"Not measured: {', '.join(missing)}."] if missing else []),
-        "",
-    ])
+    text = report(lines, measured, sizes, command=COMMAND, threads=threads(), steps=STEPS,
+                  eval_users=EVAL_USERS)
     runs.write_text(HERE / "results" / "scale.md", text)
     print(text, flush=True)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.bench_scale import long_tail, ratio_lines, shape, updated_rows, write_log
+from bench.bench_scale import long_tail, shape, updated_rows, write_log
+from bench.scale_report import ratio_lines, report
 
 
 def test_long_tail_stays_in_range_and_puts_most_draws_on_few_indices():
@@ -67,3 +68,15 @@ def test_ratio_lines_add_the_cost_per_updated_row_when_measured():
     lines = ratio_lines({1.0: figures(1.0, 100), 100.0: figures(8.0, 1000)})
     per_row = [line for line in lines if "per updated row" in line]
     assert len(per_row) == 2 and per_row[0].endswith("| 0.80x | yes |")
+
+
+def test_report_names_the_sizes_not_measured_yet_and_the_ratio_over_those_measured():
+    stage = {"epoch": 1.0, "step": 1.0, "rows": 10}
+    figures = {"load": {"seconds": 1.0, "kept": 100, "train": 10, "items": 5},
+               "per-pair": stage, "shared": stage, "eval": {"seconds": 1.0, "sampled": 2}}
+    text = report(["| a size's line |"], {1.0: figures, 10.0: figures}, [1.0, 10.0, 30.0],
+                  command="make bench ONLY=scale", threads=1, steps={"per-pair": 10, "shared": 30},
+                  eval_users=10_000)
+    assert "| a size's line |" in text and "Command: `make bench ONLY=scale`" in text
+    assert "| stage | 1 M | 10 M | ratio | flat? |" in text and "| 1.00x | yes |" in text
+    assert text.rstrip().endswith("Not measured: 30 M.")
