@@ -281,3 +281,25 @@ def test_ctrl_c_in_the_last_validation_is_honoured_and_resume_finishes(config_fo
     result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "-q"])
     assert result.exit_code == 0, result.output
     assert epochs_done(run_dir) == 2 and (run_dir / "summary.json").exists()
+
+
+def test_a_run_folder_moved_before_resuming_continues_where_it_is_now(config_for, tmp_path):
+    import shutil
+
+    from recbce.config import load_config
+    from recbce.runs.folder import config_to_resume
+    from recbce.training.loop import train
+
+    path, run_dir = config_for("moved")
+    config = load_config(path, ["train.epochs=2", "train.checkpoint_every=0"])
+    summary = train(config, progress=False, log=lambda message: None)
+    (run_dir / "model.pt").unlink()  # as if killed after its last checkpoint
+    (run_dir / "summary.json").unlink()
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    shutil.move(run_dir, moved)
+    resumed_config = config_to_resume(moved)
+    assert resumed_config.run_dir == moved and resumed_config.train == config.train
+    resumed = train(resumed_config, resume=True, progress=False, log=lambda message: None)
+    assert (moved / "model.pt").is_file() and not run_dir.exists()
+    assert resumed["test"] == summary["test"]

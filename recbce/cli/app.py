@@ -98,6 +98,7 @@ def train(
     Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config, to_yaml
+    from recbce.runs.folder import config_to_resume
     from recbce.runs.plots import INSTALL_HINT as INSTALL_PLOT
     from recbce.training.loop import train as run_training
 
@@ -105,10 +106,7 @@ def train(
         raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
     if resume is not None and set_:
         raise RecbceError("--set cannot change a run being resumed")
-    loaded = load_config(config or resume / "config.yaml", set_ or [])
-    if resume is not None and loaded.run_dir.resolve() != resume.resolve():
-        loaded = loaded.model_copy(update={"run": loaded.run.model_copy(
-            update={"dir": str(resume.parent), "name": resume.name})})
+    loaded = config_to_resume(resume) if resume is not None else load_config(config, set_ or [])
     quiet, verbose = verbosity(ctx, quiet, verbose)
     if verbose:
         console.print(f"resolved config:\n{to_yaml(loaded)}", highlight=False, markup=False)

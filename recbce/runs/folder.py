@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from recbce.config import Config, read_yaml, to_yaml, validate
+from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
 from recbce.errors import DataError, RunError
 from recbce.runs.files import first_line, save_torch, write_json, write_text
@@ -23,6 +23,16 @@ DATA_FILE = "data.json"
 
 def write_config(run_dir: Path, config: Config) -> None:
     write_text(run_dir / "config.yaml", to_yaml(config))
+
+
+def config_to_resume(run_dir: Path) -> Config:
+    """The config of the run in `run_dir`, for --resume: the run continues in the folder where
+    it is now, even if it was moved after it started (its config.yaml names the old place)."""
+    config = load_config(run_dir / "config.yaml")
+    if config.run_dir.resolve() != run_dir.resolve():
+        place = config.run.model_copy(update={"dir": str(run_dir.parent), "name": run_dir.name})
+        config = config.model_copy(update={"run": place})
+    return config
 
 
 def write_data_record(run_dir: Path, prints: list[dict]) -> None:
