@@ -8,7 +8,6 @@ from typer.testing import CliRunner
 from recbce.cli.app import app
 from recbce.config import SamplerConfig
 from recbce.data.dataset import Positives
-from recbce.data.history import draw_history
 from recbce.data.sampling import (
     InBatchSampler,
     ItemSampler,
@@ -293,25 +292,6 @@ def test_cli_shared_pool_written_above_the_catalogue_is_a_one_line_error(tmp_pat
                        sampler={"kind": "shared", "ratio": 256})
     assert_one_line_error(["-c", str(config)], "sampler.ratio 256 (the shared pool size) exceeds the "
                                                "catalogue's 3 items")
-
-
-def test_history_draws_only_the_users_own_items_uniformly_and_reproducibly():
-    positives, mask = random_positives(20, 30, 0.3, seed=5)
-    users = torch.arange(20).repeat_interleave(2)
-    drawn = draw_history(positives, users, 500, make_generator(3))
-    assert drawn.shape == (40, 500)
-    assert mask[users.unsqueeze(1), drawn].all()
-    assert torch.equal(drawn, draw_history(positives, users, 500, make_generator(3)))
-    # Each of a user's n items is drawn about 1000/n times (two rows of 500 per user).
-    for user in (0, 7, 19):
-        counts = torch.bincount(drawn[2 * user:2 * user + 2].reshape(-1), minlength=30)[mask[user]]
-        expected = 1000 / len(counts)
-        assert (counts - expected).abs().max() < 5 * expected**0.5
-
-
-def test_history_of_a_single_item_user_is_that_item():
-    positives = Positives.from_pairs(torch.tensor([0, 1, 1]), torch.tensor([7, 2, 3]), 2, 10)
-    assert draw_history(positives, torch.tensor([0]), 64, make_generator(0)).eq(7).all()
 
 
 def test_a_small_pool_is_drawn_without_replacement_uniformly():
