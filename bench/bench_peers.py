@@ -11,8 +11,9 @@ epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measu
 (bench/peers_store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
 stored system, so the systems can be measured in separate sittings. A peer's screening runs are
 stored too (bench/results/peers/screens/), each as it ends, and reused by a later run with the
-same peer, setting and screening cap (--rescreen runs them again): a peer's grid can be screened
-over several sittings, and its final run follows once every setting has been screened.
+same peer, setting and screening cap, and so are its final runs (bench/results/peers/finals/,
+keyed also by the least length its screen set): --rescreen runs them all again. A peer's grid
+can be screened, and its contenders run to their plateaus, over several sittings.
 
     python bench/bench_peers.py [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
                                 [--cap 300 --screen-cap 30]
@@ -46,6 +47,7 @@ from recbce import runs  # noqa: E402
 RESULT = ROOT / "bench" / "results" / "peers.md"
 STORE = ROOT / "bench" / "results" / "peers"
 SCREENS = STORE / "screens"
+FINALS = STORE / "finals"
 CAP, SCREEN_CAP = 1800.0, 240.0  # training seconds: a peer's final run, each screening run
 RECBCE_CONFIGS = ("bce=configs/gowalla-bce.yaml", "best=configs/gowalla-best.yaml")
 TARGET = 0.15
@@ -103,7 +105,7 @@ def parse_args() -> argparse.Namespace:
                              f"(default: {' '.join(RECBCE_CONFIGS)})")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--rescreen", action="store_true",
-                        help="screen every setting again, not reusing stored screening runs "
+                        help="run every screen and final run again, not reusing stored ones "
                              "(after a change to a peer's adapter)")
     parser.add_argument("--cap", type=float, default=CAP,
                         help=f"most training seconds of a peer's final run (default {CAP:g})")
@@ -115,29 +117,33 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def screen_path(peer: str, setting: dict, cap: float) -> Path:
+def stored_path(peer: str, setting: dict, cap: float, screen: bool, min_seconds: float) -> Path:
+    """Where a run is stored: a screen by its peer, setting and cap; a final run by its least
+    length too (read from the screen, so screening again makes a new key)."""
     label = ",".join(f"{k}={v:g}" for k, v in setting.items()) or "as-built"
-    return SCREENS / f"{peer}--{label}--cap{cap:g}.json"
+    if screen:
+        return SCREENS / f"{peer}--{label}--cap{cap:g}.json"
+    return FINALS / f"{peer}--{label}--cap{cap:g}--min{min_seconds:g}.json"
 
 
 def run_peer(peer: str, setting: dict, cap: float, screen: bool, rescreen: bool = False,
              min_seconds: float = MIN_SECONDS) -> tuple[dict, float, float]:
-    """One run of `peer` at `setting`; screening runs score validation only, and are stored as
-    they end and reused (unless `rescreen`) by a later run with the same peer, setting and cap."""
+    """One run of `peer` at `setting`; screening runs score validation only. Every run is stored
+    as it ends and reused (unless `rescreen`) by a later run with the same key (`stored_path`)."""
     label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "as built"
-    stored = screen_path(peer, setting, cap)
-    if screen and not rescreen and stored.is_file():
+    kind = "screened" if screen else "final run"
+    stored = stored_path(peer, setting, cap, screen, min_seconds)
+    if not rescreen and stored.is_file():
         kept = json.loads(stored.read_text())
-        print(f"bench peers: {peer} ({label}), screened {kept['result']['measured']} UTC: reused", flush=True)
+        print(f"bench peers: {peer} ({label}), {kind} {kept['result']['measured']} UTC: reused", flush=True)
         return kept["result"], kept["rss_mib"], kept["wall"]
     print(f"bench peers: {peer} ({label}), {'screening, ' if screen else ''}cap {cap:.0f} s", flush=True)
     args = ["peer", peer, *(f"--set={k}={v!r}" for k, v in setting.items()), "--cap", str(cap),
             "--min-seconds", str(min_seconds)]
     result, rss, wall = run_worker(args + (["--screen"] if screen else []))
-    if screen:
-        result["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        runs.write_json(stored, {"result": result, "rss_mib": rss, "wall": wall})
+    result["measured"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_json(stored, {"result": result, "rss_mib": rss, "wall": wall})
     return result, rss, wall
 
 

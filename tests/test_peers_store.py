@@ -58,8 +58,8 @@ def test_a_malformed_recbce_pair_exits_naming_it():
         bench_peers.recbce_configs(["gowalla.yaml"])
 
 
-def test_a_screening_run_is_stored_and_reused_unless_rescreened(tmp_path, monkeypatch):
-    """A peer's grid can be screened over several sittings: a stored screen is not run again."""
+def test_screening_and_final_runs_are_stored_and_reused_unless_rerun(tmp_path, monkeypatch):
+    """A peer can be measured over several sittings: a stored screen or final run is not run again."""
     calls = []
 
     def worker(args):
@@ -67,13 +67,22 @@ def test_a_screening_run_is_stored_and_reused_unless_rescreened(tmp_path, monkey
         return {"best": {"recall@20": 0.05 * len(calls)}}, 100.0, 7.0
 
     monkeypatch.setattr(bench_peers, "SCREENS", tmp_path / "screens")
+    monkeypatch.setattr(bench_peers, "FINALS", tmp_path / "finals")
     monkeypatch.setattr(bench_peers, "run_worker", worker)
-    first, _, wall = bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True)
-    again, _, _ = bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True)
+    setting = {"lr": 0.01, "reg": 0.0}
+    first, _, wall = bench_peers.run_peer("implicit-bpr", setting, 240.0, screen=True)
+    again, _, _ = bench_peers.run_peer("implicit-bpr", setting, 240.0, screen=True)
     assert len(calls) == 1 and again == first and wall == 7.0 and "measured" in first
     assert (tmp_path / "screens" / "implicit-bpr--lr=0.01,reg=0--cap240.json").is_file()
-    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 120.0, screen=True)  # another cap
-    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=True, rescreen=True)
-    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=False)  # final: never
-    bench_peers.run_peer("implicit-bpr", {"lr": 0.01, "reg": 0.0}, 240.0, screen=False)  # nor twice
-    assert len(calls) == 5 and "--screen" not in calls[-1]
+    bench_peers.run_peer("implicit-bpr", setting, 120.0, screen=True)  # another cap
+    bench_peers.run_peer("implicit-bpr", setting, 240.0, screen=True, rescreen=True)
+    assert len(calls) == 3
+    final, _, _ = bench_peers.run_peer("implicit-bpr", setting, 1800.0, screen=False, min_seconds=90.5)
+    assert "--screen" not in calls[-1] and final["best"]["recall@20"] == 0.2
+    assert (tmp_path / "finals" / "implicit-bpr--lr=0.01,reg=0--cap1800--min90.5.json").is_file()
+    assert bench_peers.run_peer("implicit-bpr", setting, 1800.0, screen=False, min_seconds=90.5)[0] == final
+    assert len(calls) == 4  # reused, not run again
+    # a screen measured again sets another least length: another key
+    bench_peers.run_peer("implicit-bpr", setting, 1800.0, screen=False, min_seconds=120.0)
+    bench_peers.run_peer("implicit-bpr", setting, 1800.0, screen=False, min_seconds=90.5, rescreen=True)
+    assert len(calls) == 6
