@@ -44,3 +44,25 @@ def test_implicit_keeps_each_pairs_latest_row_in_file_order():
     kept, dropped = implicit(frame.drop(columns="timestamp"), 3, "f")  # no time: the file's last
     assert kept.values.tolist() == [["a", 1, 3], ["a", 2, 4], ["b", 1, 5]]
     assert dropped == {"below_min_rating": 1, "duplicates": 1}
+
+
+def test_repeats_agrees_with_pandas_duplicated():
+    import numpy as np
+
+    from recbce.data.splits import repeats
+
+    codes = np.random.default_rng(0).integers(0, 300, 2_000)
+    later, shared = repeats(codes)
+    assert (later == pd.Series(codes).duplicated(keep="last").to_numpy()).all()
+    assert (shared == pd.Series(codes).duplicated(keep=False).to_numpy()).all()
+    assert [len(mask) for mask in repeats(np.array([], dtype=np.int64))] == [0, 0]
+
+
+def test_holdout_takes_floor_of_ratio_of_each_user_and_leaves_one():
+    sizes = range(1, 31)
+    frame = pd.DataFrame({"user": [u for u in sizes for _ in range(u)]})
+    frame["item"] = range(len(frame))
+    train, test = holdout(frame.sample(frac=1, random_state=0), 0.3, seed=1)
+    held = test.groupby("user").size().reindex(list(sizes), fill_value=0)
+    assert held.tolist() == [min(int(u * 0.3), u - 1) for u in sizes]
+    assert sorted(train.item.tolist() + test.item.tolist()) == list(range(len(frame)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from recbce.errors import DataError
 
@@ -22,14 +23,13 @@ def implicit(frame: pd.DataFrame, min_rating: float | None, path) -> tuple[pd.Da
         dropped["below_min_rating"] = int((~keep).sum())
         frame = frame[keep]
     # Keep each pair's latest row (by timestamp, else the last in the file), in file order.
-    # Without repeats (the usual case) nothing is sorted or copied.
-    pairs = pd.Series(pair_codes(frame))
-    repeated = pairs.duplicated(keep="last").to_numpy()
+    codes = pair_codes(frame)
+    repeated, shared = repeats(codes)
     if repeated.any() and "timestamp" in frame:  # order only the rows of repeated pairs by time
-        rows = np.flatnonzero(pairs.duplicated(keep=False).to_numpy())
+        rows = np.flatnonzero(shared)
         rows = rows[np.argsort(frame["timestamp"].to_numpy()[rows], kind="stable")]
         repeated = np.zeros(len(frame), dtype=bool)
-        repeated[rows] = pairs.iloc[rows].duplicated(keep="last").to_numpy()
+        repeated[rows] = repeats(codes[rows])[0]
     dropped["duplicates"] = int(repeated.sum())
     if dropped["duplicates"]:
         frame = frame[~repeated]
@@ -41,6 +41,21 @@ def pair_codes(frame: pd.DataFrame) -> np.ndarray:
     users = pd.factorize(frame["user"])[0]
     items, item_ids = pd.factorize(frame["item"])
     return users.astype(np.int64) * max(len(item_ids), 1) + items
+
+
+def repeats(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the code occurs again further down, the code occurs more than once), per row.
+
+    One stable sort rather than a hash table (pandas `duplicated`): equal codes end up
+    side by side in file order, and a sort's memory access stays sequential where a
+    hash table of tens of millions of pairs misses the cache on every row."""
+    ordered, order = torch.sort(torch.from_numpy(codes), stable=True)
+    same_as_next = ordered[1:] == ordered[:-1]
+    later = torch.zeros(len(codes), dtype=torch.bool)
+    earlier = torch.zeros(len(codes), dtype=torch.bool)
+    later[order[:-1]] = same_as_next
+    earlier[order[1:]] = same_as_next
+    return later.numpy(), (later | earlier).numpy()
 
 
 def kcore(frame: pd.DataFrame, k: int) -> tuple[pd.DataFrame, int]:
@@ -64,12 +79,12 @@ def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame,
     users = pd.factorize(frame["user"])[0].astype(np.int64)
     # One sort on (user, random tie-breaker): rows grouped by user, random within a user.
     order = np.argsort((users << 32) | rng.integers(0, 2**32, len(frame)))
-    grouped = users[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    sizes = np.diff(np.r_[starts, len(grouped)])
-    rank = np.arange(len(grouped)) - np.repeat(starts, sizes)
-    size = np.repeat(sizes, sizes)
-    held = rank < np.minimum(np.floor(size * ratio), size - 1)
+    # The groups come in user-code order, so each user's held rows are the first `quota`
+    # of a run of `sizes` rows: a repeat of (True x quota, False x rest) per user.
+    sizes = np.bincount(users)
+    quota = np.minimum(np.floor(sizes * ratio).astype(np.int64), sizes - 1)
+    runs = np.column_stack([quota, sizes - quota]).ravel()
+    held = np.repeat(np.tile([True, False], len(sizes)), runs)
     return frame.iloc[order[~held]], frame.iloc[order[held]]
 
 
