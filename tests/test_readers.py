@@ -146,3 +146,15 @@ def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
         monkeypatch.setattr(readers.Path, "open", denied)
     with pytest.raises(DataError, match="d.tsv: cannot read: Permission denied"):
         read_interactions(path, DataConfig(path=str(path)))
+
+
+def test_a_large_file_read_in_chunks_keeps_string_ids_and_names_a_late_mixed_row(tmp_path):
+    # 400,000 lines: the C parser reads them in several chunks, each typed on its own.
+    numeric = "".join(f"{n}\t{n % 97}\n" for n in range(400_000))
+    (tmp_path / "late.tsv").write_text(numeric + "bob\t4\n")
+    with pytest.raises(DataError, match="line 400001: user id 'bob' is not a number"):
+        read(tmp_path / "late.tsv")
+    (tmp_path / "names.tsv").write_text("".join(f"u{n:07d}\ti{n % 97}\n" for n in range(400_000)))
+    frame = read(tmp_path / "names.tsv")
+    assert frame["user"].iloc[7] == "u0000007" and frame["item"].iloc[-1] == f"i{399_999 % 97}"
+    assert len(frame) == 400_000 and frame["user"].is_unique

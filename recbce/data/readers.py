@@ -10,6 +10,7 @@ it applies, the line.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +107,12 @@ def _parse_delimited(path: Path, sep: str, header: bool) -> pd.DataFrame:
             if UNIT_SEPARATOR in text:
                 raise DataError(f"{path}: data.sep {sep!r} needs a file without \\x1f characters")
             source, sep = io.StringIO(text.replace(sep, UNIT_SEPARATOR)), UNIT_SEPARATOR
-        return pd.read_csv(source, sep=sep, header=0 if header else None, skip_blank_lines=False,
-                           engine="c", low_memory=False, keep_default_na=True)
+        # Chunk by chunk (low_memory): the tokenizer's buffers stay small. A column whose
+        # chunks came out as different types (mixed ids) is caught by _validate, row named.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(source, sep=sep, header=0 if header else None, skip_blank_lines=False,
+                               engine="c", low_memory=True, keep_default_na=True)
     except pd.errors.EmptyDataError:  # the text is not empty (_check_text): its first line is
         raise DataError(f"{path}: line 1: a blank line (no fields)") from None
     except pd.errors.ParserError as err:
@@ -183,7 +188,9 @@ def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Serie
     def fail(row: int, why: str):
         raise DataError(f"{path}: line {row + first_line}: {field} id {values.iloc[row]!r} {why}")
 
-    if values.dtype.kind in "iuf":
+    if values.dtype.kind == "i":  # whole and within 64 bits by construction
+        return values.astype(np.int64)
+    if values.dtype.kind in "uf":
         numbers = values.to_numpy()
         fractional = np.flatnonzero(np.mod(numbers, 1) != 0)
         if len(fractional):
