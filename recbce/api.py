@@ -31,21 +31,26 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The test metrics of the saved model."""
-        return self.summary["test"]
+        """The test metrics of the saved model (empty if trained with score_test=False)."""
+        return self.summary.get("test", {})
 
     def load(self) -> Recommender:
         return Recommender.load(self.run_dir)
 
 
 def train(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] | None = None,
-          overwrite: bool = False, progress: bool = False, log=None) -> Run:
+          overwrite: bool = False, progress: bool = False, log=None, on_evaluation=None,
+          score_test: bool = True) -> Run:
     """Train, evaluate on the test split and save the run folder; returns the Run.
-    `log`: a function taking each progress line (default: silent)."""
+    `log`: a function taking each progress line (default: silent). `on_evaluation(epoch, value)`:
+    called with eval.metric on validation after each evaluation; returning True stops the run
+    there (its best validated model is kept), as a tuner's pruner does. `score_test=False`:
+    the test split is left unscored (the Run's metrics are then empty)."""
     from recbce.training.loop import train as run_training  # torch-heavy: only when training
 
     config = resolve(config_or_path, overrides or {})
-    summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent)
+    summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent,
+                           on_evaluation=on_evaluation, score_test=score_test)
     if summary is None:  # a torchrun rank other than 0: rank 0 holds the results
         return None
     return Run(Path(summary["run_dir"]), config, summary)

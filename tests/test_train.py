@@ -168,3 +168,23 @@ def test_patience_without_validation_left_out_is_0_and_written_trains_every_epoc
     assert summary["epochs"] == 3
     assert any("train.patience 1 counts validation evaluations and this run has none" in line
                for line in lines)
+
+
+def test_a_caller_sees_every_validation_and_can_stop_the_run_without_scoring_test(make_config):
+    config = load_config(make_config(train={"epochs": 6, "patience": 0}))
+    seen = []
+
+    def stop_at_third(epoch, value):
+        seen.append((epoch, value))
+        return epoch == 3
+
+    summary = train(config, progress=False, log=lambda *a: None, on_evaluation=stop_at_third,
+                    score_test=False)
+    epochs = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert seen == [(e["epoch"], e["valid/ndcg@20"]) for e in epochs] and len(epochs) == 3
+    assert summary["best_valid"] == max(value for _, value in seen)
+    assert summary["best_epoch"] == max(seen, key=lambda s: s[1])[0]
+    assert "test" not in summary and "test" not in json.loads((config.run_dir / "summary.json").read_text())
+    assert (config.run_dir / "model.pt").is_file()
+    full = train(config, overwrite=True, progress=False, log=lambda *a: None)  # no hook: as before
+    assert len(full["test"]) > 0 and full["epochs"] == 6

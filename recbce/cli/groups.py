@@ -64,7 +64,7 @@ def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
     console.print(yaml.safe_dump(record.config, sort_keys=False).rstrip(), highlight=False, markup=False)
     if record.history:
         print_wide(views.epochs_table(record, metric_key(record)))
-    if record.summary:
+    if record.summary and "test" in record.summary:
         print_metrics({"model": record.summary["test"], "popularity": record.summary["popularity"]},
                       title="test metrics")
 

@@ -123,8 +123,10 @@ def _read_json(path: Path):
 
 def _read_summary(path: Path) -> dict | None:
     summary = _read_json(path)
-    if summary is not None and not (isinstance(summary, dict) and isinstance(summary.get("test"), dict)
-                                    and isinstance(summary.get("popularity"), dict)):
+    # test and popularity are absent where the run left test unscored (a tuner's trial)
+    if summary is not None and not (isinstance(summary, dict)
+                                    and isinstance(summary.get("test", {}), dict)
+                                    and isinstance(summary.get("popularity", {}), dict)):
         raise RunError(f"{path}: damaged (not a recbce summary: expected test and popularity metrics)")
     return summary
 

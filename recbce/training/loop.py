@@ -22,24 +22,29 @@ from recbce.models import Batch, Popularity
 from recbce.runs import plots, tracking
 from recbce.training import averaging, checkpoint, distributed, folder
 from recbce.training.checkpoint import Interrupted, StopFlag
-from recbce.training.state import Training, prepare
+from recbce.training.state import Hooks, OnEvaluation, Training, prepare
 
 
 def train(config: Config, overwrite: bool = False, resume: bool = False,
-          progress: bool = True, log=print) -> dict | None:
+          progress: bool = True, log=print, on_evaluation: OnEvaluation | None = None,
+          score_test: bool = True) -> dict | None:
     """Train the configured model, write the run folder, return the summary.
 
     Under torchrun every process runs this (see recbce.training.distributed): rank 0 alone
     writes, logs and evaluates, and the other ranks return None. Data paths are resolved
     against the current folder first: the run's config.yaml records where its data was.
+    `on_evaluation(epoch, value)` sees eval.metric on validation after every evaluation and
+    stops the run by returning True (a tuner's pruner); `score_test=False` leaves the test
+    split unscored (a tuner's trials: test is scored once, for the trial validation picks).
     """
     config = with_absolute_data_paths(config)
     with distributed.session(config.train.device) as context:
-        return train_on(context, config, overwrite, resume, progress, log)
+        return train_on(context, config, overwrite, resume, progress, log,
+                        Hooks(on_evaluation, score_test))
 
 
 def train_on(context: distributed.Context, config: Config, overwrite: bool, resume: bool,
-             progress: bool, log) -> dict | None:
+             progress: bool, log, hooks: Hooks = Hooks()) -> dict | None:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     keep_freed_memory()
@@ -51,6 +56,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
         require_heldout(dataset, config.data.path)
         main = context.is_main
         run = prepare(config, dataset, context, log if main else _quiet, progress and main)
+        run.hooks = hooks
         folder.open_run(run, overwrite, resume, held, prints)
         return supervise(run)
     finally:
@@ -245,12 +251,15 @@ def end_epoch(run: Training) -> bool:
         f"{split} {config.eval.metric} {metric:.4f}")
     if split != "valid":
         return False
+    stop_asked = run.hooks.on_evaluation is not None and run.hooks.on_evaluation(state.epoch, metric)
     if state.best_metric is None or metric > state.best_metric:
         state.best_metric, state.best_epoch = metric, state.epoch
         state.best_state = copy.deepcopy(model.state_dict())
         state.evals_without_gain = 0
-        return False
+        return stop_asked
     state.evals_without_gain += 1
+    if stop_asked:
+        return True
     patience = config.train.patience
     if patience and state.evals_without_gain >= patience:
         log(f"early stop: no {config.eval.metric} gain for {patience} evaluations; "
@@ -274,10 +283,12 @@ def finish(run: Training) -> dict:
         "epochs": len(state.history),
         "best_epoch": state.best_epoch,
         "train_seconds": round(state.seconds, 3),  # as of the last checkpoint, every session summed
-        "test": evaluate_split(model, dataset, "test", config.eval, seed=config.seed),
-        "popularity": evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval,
-                                     seed=config.seed),
+        "best_valid": state.best_metric,
     }
+    if run.hooks.score_test:
+        summary["test"] = evaluate_split(model, dataset, "test", config.eval, seed=config.seed)
+        summary["popularity"] = evaluate_split(Popularity(dataset.item_counts()), dataset, "test",
+                                               config.eval, seed=config.seed)
     summary["curves"] = plots.save_training_curves(run_dir)
     runs.write_json(run_dir / "summary.json", summary)
     runs.write_status(run_dir, "finished")

@@ -22,6 +22,18 @@ from recbce.training.losses import build_loss, prior_logit
 from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
 
 
+OnEvaluation = Callable[[int, float], bool]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a caller adds to a training: a look at every validation (`on_evaluation(epoch,
+    value)`, True to stop), and whether to score the test split at the end."""
+
+    on_evaluation: OnEvaluation | None = None
+    score_test: bool = True
+
+
 @dataclass
 class Training:
     config: Config
@@ -37,6 +49,7 @@ class Training:
     state: Progress = field(default_factory=Progress)
     log: Callable = print
     show_progress: bool = False
+    hooks: Hooks = Hooks()
     clock: float = 0.0  # perf_counter() at which the run's time (state.seconds) would be 0
 
     @property
