@@ -44,7 +44,7 @@ def train(config: Config, overwrite: bool = False, resume: bool = False,
 
 
 def train_on(context: distributed.Context, config: Config, overwrite: bool, resume: bool,
-             progress: bool, log, hooks: Hooks = Hooks()) -> dict | None:
+             progress: bool, log, hooks: Hooks | None = None) -> dict | None:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     keep_freed_memory()
@@ -56,7 +56,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
         require_heldout(dataset, config.data.path)
         main = context.is_main
         run = prepare(config, dataset, context, log if main else _quiet, progress and main)
-        run.hooks = hooks
+        run.hooks = hooks or Hooks()
         folder.open_run(run, overwrite, resume, held, prints)
         return supervise(run)
     finally:

@@ -21,7 +21,6 @@ from recbce.training.checkpoint import Progress
 from recbce.training.losses import build_loss, prior_logit
 from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
 
-
 OnEvaluation = Callable[[int, float], bool]
 
 
