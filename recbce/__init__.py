@@ -8,10 +8,11 @@ The Python API (recbce.api) loads on first use, so `import recbce` stays light:
 """
 
 __version__ = "0.1.0"
-__all__ = ["Recommender", "Run", "UnknownIdError", "load", "train"]
+__all__ = ["Recommender", "Run", "TuneResult", "UnknownIdError", "load", "train", "tune"]
 
 _API = {"train": "recbce.api", "load": "recbce.api", "Run": "recbce.api",
-        "Recommender": "recbce.recommender", "UnknownIdError": "recbce.recommender"}
+        "Recommender": "recbce.recommender", "UnknownIdError": "recbce.recommender",
+        "tune": "recbce.tuning.tune", "TuneResult": "recbce.tuning.tune"}
 
 
 def __getattr__(name: str):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from recbce.cli import serving
+from recbce.cli import serving, tuning
 from recbce.cli.console import (
     console,
     important_only,
@@ -198,6 +198,9 @@ def sweep(
         console.print(str(err), style="yellow", markup=False, highlight=False)
     failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
+
+
+app.command()(tuning.tune)
 
 
 # --- plots and starter configs -----------------------------------------------

@@ -6,7 +6,8 @@ from rich.table import Table
 
 from recbce.runs.registry import RunRecord, metric_value
 
-STATUS_STYLE = {"finished": "green", "interrupted": "yellow", "failed": "red", "running": "cyan"}
+STATUS_STYLE = {"finished": "green", "interrupted": "yellow", "failed": "red", "running": "cyan",
+                "pruned": "yellow"}
 RUN_COLUMNS = ("name", "status", "loss", "ratio", "metric", "best valid", "test", "epochs", "time")
 NUMERIC = {"ratio", "best valid", "test", "epochs", "time"}
 
@@ -61,3 +62,21 @@ def fmt_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def trials_table(frame, title: str) -> Table:
+    """A study's trials (recbce.tuning.report.trials_frame), best first."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column in ("state", "error") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(cell(value) for value in row))
+    return table
+
+
+def cell(value) -> str:
+    if value is None or str(value) in ("nan", "<NA>"):  # no value, NaN, pandas' NA
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}"
+    return str(value)

@@ -1,0 +1,54 @@
+"""`recbce tune` (registered in recbce.cli.app): parse, call recbce.tuning, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recbce.cli.console import console, print_wide, show_progress, verbosity
+
+
+def tune(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", help="The base YAML config (must validate).")],
+    space: Annotated[Path, typer.Option("--space", "-s", help="YAML: config keys and what may vary.")],
+    trials: Annotated[int, typer.Option("--trials", "-n", help="Trials in the study, in all.")] = 20,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Start no trial after this many "
+                       "seconds.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes on this machine.")] = 1,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna RDB URL shared by machines "
+                       "(default: a journal file in the study folder).")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name (default: the folder's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Study folder (default "
+                   "runs/tune-<config>).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler.")] = 0,
+    pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no per-trial lines.")]
+    = False,
+):
+    """Search the space for the config with the best validation metric; trials are run folders.
+
+    Running the same command again continues the study up to --trials in all.
+
+    Example: recbce tune -c configs/ml100k.yaml -s configs/spaces/ml100k.yaml --trials 50
+    """
+    from recbce.cli.views import trials_table
+    from recbce.tuning.tune import tune as run_tune
+
+    quiet = verbosity(ctx, quiet, False)[0]
+    result = run_tune(config, space, trials=trials, timeout=timeout, workers=workers, storage=storage,
+                      study=study, out=out, seed=seed, pruner=pruner, progress=show_progress(quiet),
+                      log=(lambda *a, **k: None) if quiet else console.print)
+    print_wide(trials_table(result.trials, f"trials of {result.out}"))
+    if result.best_config is None:
+        console.print("no trial finished: nothing to choose (see the error column)", highlight=False)
+        raise typer.Exit(1)
+    metric = result.best_config.eval.metric
+    console.print(f"best: valid {metric} {result.best_value:.4f} -> {result.out / 'best.yaml'} "
+                  f"(recbce train --config {result.out / 'best.yaml'})", highlight=False, soft_wrap=True)
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in result.test.items())
+    console.print(f"test metrics of the chosen trial (scored once, after choosing on validation): "
+                  f"{shown}", highlight=False, soft_wrap=True)
+    console.print("wrote " + ", ".join(str(path) for path in result.files), highlight=False, soft_wrap=True)

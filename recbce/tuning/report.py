@@ -1,0 +1,167 @@
+"""What a study leaves in its folder: the table of trials (trials.md, trials.csv), best.yaml,
+the best trial's test metrics (best.json: scored once, for the trial validation picked) and
+tune.png (the best value against trials and time; which keys mattered)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from recbce import runs
+from recbce.config import load_config, to_yaml
+from recbce.errors import RecbceError
+from recbce.runs.plots import require_matplotlib, write_png
+from recbce.runs.registry import read_run
+from recbce.training.sweep import to_csv, to_markdown
+from recbce.tuning.study import Plan, require_optuna
+from recbce.tuning.trials import trial_dir
+
+BEST_CONFIG = "best.yaml"
+BEST_RECORD = "best.json"
+PLOT_FILE = "tune.png"
+MIN_FOR_IMPORTANCE = 5
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+          "WAITING": "waiting"}
+
+
+def trials_frame(study, plan: Plan) -> pd.DataFrame:
+    """One row per trial: rank (finished trials, by validation), state, the drawn values, best
+    validation, epochs, seconds and the error of a failed trial."""
+    keys = [d.key for d in plan.dimensions]
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        record = _run_record(plan, trial.number)
+        state = "interrupted" if trial.user_attrs.get("interrupted") else STATES[trial.state.name]
+        rows.append({"trial": trial.number, "state": state,
+                     **{key: trial.params.get(key) for key in keys},
+                     f"valid {plan.metric}": best_value(trial),
+                     "epochs": len(record.history) if record else None,
+                     "seconds": record.seconds if record else None,
+                     "error": trial.user_attrs.get("error", "")})
+    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "epochs",
+                                        "seconds", "error"])
+    finished = frame["state"] == "complete"
+    ranks = frame.loc[finished, f"valid {plan.metric}"].rank(ascending=False, method="first")
+    frame.insert(0, "rank", ranks.astype("Int64"))
+    return frame.sort_values(["rank", "trial"], na_position="last").reset_index(drop=True)
+
+
+def best_value(trial) -> float | None:
+    """A finished trial's objective; a pruned one's best validation before it was cut."""
+    if trial.value is not None:
+        return trial.value
+    return max(trial.intermediate_values.values()) if trial.intermediate_values else None
+
+
+def _run_record(plan: Plan, number: int):
+    try:
+        return read_run(trial_dir(plan, number))
+    except RecbceError:
+        return None
+
+
+def write_tables(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
+    header = list(frame.columns)
+    rows = [[None if _missing(v) else v for v in row] for row in frame.itertuples(index=False)]
+    runs.write_text(out / "trials.md", to_markdown(header, rows))
+    runs.write_text(out / "trials.csv", to_csv(header, rows))
+    return out / "trials.md", out / "trials.csv"
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def write_best(study, plan: Plan, log) -> dict | None:
+    """best.yaml (the best trial's config, trained as it is by `recbce train`) and best.json with
+    its test metrics, scored once: a study continued later scores only a new best trial."""
+    optuna = require_optuna()
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        return None
+    best = study.best_trial
+    folder = trial_dir(plan, best.number)
+    if not (folder / "config.yaml").is_file():  # it ran on another machine (a shared --storage)
+        log(f"note: the best trial, {folder.name}, ran on another machine: its folder, best.yaml "
+            "and its test metrics are there")
+        return None
+    config = load_config(folder / "config.yaml")
+    config = config.model_copy(update={"run": config.run.model_copy(update={"name": "best"})})
+    runs.write_text(plan.out / BEST_CONFIG, to_yaml(config))
+    record = _read_record(plan.out / BEST_RECORD)
+    if record is None or record.get("trial") != best.number:
+        from recbce.evaluation.ranking import evaluate_run
+
+        log(f"scoring the best trial ({folder.name}) on test, once")
+        record = {"trial": best.number, "run_dir": str(folder), "metric": plan.metric,
+                  "valid": best.value, "params": best.params,
+                  "test": evaluate_run(folder, "test", log=_silent),
+                  "note": "test scored once, for the trial chosen on validation; never used to choose"}
+        runs.write_json(plan.out / BEST_RECORD, record)
+    return record
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def plot_study(study, plan: Plan) -> Path:
+    """tune.png: the best validation so far against trials and against time, and the keys'
+    importance (Optuna's PED-ANOVA over finished trials)."""
+    Figure, FigureCanvasAgg, _ = require_matplotlib()
+    optuna = require_optuna()
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    figure = Figure(figsize=(13.0, 3.8), dpi=100)
+    FigureCanvasAgg(figure)
+    by_trial, by_time, keys = figure.subplots(1, 3)
+    start = min((t.datetime_start for t in trials if t.datetime_start), default=None)
+    best, xs, times, bests = -math.inf, [], [], []
+    for t in sorted(finished, key=lambda t: t.datetime_complete):
+        best = max(best, t.value)
+        xs.append(t.number)
+        times.append((t.datetime_complete - start).total_seconds())
+        bests.append(best)
+    by_trial.scatter([t.number for t in finished], [t.value for t in finished], s=10, alpha=0.5,
+                     label="trial")
+    by_trial.step(xs, bests, where="post", color="C1", label="best so far")
+    by_time.step(times, bests, where="post", color="C1")
+    _label(by_trial, "trial", f"valid {plan.metric}")
+    _label(by_time, "seconds since the first trial", f"best valid {plan.metric}")
+    by_trial.legend(fontsize="small")
+    importances = _importances(study)
+    keys.barh(list(importances)[::-1], list(importances.values())[::-1])
+    _label(keys, "importance (PED-ANOVA, validation)", "")
+    if not importances:
+        keys.text(0.5, 0.5, f"needs {MIN_FOR_IMPORTANCE} finished trials\nthat differ", ha="center",
+                  va="center")
+    figure.tight_layout()
+    return write_png(figure, plan.out / PLOT_FILE)
+
+
+def _label(axes, x: str, y: str) -> None:
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
+    axes.grid(alpha=0.3)
+
+
+def _importances(study) -> dict[str, float]:
+    """Optuna's PED-ANOVA importances over finished trials; {} while too few to tell."""
+    optuna = require_optuna()
+    finished = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(finished) < MIN_FOR_IMPORTANCE:
+        return {}
+    try:
+        return optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    except (ValueError, RuntimeError):  # no parameter that differs between the trials
+        return {}
+
+
+def _silent(*args, **kwargs) -> None:
+    """evaluate_run's log: the study prints its own lines."""

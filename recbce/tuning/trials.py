@@ -1,0 +1,157 @@
+"""Trials: each one an ordinary run folder (trial-NNNN) under the study folder, trained with
+its drawn values, scored on validation only, and cut short by the pruner when it is losing.
+
+A worker asks the study for trials until it holds `trials` in all. On one machine the
+workers share the study folder, and a file lock there makes "count, then ask" one step, so
+that they never start more than `trials` between them; trial numbers come from the storage
+and are never given twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from recbce import runs
+from recbce.config import Config, set_key, validate
+from recbce.errors import RunError
+from recbce.runs.files import first_line
+from recbce.runs.status import ENDED, effective_status, process_alive, read_status
+from recbce.training.checkpoint import Interrupted
+from recbce.tuning.space import draw
+from recbce.tuning.study import Plan, open_study, require_optuna, worker_tag
+
+ASK_LOCK = ".tune.lock"
+
+
+def trial_dir(plan: Plan, number: int) -> Path:
+    return plan.out / f"trial-{number:04d}"
+
+
+def work(plan: Plan, worker: int = 0, on_trial: Callable[[object], None] | None = None) -> None:
+    """Run trials until the study holds plan.trials (or plan.timeout passes); `on_trial(study)`
+    after each."""
+    study = open_study(plan, worker)
+    mark_ended_trials(study, plan)
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
+    while deadline is None or time.monotonic() < deadline:
+        trial = next_trial(study, plan)
+        if trial is None:
+            return
+        run_trial(study, trial, plan)
+        if on_trial is not None:
+            on_trial(study)
+
+
+def next_trial(study, plan: Plan):
+    """A new trial, or None when the study already holds plan.trials."""
+    with ask_lock(plan.out):
+        if counted(study) >= plan.trials:
+            return None
+        trial = study.ask()
+        for name, value in worker_tag().items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("run_dir", str(trial_dir(plan, trial.number)))
+        return trial
+
+
+def counted(study) -> int:
+    """Trials that count towards --trials: all but those a Ctrl-C or a kill interrupted."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted"))
+
+
+@contextmanager
+def ask_lock(folder: Path) -> Iterator[None]:
+    fd = os.open(folder / ASK_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def run_trial(study, trial, plan: Plan) -> None:
+    """Train the trial's run and tell the study how it ended; a trial that fails is recorded
+    with its one-line error and the study goes on. Ctrl-C marks the trial and is raised."""
+    from recbce.training.loop import train  # torch-heavy: only where trials run
+
+    optuna = require_optuna()
+    folder = trial_dir(plan, trial.number)
+    pruned_at: list[int] = []
+
+    def report(epoch: int, value: float) -> bool:
+        trial.report(value, epoch)
+        if trial.should_prune():
+            pruned_at.append(epoch)
+            return True
+        return False
+
+    try:
+        config = trial_config(plan, draw(trial, list(plan.dimensions)), folder)
+        summary = train(config, progress=False, log=_silent, on_evaluation=report, score_test=False)
+    except (KeyboardInterrupt, Interrupted):
+        trial.set_user_attr("interrupted", "interrupted (Ctrl-C or a stop signal)")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    except Exception as err:  # a combination the config rules refuse, a NaN: the study goes on
+        trial.set_user_attr("error", first_line(err))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return
+    if pruned_at:
+        runs.write_status(folder, "pruned", f"stopped after epoch {pruned_at[0]} by the {plan.pruner} "
+                          "pruner: its validation was behind the other trials'")
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, summary["best_valid"])
+
+
+def trial_config(plan: Plan, values: dict, folder: Path) -> Config:
+    """The base config with the trial's values, writing to its own folder (ConfigError naming
+    the trial when a rule across keys refuses the combination)."""
+    raw = copy.deepcopy(plan.base)
+    for key, value in values.items():
+        set_key(raw, key, value)
+    set_key(raw, "run.dir", str(folder.parent))
+    set_key(raw, "run.name", folder.name)
+    if plan.threads and "threads" not in raw.get("train", {}):
+        set_key(raw, "train.threads", plan.threads)
+    shown = ", ".join(f"{key}={value}" for key, value in values.items())
+    return validate(raw, f"{folder.name} ({shown})")
+
+
+def mark_ended_trials(study, plan: Plan) -> None:
+    """Trials still "running" whose process is gone (killed) are marked interrupted, so the
+    study does not wait for them and a later command runs their share again."""
+    optuna = require_optuna()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not process_gone(trial.user_attrs):
+            continue
+        try:  # Optuna's storage is how another process's trial is marked (its Trial object is gone)
+            study._storage.set_trial_user_attr(trial._trial_id, "interrupted", ENDED)
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        except Exception:  # another worker marked it first
+            continue
+        folder = Path(trial.user_attrs.get("run_dir", trial_dir(plan, trial.number)))
+        try:
+            status = read_status(folder)
+            if status is not None and effective_status(status) == ENDED:
+                runs.write_status(folder, "interrupted", "the tuning process ended (killed)")
+        except RunError:
+            pass
+
+
+def process_gone(tag: dict) -> bool:
+    """Whether the process that ran a trial has ended (known only on its own machine)."""
+    import socket
+
+    pid = tag.get("pid")
+    return tag.get("host") == socket.gethostname() and isinstance(pid, int) and not process_alive(pid)
+
+
+def _silent(*args, **kwargs) -> None:
+    """A trial's log: the study prints one line per trial instead."""

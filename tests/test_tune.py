@@ -1,0 +1,256 @@
+"""`recbce tune` end to end on tiny data: trials are run folders, the study continues, runs in
+worker processes, marks what was killed, and refuses bad input before any trial runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import recbce
+from recbce.cli.app import app
+from recbce.data import synth
+from recbce.runs.status import read_status
+
+runner = CliRunner()
+SPACE = """
+train.lr: [0.05, 0.02, 0.00001]
+loss.name: [bce, bpr, ccl]
+model.dim: {low: 4, high: 8, step: 4}
+"""
+
+
+def write_config(folder, **train):
+    data = folder / "tiny.tsv"
+    if not data.exists():
+        frame = synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1)
+        frame.to_csv(data, sep="\t", header=False, index=False)
+    raw = {"seed": 0, "run": {"dir": str(folder / "runs")},
+           "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
+           "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+           "sampler": {"kind": "uniform", "ratio": 4},
+           "train": {"epochs": 5, "batch_size": 256, "lr": 0.01, "patience": 0, **train},
+           "eval": {"k": [5, 10], "metric": "ndcg@10"}}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    (folder / "space.yaml").write_text(SPACE)
+    return path, folder / "space.yaml"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """One study of 14 trials through the API: lr 1e-5 trials lose and are pruned, ccl trials fail
+    (ccl needs a cosine scorer), the rest finish."""
+    folder = tmp_path_factory.mktemp("study")
+    config, space = write_config(folder)
+    lines = []
+    result = recbce.tune(config, space, trials=14, out=folder / "study", seed=0, log=lines.append)
+    return result, folder, lines
+
+
+def test_the_study_records_every_trial_as_a_run_folder(study):
+    result, folder, _ = study
+    frame = result.trials
+    assert isinstance(frame, pd.DataFrame) and sorted(frame["trial"]) == list(range(14))
+    states = set(frame["state"])
+    assert {"complete", "pruned", "failed"} <= states, frame
+    for row in frame.itertuples():
+        run_dir = result.out / f"trial-{row.trial:04d}"
+        if row.state == "failed":
+            assert "loss.name ccl needs model.scorer: cosine" in row.error and not run_dir.exists()
+            continue
+        status = read_status(run_dir)["status"]
+        assert status == ("pruned" if row.state == "pruned" else "finished")
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert "test" not in summary  # trials are never scored on test
+        if row.state == "pruned":
+            assert 3 <= row.epochs < 5  # epochs 1-2 are never cut
+    listed = runner.invoke(app, ["runs", "list", str(result.out)])
+    assert listed.exit_code == 0 and "trial-0000" in listed.output and "pruned" in listed.output
+
+
+def test_the_best_trial_is_chosen_on_validation_and_scored_on_test_once(study):
+    result, _, lines = study
+    frame = result.trials
+    complete = frame[frame["state"] == "complete"]
+    best_row = complete.loc[complete["valid ndcg@10"].idxmax()]
+    assert frame.iloc[0]["rank"] == 1 and frame.iloc[0]["trial"] == best_row["trial"]
+    assert result.best_value == best_row["valid ndcg@10"]
+    record = json.loads((result.out / "best.json").read_text())
+    assert record["trial"] == best_row["trial"] and record["valid"] == result.best_value
+    best_dir = result.out / f"trial-{int(best_row['trial']):04d}"
+    assert record["test"] == json.loads((best_dir / "eval-test.json").read_text()) == result.test
+    assert sum("on test, once" in line for line in lines) == 1
+    scored = [path for path in result.out.glob("trial-*/eval-test.json")]
+    assert scored == [best_dir / "eval-test.json"]
+    assert (result.out / "tune.png").stat().st_size > 0
+
+
+def test_best_yaml_trains_to_the_validation_figure_the_study_reports(study, tmp_path):
+    result, _, _ = study
+    run = recbce.train(result.out / "best.yaml", overrides={"run.dir": str(tmp_path)})
+    assert run.summary["best_valid"] == result.best_value
+    assert run.metrics == result.test
+
+
+def test_the_same_command_continues_the_study_up_to_trials_in_all(study):
+    result, folder, _ = study
+    args = ["tune", "-c", str(folder / "config.yaml"), "-s", str(folder / "space.yaml"),
+            "--out", str(result.out), "--trials", "16", "-q"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    frame = pd.read_csv(result.out / "trials.csv")
+    assert sorted(frame["trial"]) == list(range(16))
+    again = runner.invoke(app, args)  # nothing left to run: the same table, no new trial
+    assert again.exit_code == 0 and len(pd.read_csv(result.out / "trials.csv")) == 16
+
+
+def test_bad_input_is_one_line_before_any_trial(tmp_path):
+    config, space = write_config(tmp_path)
+    (tmp_path / "nv").mkdir()
+    no_valid, _ = write_config(tmp_path / "nv")
+    text = yaml.safe_load(no_valid.read_text())
+    text["data"]["split"]["valid_ratio"] = 0
+    no_valid.write_text(yaml.safe_dump(text))
+    bad_space = tmp_path / "bad.yaml"
+    bad_space.write_text("train.lrr: [0.1]\n")
+    out = tmp_path / "out"
+    cases = [
+        (["-c", str(config), "-s", str(bad_space)], "did you mean 'lr'?"),
+        (["-c", str(no_valid), "-s", str(space)], "has none: set data.split.valid_ratio"),
+        (["-c", str(config), "-s", str(space), "--storage", "nosuchdb://x"], "--storage nosuchdb://x"),
+        (["-c", str(config), "-s", str(space), "--pruner", "sometimes"], "--pruner must be one of"),
+        (["-c", str(config), "-s", str(space), "--trials", "0"], "--trials and --workers"),
+    ]
+    for args, expected in cases:
+        result = runner.invoke(app, ["tune", *args, "--out", str(out)])
+        assert result.exit_code == 2 and expected in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+        assert not out.exists()
+
+
+def test_a_study_with_another_space_is_refused(tmp_path):
+    config, space = write_config(tmp_path, epochs=1)
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["tune", "-c", str(config), "-s", str(space), "--out", str(out),
+                                "--trials", "1", "-q"])
+    assert first.exit_code in (0, 1), first.output  # its one trial may be a failing ccl
+    other = tmp_path / "other.yaml"
+    other.write_text("train.lr: [0.01, 0.02]\n")
+    before = sorted(p.name for p in out.iterdir())
+    result = runner.invoke(app, ["tune", "-c", str(config), "-s", str(other), "--out", str(out)])
+    assert result.exit_code == 2 and "exists with another space" in result.output
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def cli(*args):
+    return [sys.executable, "-m", "recbce", *args]
+
+
+def test_two_workers_share_the_study_file_and_never_repeat_a_trial(tmp_path):
+    config, space = write_config(tmp_path, epochs=2)
+    (tmp_path / "space.yaml").write_text("train.lr: {low: 0.001, high: 0.1, log: true}\n")
+    out = tmp_path / "out"
+    done = subprocess.run(cli("-q", "tune", "-c", str(config), "-s", str(space), "--out", str(out),
+                              "--trials", "5", "--workers", "2"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(out / "trials.csv")
+    assert sorted(frame["trial"]) == list(range(5)) and set(frame["state"]) == {"complete"}
+    assert sorted(p.name for p in out.glob("trial-*")) == [f"trial-{n:04d}" for n in range(5)]
+    threads = {yaml.safe_load((p / "config.yaml").read_text())["train"]["threads"]
+               for p in out.glob("trial-*")}
+    assert threads == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_a_killed_study_marks_its_trial_and_continues(tmp_path):
+    config, space = write_config(tmp_path, epochs=200, patience=3)
+    (tmp_path / "space.yaml").write_text("train.lr: [0.01, 0.02]\n")
+    out = tmp_path / "out"
+    args = cli("-q", "tune", "-c", str(config), "-s", str(space), "--out", str(out), "--trials", "1",
+               "--pruner", "none")
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = out / "trial-0000" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert metrics.exists(), "the trial never finished an epoch"
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(out / "trials.csv")
+    states = dict(zip(frame["trial"], frame["state"], strict=True))
+    assert states[0] == "interrupted" and states[1] == "complete", states
+    assert read_status(out / "trial-0000")["status"] == "interrupted"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL server in a temporary folder, on 127.0.0.1; its URL. initdb refuses
+    to run as root, so as root the server runs as the unprivileged user nobody, in a folder of
+    its own under the system's temporary folder (pytest's is private to root)."""
+    import pwd
+    import shutil
+    import tempfile
+
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip("PostgreSQL's initdb and pg_ctl are not on PATH (Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver: pip install psycopg2-binary")
+    folder = tempfile.mkdtemp(prefix="recbce-postgres-")
+    as_user = []
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+        as_user = ["runuser", "-u", "nobody", "--"]
+    data, port = os.path.join(folder, "data"), free_port()
+    try:
+        subprocess.run([*as_user, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                       check=True, capture_output=True, cwd=folder)
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+        subprocess.run([*as_user, "pg_ctl", "-D", data, "-o", options, "-l", os.path.join(folder, "log"),
+                        "-w", "start"], check=True, capture_output=True, cwd=folder)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                       capture_output=True, cwd=folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_processes_share_a_postgresql_study(tmp_path, postgres):
+    config, space = write_config(tmp_path, epochs=2)
+    (tmp_path / "space.yaml").write_text("train.lr: {low: 0.001, high: 0.1, log: true}\n")
+    out = tmp_path / "out"
+    args = cli("-q", "tune", "-c", str(config), "-s", str(space), "--out", str(out), "--trials", "6",
+               "--storage", postgres, "--study", "shared")
+    first, second = (subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(2))
+    for process in (first, second):
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    frame = pd.read_csv(out / "trials.csv")
+    assert sorted(frame["trial"]) == list(range(6)) and set(frame["state"]) == {"complete"}
+    assert sorted(p.name for p in out.glob("trial-*")) == [f"trial-{n:04d}" for n in range(6)]
+    import optuna
+
+    study = optuna.load_study(study_name="shared", storage=postgres)
+    pids = {t.user_attrs["pid"] for t in study.trials}
+    assert pids == {first.pid, second.pid}  # both processes ran trials
+    unopened = runner.invoke(app, ["tune", "-c", str(config), "-s", str(space), "--out",
+                                   str(tmp_path / "none"), "--storage",
+                                   postgres.replace(postgres.rsplit(":", 1)[1], "1/postgres")])
+    assert unopened.exit_code == 2 and "cannot open" in unopened.output
+    assert not (tmp_path / "none").exists()
