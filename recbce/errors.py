@@ -19,6 +19,10 @@ class RunError(RecbceError):
     """A run directory is missing, incomplete or would be overwritten."""
 
 
+class ArgumentError(RecbceError):
+    """A function argument has the wrong type or an impossible value (e.g. k=0)."""
+
+
 class Diverged(RecbceError):
     """The training loss became NaN or infinite: the settings make training blow up."""
 
