@@ -71,9 +71,11 @@ def resolve(config_or_path, overrides: dict[str, Any]) -> Config:
     else:
         raise ConfigError(f"recbce.train: expected a config path, dict or Config, not "
                           f"{type(config_or_path).__name__}")
+    blame = {}
     for key, value in overrides.items():
-        set_key(raw, key, value)
-    return validate(raw, source)
+        blame[key] = f"overrides[{key!r}]"
+        set_key(raw, key, value, blame[key])
+    return validate(raw, source, blame)
 
 
 def _silent(*args, **kwargs) -> None:

@@ -33,8 +33,13 @@ def test_train_takes_a_dict_or_a_config(make_config, tmp_path):
     first = recbce.train(raw, overrides={"run.name": "from-dict"})
     second = recbce.train(load_config(make_config()), overrides={"run.name": "from-config"})
     assert first.metrics == second.metrics  # same seed, data and config
-    with pytest.raises(ConfigError, match="unknown key 'train.epoch' \\(did you mean 'epochs'\\?\\)"):
+    with pytest.raises(ConfigError, match="^overrides\\['train.epoch'\\]: unknown key 'train.epoch' "
+                       "\\(did you mean 'epochs'\\?\\)$"):
         recbce.train(raw, overrides={"train.epoch": 3})
+    with pytest.raises(ConfigError, match="^overrides\\['train.lr'\\]: train.lr: "):
+        recbce.train(make_config(), overrides={"train.lr": "fast"})
+    with pytest.raises(ConfigError, match="^overrides\\['train.lr.x'\\]: lr is not a section"):
+        recbce.train(raw, overrides={"train.lr.x": 1})
     with pytest.raises(ConfigError, match="expected a config path, dict or Config, not int"):
         recbce.train(3)
 
