@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recbce.config import Config, load_config, set_key, validate
-from recbce.errors import ConfigError
+from recbce.errors import ConfigError, RunExists
 from recbce.recommender import Recommender
 
 
@@ -45,7 +45,10 @@ def train(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] 
     from recbce.training.loop import train as run_training  # torch-heavy: only when training
 
     config = resolve(config_or_path, overrides or {})
-    summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent)
+    try:
+        summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent)
+    except RunExists as err:  # its message names the CLI's flag
+        raise RunExists(err.run_dir, "overwrite=True") from None
     if summary is None:  # a torchrun rank other than 0: rank 0 holds the results
         return None
     return Run(Path(summary["run_dir"]), config, summary)

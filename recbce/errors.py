@@ -19,6 +19,18 @@ class RunError(RecbceError):
     """A run directory is missing, incomplete or would be overwritten."""
 
 
+class RunExists(RunError):
+    """The run folder already holds a run; `.run_dir` names it. `flag` is what replaces it:
+    the CLI's --overwrite, the API's overwrite=True."""
+
+    def __init__(self, run_dir, flag: str = "--overwrite"):
+        self.run_dir, self.flag = run_dir, flag
+        super().__init__(f"run directory {run_dir} exists: pass {flag} to replace it")
+
+    def __reduce__(self):  # pickled whole: torchrun's rank 0 hands it to the other ranks
+        return type(self), (self.run_dir, self.flag)
+
+
 class ArgumentError(RecbceError):
     """A function argument has the wrong type or an impossible value (e.g. k=0)."""
 

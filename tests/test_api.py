@@ -44,6 +44,20 @@ def test_train_takes_a_dict_or_a_config(make_config, tmp_path):
         recbce.train(3)
 
 
+def test_training_into_an_existing_run_names_the_api_argument(make_config):
+    import pickle
+
+    from recbce.errors import RunExists
+
+    recbce.train(make_config(), overrides={"train.epochs": 1})
+    with pytest.raises(RunExists) as caught:
+        recbce.train(make_config(), overrides={"train.epochs": 1})
+    assert str(caught.value).endswith("exists: pass overwrite=True to replace it")
+    assert "--overwrite" not in str(caught.value)
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)  # as torchrun passes it
+    assert recbce.train(make_config(), overrides={"train.epochs": 1}, overwrite=True).summary["epochs"] == 1
+
+
 def test_import_recbce_stays_light():
     code = "import sys, recbce; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; " \
            "print(recbce.train.__module__, recbce.load.__module__)"
