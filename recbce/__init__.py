@@ -8,9 +8,9 @@ The Python API (recbce.api) loads on first use, so `import recbce` stays light:
 """
 
 __version__ = "0.1.0"
-__all__ = ["Recommender", "Run", "UnknownIdError", "load", "train"]
+__all__ = ["Recommender", "Run", "UnknownIdError", "evaluate", "load", "train"]
 
-_API = {"train": "recbce.api", "load": "recbce.api", "Run": "recbce.api",
+_API = {"train": "recbce.api", "load": "recbce.api", "evaluate": "recbce.api", "Run": "recbce.api",
         "Recommender": "recbce.recommender", "UnknownIdError": "recbce.recommender"}
 
 

@@ -15,6 +15,19 @@ class DataError(RecbceError):
     """An interaction file is missing, malformed or unusable."""
 
 
+class DataChanged(DataError):
+    """A run's data files differ from those it trained on (its data.json); `flag`, if any, is
+    what goes on anyway: the CLI's --accept-data-change, the API's accept_data_change=True."""
+
+    def __init__(self, change: str, record, flag: str | None = None):
+        self.change, self.record, self.flag = change, record, flag
+        hint = f"; {flag} goes on with the data as it is now" if flag else ""
+        super().__init__(f"{change} (recorded in {record}){hint}")
+
+    def __reduce__(self):
+        return type(self), (self.change, self.record, self.flag)
+
+
 class RunError(RecbceError):
     """A run directory is missing, incomplete or would be overwritten."""
 

@@ -138,6 +138,8 @@ def evaluate(
                            "reliability diagram of σ(score) (needs recbce[plot]).")] = False,
     accept_data_change: Annotated[bool, typer.Option("--accept-data-change", help="Evaluate even if "
                                   "the data files differ from those the run trained on.")] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Where the run's data is now, if it moved: "
+                    "the data file, or a folder holding its files (checked against data.json).")] = None,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
@@ -149,7 +151,7 @@ def evaluate(
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
     metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print,
-                           accept_data_change=accept_data_change)
+                           accept_data_change=accept_data_change, data=data)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
