@@ -194,12 +194,15 @@ def sweep(
     markdown, table_csv = sw.write_tables(outcomes, folder)
     print_sweep(outcomes, chosen)
     console.print(f"wrote {markdown} and {table_csv}")
+    failed = sum(o.status == "failed" for o in outcomes)
     try:
-        console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
+        if failed < len(outcomes):  # else an empty plot
+            console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
     except MissingExtra as err:  # no matplotlib: the tables stand on their own
         console.print(str(err), style="yellow", markup=False, highlight=False)
-    failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
+    if failed == len(outcomes):
+        raise typer.Exit(1)  # nothing came out of it: a script must not read this as success
 
 
 # --- plots and starter configs -----------------------------------------------

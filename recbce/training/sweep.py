@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recbce import runs, yaml_loader
-from recbce.config import Config, load_config, metric_names
+from recbce.config import Config, apply_override, load_config, metric_names, read_yaml, set_key, validate
 from recbce.errors import ConfigError, RecbceError
 from recbce.runs.plots import require_matplotlib, write_png
 from recbce.training.checkpoint import Interrupted
 
 PLOT_SIZE = (7.0, 4.5)  # inches, at PLOT_DPI: a 700 x 450 PNG
 PLOT_DPI = 100
+# `0.01:0.1` or `1:16` (which YAML would even read as the number 76): a range, not a value
+RANGE = re.compile(r"^[-+]?[\d._]+(e[-+]?\d+)?(:[-+]?[\d._]+(e[-+]?\d+)?)+$", re.IGNORECASE)
 
 
 @dataclass
@@ -49,7 +51,12 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
             raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,..., e.g. sampler.ratio=1,4,16")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice")
-        grid[key] = [_scalar(v.strip()) for v in values.split(",") if v.strip()]
+        texts = [v.strip() for v in values.split(",") if v.strip()]
+        for text in texts:
+            if RANGE.match(text):
+                raise ConfigError(f"--grid {key}={text}: a grid takes a list of values, not a range; "
+                                  f"list them, e.g. {key}={text.replace(':', ',')}")
+        grid[key] = [_scalar(text) for text in texts]
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
     return grid
@@ -79,14 +86,13 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
     from recbce.training.loop import train  # torch-heavy: imported when a sweep really runs
 
     outcomes = [Outcome(values, run_name(values)) for values in expand(grid)]
+    configs = check_cells(base, overrides, outcomes, out)  # every cell before any trains
     existing = [o.name for o in outcomes if (out / o.name).exists()]
     if existing and not overwrite:
         raise RecbceError(f"run directory {out / existing[0]} exists: pass --overwrite to replace it")
-    for index, outcome in enumerate(outcomes, 1):
-        point = ", ".join(f"{k}={v}" for k, v in outcome.values.items())
-        log(f"[{index}/{len(outcomes)}] {point}")
+    for index, (outcome, config) in enumerate(zip(outcomes, configs, strict=True), 1):
+        log(f"[{index}/{len(outcomes)}] {cell_label(outcome)}")
         try:
-            config = point_config(base, overrides, outcome, out)
             summary = train(config, overwrite=overwrite, progress=progress, log=log)
         except Interrupted:  # Ctrl-C or SIGTERM stops the whole sweep, not one run
             raise
@@ -97,11 +103,34 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
     return outcomes
 
 
+def cell_label(outcome: Outcome) -> str:
+    return ", ".join(f"{key}={value}" for key, value in outcome.values.items())
+
+
+def check_cells(base: Path, overrides: list[str], outcomes: list[Outcome], out: Path) -> list[Config]:
+    """Every cell's config; the first invalid one stops the sweep before anything is trained."""
+    configs = []
+    for index, outcome in enumerate(outcomes, 1):
+        try:
+            configs.append(point_config(base, overrides, outcome, out))
+        except ConfigError as err:
+            raise ConfigError(f"grid cell {index}/{len(outcomes)} ({cell_label(outcome)}): {err}; "
+                              "no run was started") from None
+    return configs
+
+
 def point_config(base: Path, overrides: list[str], outcome: Outcome, out: Path) -> Config:
-    """The base config with the --set overrides, this point's values and its run folder."""
-    point = [f"{key}={json.dumps(value)}" for key, value in outcome.values.items()]
-    return load_config(base, [*overrides, *point, f"run.dir={json.dumps(str(out))}",
-                              f"run.name={outcome.name}"])
+    """The base config with the --set overrides, this point's values and its run folder;
+    an error names the --set or --grid value it comes from."""
+    raw = read_yaml(base)
+    raw = raw if isinstance(raw, dict) else {}  # anything else failed in plot_metric already
+    blame = {apply_override(raw, override): f"--set {override!r}" for override in overrides}
+    for key, value in outcome.values.items():
+        blame[key] = f"--grid {key}={value}"
+        set_key(raw, key, value, blame[key])
+    set_key(raw, "run.dir", str(out))
+    set_key(raw, "run.name", outcome.name)
+    return validate(raw, str(base), blame)
 
 
 def fail(outcome: Outcome, err: Exception, log) -> None:
