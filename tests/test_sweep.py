@@ -54,9 +54,42 @@ def test_sweep_runs_the_grid_and_tabulates_it(make_config, tmp_path):
         assert float(row["recall@20"]) == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
         assert float(row["train_s"]) >= 0 and float(row["examples_per_s"]) > 0
     markdown = (out / "sweep.md").read_text().splitlines()
-    assert len(markdown) == 2 + 4 and markdown[0].startswith("| run | loss.name | sampler.ratio | status")
+    assert len(markdown) == 2 + 4
+    assert markdown[0].startswith("| run | loss.name | sampler.ratio | status | picked | valid/ndcg@20 | "
+                                  "valid/recall@20 | ")
+    # validation's pick: the best validation ndcg@20 (eval.metric), each run's best over its epochs
+    best_valid = {}
+    for name, row in rows.items():
+        epochs = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        for metric in ("ndcg@20", "recall@20"):
+            assert float(row[f"valid/{metric}"]) == max(e[f"valid/{metric}"] for e in epochs)
+        best_valid[name] = float(row["valid/ndcg@20"])
+    pick = max(best_valid, key=best_valid.get)
+    assert [name for name, row in rows.items() if row["picked"] == "yes"] == [pick]
+    # the terminal table: grid values as columns, valid beside test, the pick marked; 80 columns
+    table = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert len(table) == 4 and all(len(line) <= 80 for line in result.output.splitlines())
+    for line, (name, row) in zip(table, rows.items(), strict=True):
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        assert cells == ["*" if name == pick else "", row["loss.name"], row["sampler.ratio"],
+                         f"{float(row['valid/recall@20']):.4f}", f"{float(row['valid/ndcg@20']):.4f}",
+                         f"{float(row['recall@20']):.4f}", f"{float(row['train_s']):.1f}"]
+    assert "* validation's pick (best valid ndcg@20)" in result.output
     size = (round(sweep.PLOT_SIZE[0] * sweep.PLOT_DPI), round(sweep.PLOT_SIZE[1] * sweep.PLOT_DPI))
     assert png_size((out / "sweep.png").read_bytes()) == size
+
+
+def test_validation_picks_the_best_valid_selection_metric():
+    def outcome(name, valid, status="finished", selection="ndcg@20"):
+        return sweep.Outcome({}, name, status=status, selection=selection, valid={"ndcg@20": valid})
+
+    a, b, c = outcome("a", 0.2), outcome("b", 0.3), outcome("c", 0.3)
+    assert sweep.picked([a, b, c]) is b  # the first of equals
+    assert sweep.picked([a, outcome("d", 0.9, status="failed")]) is a
+    assert sweep.picked([a, outcome("e", 0.9, selection="recall@20")]) is None  # not comparable
+    assert sweep.picked([sweep.Outcome({}, "f", status="finished", selection="ndcg@20")]) is None
+    assert sweep.short_keys(["loss.name", "model.temperature", "loss.temperature"]) == {
+        "loss.name": "name", "model.temperature": "model.temperature", "loss.temperature": "loss.temperature"}
 
 
 def test_every_cell_is_checked_before_any_trains(make_config, tmp_path, monkeypatch):

@@ -191,8 +191,8 @@ def sweep(
     quiet = verbosity(ctx, quiet, False)[0]
     outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, show_progress(quiet),
                             important_only if quiet else console.print)
-    markdown, table_csv = sw.write_tables(outcomes, folder)
-    print_sweep(outcomes, chosen)
+    markdown, table_csv = sw.write_tables(outcomes, folder, chosen)
+    print_sweep(outcomes, chosen, sw.picked(outcomes))
     console.print(f"wrote {markdown} and {table_csv}")
     failed = sum(o.status == "failed" for o in outcomes)
     try:

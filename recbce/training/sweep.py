@@ -35,6 +35,8 @@ class Outcome:
     values: dict[str, object]
     name: str
     status: str = "pending"  # finished | failed
+    selection: str = ""  # the run's eval.metric, which picks its epoch and the sweep's run
+    valid: dict[str, float] = field(default_factory=dict)  # each metric's best validation value
     test: dict[str, float] = field(default_factory=dict)
     train_seconds: float | None = None
     examples_per_s: float | None = None
@@ -92,6 +94,7 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
         raise RecbceError(f"run directory {out / existing[0]} exists: pass --overwrite to replace it")
     for index, (outcome, config) in enumerate(zip(outcomes, configs, strict=True), 1):
         log(f"[{index}/{len(outcomes)}] {cell_label(outcome)}")
+        outcome.selection = config.eval.metric
         try:
             summary = train(config, overwrite=overwrite, progress=progress, log=log)
         except Interrupted:  # Ctrl-C or SIGTERM stops the whole sweep, not one run
@@ -101,6 +104,13 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
             continue
         record(outcome, summary, out / outcome.name)
     return outcomes
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Each grid key by its last part (`sampler.ratio` -> `ratio`), in full where two would
+    read the same."""
+    last = [key.split(".")[-1] for key in keys]
+    return {key: name if last.count(name) == 1 else key for key, name in zip(keys, last, strict=True)}
 
 
 def cell_label(outcome: Outcome) -> str:
@@ -143,18 +153,36 @@ def record(outcome: Outcome, summary: dict, run_dir: Path) -> None:
     """Test metrics from the summary; training time and throughput from the epoch log."""
     epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     outcome.status, outcome.test = "finished", summary["test"]
+    validated = dict.fromkeys(key for e in epochs for key in e if key.startswith("valid/"))
+    outcome.valid = {key.removeprefix("valid/"): max(e[key] for e in epochs if key in e) for key in validated}
     outcome.train_seconds = round(sum(e["seconds"] for e in epochs), 3)
     # every epoch scores the same number of pairs, so the overall rate is the harmonic mean
     outcome.examples_per_s = round(len(epochs) / sum(1 / e["examples_per_s"] for e in epochs))
 
 
-def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list]]:
-    """Header and rows: grid values, status, every test metric, train seconds, examples/s, error."""
+def picked(outcomes: list[Outcome]) -> Outcome | None:
+    """The run validation picks: the best validation value of eval.metric among the finished
+    runs (the first of equals); None without validation, or if the cells select on different
+    metrics."""
+    finished = [o for o in outcomes if o.status == "finished"]
+    scored = [o for o in finished if o.selection in o.valid]
+    if not scored or len({o.selection for o in finished}) > 1:
+        return None
+    return max(scored, key=lambda o: o.valid[o.selection])
+
+
+def table_rows(outcomes: list[Outcome], metric: str | None = None) -> tuple[list[str], list[list]]:
+    """Header and rows: grid values, status, validation's pick, the best validation value of
+    eval.metric (and of `metric`), every test metric, train seconds, examples/s, error."""
     keys = list(outcomes[0].values) if outcomes else []
+    valid = list(dict.fromkeys([*(o.selection for o in outcomes if o.selection), *[metric] * bool(metric)]))
     metrics = list(dict.fromkeys(m for o in outcomes for m in o.test))
-    header = ["run", *keys, "status", *metrics, "train_s", "examples_per_s", "error"]
-    rows = [[o.name, *(o.values[k] for k in keys), o.status, *(o.test.get(m) for m in metrics),
-             o.train_seconds, o.examples_per_s, o.error] for o in outcomes]
+    best = picked(outcomes)
+    header = ["run", *keys, "status", "picked", *(f"valid/{m}" for m in valid), *metrics, "train_s",
+              "examples_per_s", "error"]
+    rows = [[o.name, *(o.values[k] for k in keys), o.status, "yes" if o is best else "",
+             *(o.valid.get(m) for m in valid), *(o.test.get(m) for m in metrics), o.train_seconds,
+             o.examples_per_s, o.error] for o in outcomes]
     return header, rows
 
 
@@ -180,9 +208,9 @@ def to_csv(header: list[str], rows: list[list]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(outcomes: list[Outcome], out: Path) -> tuple[Path, Path]:
+def write_tables(outcomes: list[Outcome], out: Path, metric: str | None = None) -> tuple[Path, Path]:
     """sweep.md and sweep.csv in `out`, made if no run got as far as making it."""
-    header, rows = table_rows(outcomes)
+    header, rows = table_rows(outcomes, metric)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
