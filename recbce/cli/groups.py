@@ -101,6 +101,9 @@ def config_validate(
     loaded = load_config(config, set_ or [])
     if not no_data_check:
         for key, path in data_paths(loaded).items():
+            if Path(path).is_dir():
+                raise DataError(f"{config}: {key} {path} is a folder, not a file: name the data file "
+                                "inside it, or pass --no-data-check")
             if not Path(path).is_file():
                 raise DataError(f"{config}: {key} {path} not found (from {Path.cwd()}); see the README's "
                                 "'Where the data comes from', or pass --no-data-check")

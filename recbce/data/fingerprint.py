@@ -41,6 +41,8 @@ def fingerprint(path: str) -> dict:
                 digest.update(chunk)
     except FileNotFoundError:
         raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a data file: name the file inside it") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
     return {"path": str(path), "absolute": str(Path(path).resolve()), "size": stat.st_size,
