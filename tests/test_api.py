@@ -58,6 +58,22 @@ def test_training_into_an_existing_run_names_the_api_argument(make_config):
     assert recbce.train(make_config(), overrides={"train.epochs": 1}, overwrite=True).summary["epochs"] == 1
 
 
+def test_loading_a_folder_that_never_was_a_run_says_so(make_config, tmp_path, monkeypatch):
+    from recbce.errors import RunError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(RunError) as caught:
+        recbce.load(".")
+    assert str(caught.value).startswith(".: not a recbce run folder (no run.json or config.yaml)")
+    assert "did not finish" not in str(caught.value)
+    config = load_config(make_config())
+    (config.run_dir).mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(make_config().read_text())  # a run, without its model
+    with pytest.raises(RunError, match="no model.pt \\(the run did not finish\\?\\)"):
+        recbce.load(config.run_dir)
+
+
 def test_import_recbce_stays_light():
     code = "import sys, recbce; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; " \
            "print(recbce.train.__module__, recbce.load.__module__)"

@@ -16,6 +16,7 @@ from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
 from recbce.errors import DataChanged, RunError
 from recbce.runs.files import first_line, save_torch, write_json, write_text
+from recbce.runs.status import STATUS_FILE
 
 MODEL_FILE = "model.pt"
 DATA_FILE = "data.json"
@@ -71,6 +72,9 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
+    if not any((run_dir / name).is_file() for name in (STATUS_FILE, "config.yaml")):
+        raise RunError(f"{run_dir}: not a recbce run folder (no run.json or config.yaml); give the "
+                       "folder `recbce train` wrote, such as runs/<run.name>")
     for name in ("config.yaml", MODEL_FILE):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name} (the run did not finish?)")
