@@ -4,6 +4,7 @@
     run = recbce.train("configs/quickstart.yaml", overrides={"train.epochs": 3})
     rec = recbce.load(run.run_dir)
     rec.recommend([1, 2], k=5)
+    recbce.evaluate(run.run_dir, data="moved/data.tsv")  # the data read from where it is now
 
 `recbce.train` takes a config file, a dict shaped like one, or a Config; `overrides` sets
 keys by their dotted names, with plain Python values.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recbce.config import Config, load_config, set_key, validate
-from recbce.errors import ConfigError
+from recbce.errors import ArgumentError, ConfigError, DataChanged, RunExists
 from recbce.recommender import Recommender
 
 
@@ -49,11 +50,36 @@ def train(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] 
     from recbce.training.loop import train as run_training  # torch-heavy: only when training
 
     config = resolve(config_or_path, overrides or {})
-    summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent,
-                           on_evaluation=on_evaluation, score_test=score_test)
+    try:
+        summary = run_training(config, overwrite=overwrite, progress=progress, log=log or _silent,
+                               on_evaluation=on_evaluation, score_test=score_test)
+    except RunExists as err:  # its message names the CLI's flag
+        raise RunExists(err.run_dir, "overwrite=True") from None
     if summary is None:  # a torchrun rank other than 0: rank 0 holds the results
         return None
     return Run(Path(summary["run_dir"]), config, summary)
+
+
+def evaluate(run_dir: str | Path, split: str = "test", k: list[int] | None = None,
+             data: str | Path | None = None, accept_data_change: bool = False, calibration: bool = False,
+             log=None) -> dict[str, float]:
+    """A finished run's metrics on `split` (test or valid), as `recbce evaluate` prints them and
+    writes them (eval-<split>.json). `data`: where the run's data is now if it moved (the data
+    file, or a folder holding its files), checked against what the run read."""
+    from recbce.evaluation.ranking import evaluate_run  # torch-heavy: only when evaluating
+
+    if split not in ("test", "valid"):
+        raise ArgumentError(f"evaluate: split must be 'test' or 'valid', not {split!r}")
+    if k is not None and not (isinstance(k, list | tuple) and k and all(
+            isinstance(one, int) and not isinstance(one, bool) and one >= 1 for one in k)):
+        raise ArgumentError(f"evaluate: k must be a list of integers >= 1, not {k!r}")
+    try:
+        return evaluate_run(run_dir, split, sorted(set(k)) if k else None, None, calibration,
+                            log or _silent, accept_data_change, None if data is None else Path(data))
+    except DataChanged as err:  # its message names the CLI's flag
+        if err.flag is None:
+            raise
+        raise DataChanged(err.change, err.record, "accept_data_change=True") from None
 
 
 def load(run_dir: str | Path) -> Recommender:
@@ -76,9 +102,11 @@ def resolve(config_or_path, overrides: dict[str, Any]) -> Config:
     else:
         raise ConfigError(f"recbce.train: expected a config path, dict or Config, not "
                           f"{type(config_or_path).__name__}")
+    blame = {}
     for key, value in overrides.items():
-        set_key(raw, key, value)
-    return validate(raw, source)
+        blame[key] = f"overrides[{key!r}]"
+        set_key(raw, key, value, blame[key])
+    return validate(raw, source, blame)
 
 
 def _silent(*args, **kwargs) -> None:

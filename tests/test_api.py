@@ -33,10 +33,45 @@ def test_train_takes_a_dict_or_a_config(make_config, tmp_path):
     first = recbce.train(raw, overrides={"run.name": "from-dict"})
     second = recbce.train(load_config(make_config()), overrides={"run.name": "from-config"})
     assert first.metrics == second.metrics  # same seed, data and config
-    with pytest.raises(ConfigError, match="unknown key 'train.epoch' \\(did you mean 'epochs'\\?\\)"):
+    with pytest.raises(ConfigError, match="^overrides\\['train.epoch'\\]: unknown key 'train.epoch' "
+                       "\\(did you mean 'epochs'\\?\\)$"):
         recbce.train(raw, overrides={"train.epoch": 3})
+    with pytest.raises(ConfigError, match="^overrides\\['train.lr'\\]: train.lr: "):
+        recbce.train(make_config(), overrides={"train.lr": "fast"})
+    with pytest.raises(ConfigError, match="^overrides\\['train.lr.x'\\]: lr is not a section"):
+        recbce.train(raw, overrides={"train.lr.x": 1})
     with pytest.raises(ConfigError, match="expected a config path, dict or Config, not int"):
         recbce.train(3)
+
+
+def test_training_into_an_existing_run_names_the_api_argument(make_config):
+    import pickle
+
+    from recbce.errors import RunExists
+
+    recbce.train(make_config(), overrides={"train.epochs": 1})
+    with pytest.raises(RunExists) as caught:
+        recbce.train(make_config(), overrides={"train.epochs": 1})
+    assert str(caught.value).endswith("exists: pass overwrite=True to replace it")
+    assert "--overwrite" not in str(caught.value)
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)  # as torchrun passes it
+    assert recbce.train(make_config(), overrides={"train.epochs": 1}, overwrite=True).summary["epochs"] == 1
+
+
+def test_loading_a_folder_that_never_was_a_run_says_so(make_config, tmp_path, monkeypatch):
+    from recbce.errors import RunError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(RunError) as caught:
+        recbce.load(".")
+    assert str(caught.value).startswith(".: not a recbce run folder (no run.json or config.yaml)")
+    assert "did not finish" not in str(caught.value)
+    config = load_config(make_config())
+    (config.run_dir).mkdir(parents=True)
+    (config.run_dir / "config.yaml").write_text(make_config().read_text())  # a run, without its model
+    with pytest.raises(RunError, match="no model.pt \\(the run did not finish\\?\\)"):
+        recbce.load(config.run_dir)
 
 
 def test_import_recbce_stays_light():

@@ -109,6 +109,15 @@ def test_config_validate_needs_the_data_files_unless_told_not_to(tmp_path, make_
     assert result.exit_code == 0 and result.output.startswith("ok:")
 
 
+def test_a_data_path_naming_a_folder_is_said_to_be_a_folder(tmp_path, make_config):
+    config = str(make_config(data={"path": str(tmp_path)}))
+    result = runner.invoke(app, ["config", "validate", config])
+    assert result.exit_code == 2 and "not found" not in result.output
+    assert f"data.path {tmp_path} is a folder, not a file" in result.output.replace("\n", "")
+    result = runner.invoke(app, ["train", "-c", config, "-q"])
+    assert result.exit_code == 2 and "a folder, not a data file" in result.output.replace("\n", "")
+
+
 def test_init_writes_a_starter_that_validates(tmp_path):
     import yaml
 

@@ -85,6 +85,26 @@ def test_bias_init_takes_a_number_a_yaml_exponent_or_prior(tmp_path):
     assert load_config(path, ["model.bias_init=prior"]).model.bias_init == "prior"
 
 
+def test_an_override_error_names_the_override_not_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 0.01\ndata:\n  split: {test_ratio: 0.5}\n")
+
+    def message(overrides):
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, overrides)
+        return str(caught.value)
+
+    assert message(["train.lrr=0.1"]) == "--set 'train.lrr=0.1': unknown key 'train.lrr' (did you mean 'lr'?)"
+    assert message(["model.dim=8", "train.lr=fast"]).startswith("--set 'train.lr=fast': train.lr: ")
+    assert message(["train={lrr: 1}"]).startswith("--set 'train={lrr: 1}': unknown key 'train.lrr'")
+    # the section an override changed: the override is named
+    split = message(["data.split.valid_ratio=0.6"])
+    assert split.startswith("--set 'data.split.valid_ratio=0.6': data.split")
+    # an error in the file itself, with unrelated overrides, still names the file
+    path.write_text("train:\n  lrr: 0.01\n")
+    assert message(["model.dim=8"]) == f"{path}: unknown key 'train.lrr' (did you mean 'lr'?)"
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")

@@ -86,6 +86,38 @@ def test_changed_data_stops_resume_and_evaluate_naming_the_file(setup):
     assert runner.invoke(app, ["evaluate", "--run", str(run_dir)]).exit_code == 0
 
 
+def test_evaluate_reads_moved_data_from_where_it_is_now_checked_against_data_json(setup, tmp_path):
+    import recbce
+    from recbce.errors import DataChanged
+
+    config, data, run_dir = setup
+    assert runner.invoke(app, ["train", "-c", str(config), "-q"]).exit_code == 0
+    before = json.loads((run_dir / "summary.json").read_text())["test"]
+    moved = tmp_path / "elsewhere" / "renamed.tsv"
+    moved.parent.mkdir()
+    data.rename(moved)
+    one_line_error(runner.invoke(app, ["evaluate", "--run", str(run_dir)]), str(data), "--data PATH")
+    for place in (moved, moved.parent):  # the file, or the folder holding it (by its old name)
+        if place == moved.parent:
+            moved = moved.rename(moved.parent / data.name)
+        result = runner.invoke(app, ["evaluate", "--run", str(run_dir), "--data", str(place)])
+        assert result.exit_code == 0, result.output
+        after = json.loads((run_dir / "eval-test.json").read_text())
+        assert {name: after[name] for name in before} == before  # the same split, the same model
+    assert recbce.evaluate(run_dir, data=moved)["ndcg@20"] == before["ndcg@20"]
+    one_line_error(runner.invoke(app, ["evaluate", "--run", str(run_dir), "--data", str(tmp_path / "nope")]),
+                   "nope not found")
+    one_line_error(runner.invoke(app, ["evaluate", "--run", str(run_dir), "--data", str(tmp_path)]),
+                   f"is not at {tmp_path / data.name}")
+    text = moved.read_text()
+    moved.write_text(text + text.splitlines(keepends=True)[0])  # a row added at the new place: refused
+    one_line_error(runner.invoke(app, ["evaluate", "--run", str(run_dir), "--data", str(moved)]),
+                   f"{moved} changed since this run read it", "--accept-data-change")
+    with pytest.raises(DataChanged, match="changed since this run read it .*accept_data_change=True goes on"):
+        recbce.evaluate(run_dir, data=moved)
+    assert "ndcg@20" in recbce.evaluate(run_dir, data=moved, accept_data_change=True)
+
+
 def test_a_run_json_of_the_wrong_shape_and_a_broken_config_are_one_line(setup):
     config, _, run_dir = setup
     assert runner.invoke(app, ["train", "-c", str(config), "-q"]).exit_code == 0

@@ -95,6 +95,22 @@ def test_unknown_users_raise_or_get_popular_items_marked(trained):
     assert fallback["score"].tolist() == counts.topk(3).values.float().tolist()
 
 
+@pytest.mark.parametrize("k, message", [(0, "k must be >= 1, not 0"), (-3, "k must be >= 1, not -3"),
+                                        ("5", "k must be an integer >= 1, not str '5'"),
+                                        (2.0, "not float 2.0"), (True, "not bool True")])
+def test_a_bad_k_is_one_named_error(trained, k, message):
+    from recbce.errors import ArgumentError
+
+    rec = trained[0]
+    for method, call in (("recommend", lambda: rec.recommend([1], k=k)),
+                         ("similar_items", lambda: rec.similar_items([4], k=k))):
+        with pytest.raises(ArgumentError) as caught:
+            call()
+        assert str(caught.value).startswith(f"{method}: ") and message in str(caught.value)
+        assert "\n" not in str(caught.value)
+    assert len(rec.recommend([1], k=np.int64(2))) == 2  # numpy integers are integers
+
+
 def test_similar_items_is_cosine_of_the_exported_item_vectors(trained):
     rec, dataset, model = trained
     vectors = model.export().items.numpy()

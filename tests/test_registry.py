@@ -100,6 +100,19 @@ def test_sort_by_metric_best_first_then_unknown_last():
         registry.sort_runs(runs, "ndcg@5")
 
 
+def test_runs_list_looks_one_level_down_when_the_folder_holds_no_run(three_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["runs", "list", "."])
+    assert result.exit_code == 0, result.output
+    assert "finished" in row_of(result.output, "runs/done")
+    assert "failed" in row_of(result.output, "runs/broken")
+    assert [r.name for r in registry.list_runs(".")] == ["runs/broken", "runs/done", "runs/stopped"]
+    assert [r.name for r in registry.list_runs("runs")] == ["broken", "done", "stopped"]  # not further down
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["runs", "list", "empty"])
+    assert result.exit_code == 0 and "no runs in empty nor in the folders inside it" in result.output
+
+
 def test_runs_list_errors(tmp_path):
     result = runner.invoke(app, ["runs", "list", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "runs folder not found" in result.output

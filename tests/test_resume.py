@@ -235,6 +235,27 @@ def test_ctrl_c_in_the_final_evaluation_exits_130_and_resume_finishes(config_for
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
 
 
+def test_train_resume_of_a_finished_run_says_so_and_touches_nothing(config_for, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recbce.cli.app import app
+    from recbce.training import loop
+
+    path, run_dir = config_for("finished")
+    args = ["train", "-c", str(path), "-q", "--set", "train.epochs=1", "--set", "train.checkpoint_every=0"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    def files():
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.iterdir() if p.is_file()}
+
+    before = files()
+    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    expected = f"{run_dir}: already finished: nothing to resume (recbce runs show {run_dir})"
+    assert result.output.replace("\n", "") == expected
+    assert files() == before and "summary.json" in before
+
+
 def test_resuming_a_finished_run_keeps_its_training_time(tmp_path):
     from recbce.config import load_config
     from recbce.training.loop import train

@@ -45,7 +45,7 @@ def test_a_moved_run_serves_without_its_data_from_any_folder(make_config, tmp_pa
     assert np.load("vectors/user_vectors.npy").shape == (120, 8)
     result = runner.invoke(app, ["evaluate", "--run", str(served)])
     assert result.exit_code == 2 and f"its data file {data} (data.path" in result.output
-    assert "put the file back at that path" in result.output
+    assert "say where it is now (evaluate --data PATH" in result.output.replace("\n", "")
 
 
 def test_unknown_ids_and_bad_options_are_one_line(make_config, tmp_path):

@@ -11,7 +11,7 @@ from recbce.errors import ConfigError
 from recbce.training import sweep
 
 runner = CliRunner()
-GRID = ["--grid", "loss.name=bce_pos_only,bce", "--grid", "sampler.ratio=0,2"]
+GRID = ["--grid", "loss.name=bpr,bce", "--grid", "sampler.ratio=1,2"]
 
 
 def quick_config(make_config):
@@ -40,28 +40,88 @@ def test_grid_parsing_and_names():
             sweep.parse_grid(bad)
 
 
-def test_sweep_runs_grid_and_reports_the_failing_combinations(make_config, tmp_path):
+def test_sweep_runs_the_grid_and_tabulates_it(make_config, tmp_path):
     out = tmp_path / "sweep"
     result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), *GRID, "--out", str(out),
                                  "--metric", "recall@20", "-q"])
     assert result.exit_code == 0, result.output
-    assert "2 of 4 runs finished, 2 failed" in result.output
+    assert "4 of 4 runs finished, 0 failed" in result.output
     rows = {row["run"]: row for row in read_csv(out / "sweep.csv")}
-    assert list(rows) == ["name-bce_pos_only_ratio-0", "name-bce_pos_only_ratio-2",
-                          "name-bce_ratio-0", "name-bce_ratio-2"]
-    for name in ("name-bce_pos_only_ratio-2", "name-bce_ratio-0"):
-        assert rows[name]["status"] == "failed" and rows[name]["recall@20"] == ""
-        assert "bce_pos_only" in rows[name]["error"] and "sampler.ratio" in rows[name]["error"]
-        assert not (out / name).exists()
-    for name in ("name-bce_pos_only_ratio-0", "name-bce_ratio-2"):
+    assert list(rows) == ["name-bpr_ratio-1", "name-bpr_ratio-2", "name-bce_ratio-1", "name-bce_ratio-2"]
+    for name, row in rows.items():
         summary = json.loads((out / name / "summary.json").read_text())
-        assert rows[name]["status"] == "finished" and rows[name]["error"] == ""
-        assert float(rows[name]["recall@20"]) == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
-        assert float(rows[name]["train_s"]) >= 0 and float(rows[name]["examples_per_s"]) > 0
+        assert row["status"] == "finished" and row["error"] == ""
+        assert float(row["recall@20"]) == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
+        assert float(row["train_s"]) >= 0 and float(row["examples_per_s"]) > 0
     markdown = (out / "sweep.md").read_text().splitlines()
-    assert len(markdown) == 2 + 4 and markdown[0].startswith("| run | loss.name | sampler.ratio | status")
+    assert len(markdown) == 2 + 4
+    assert markdown[0].startswith("| run | loss.name | sampler.ratio | status | picked | valid/ndcg@20 | "
+                                  "valid/recall@20 | ")
+    # validation's pick: the best validation ndcg@20 (eval.metric), each run's best over its epochs
+    best_valid = {}
+    for name, row in rows.items():
+        epochs = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+        for metric in ("ndcg@20", "recall@20"):
+            assert float(row[f"valid/{metric}"]) == max(e[f"valid/{metric}"] for e in epochs)
+        best_valid[name] = float(row["valid/ndcg@20"])
+    pick = max(best_valid, key=best_valid.get)
+    assert [name for name, row in rows.items() if row["picked"] == "yes"] == [pick]
+    # the terminal table: grid values as columns, valid beside test, the pick marked; 80 columns
+    table = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert len(table) == 4 and all(len(line) <= 80 for line in result.output.splitlines())
+    for line, (name, row) in zip(table, rows.items(), strict=True):
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        assert cells == ["*" if name == pick else "", row["loss.name"], row["sampler.ratio"],
+                         f"{float(row['valid/recall@20']):.4f}", f"{float(row['valid/ndcg@20']):.4f}",
+                         f"{float(row['recall@20']):.4f}", f"{float(row['train_s']):.1f}"]
+    assert "* validation's pick (best valid ndcg@20)" in result.output
     size = (round(sweep.PLOT_SIZE[0] * sweep.PLOT_DPI), round(sweep.PLOT_SIZE[1] * sweep.PLOT_DPI))
     assert png_size((out / "sweep.png").read_bytes()) == size
+
+
+def test_validation_picks_the_best_valid_selection_metric():
+    def outcome(name, valid, status="finished", selection="ndcg@20"):
+        return sweep.Outcome({}, name, status=status, selection=selection, valid={"ndcg@20": valid})
+
+    a, b, c = outcome("a", 0.2), outcome("b", 0.3), outcome("c", 0.3)
+    assert sweep.picked([a, b, c]) is b  # the first of equals
+    assert sweep.picked([a, outcome("d", 0.9, status="failed")]) is a
+    assert sweep.picked([a, outcome("e", 0.9, selection="recall@20")]) is None  # not comparable
+    assert sweep.picked([sweep.Outcome({}, "f", status="finished", selection="ndcg@20")]) is None
+    assert sweep.short_keys(["loss.name", "model.temperature", "loss.temperature"]) == {
+        "loss.name": "name", "model.temperature": "model.temperature", "loss.temperature": "loss.temperature"}
+
+
+def test_every_cell_is_checked_before_any_trains(make_config, tmp_path, monkeypatch):
+    from recbce.training import loop
+
+    trained = []
+    monkeypatch.setattr(loop, "train", lambda *a, **k: trained.append(a))
+    out = tmp_path / "sweep"
+    # the last cell (bce_pos_only with negatives) is the impossible one
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "sampler.ratio=1,2",
+                                 "--grid", "loss.name=bce,bce_pos_only", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert line.startswith("error: grid cell 2/4 (sampler.ratio=1, loss.name=bce_pos_only): ")
+    assert "\n" not in line and "bce_pos_only" in line and "no run was started" in line
+    assert trained == [] and not out.exists()
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "train.lr=0.01,fast",
+                                 "--out", str(out)])
+    assert result.exit_code == 2
+    assert "grid cell 2/2 (train.lr=fast): --grid train.lr=fast: train.lr" in result.output
+    assert trained == [] and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0.01:0.1", "1:16", "1e-3:1e-1"])
+def test_a_range_in_the_grid_is_refused_with_a_hint(make_config, tmp_path, value):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", f"train.lr={value}",
+                                 "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and f"--grid train.lr={value}: a grid takes a list of values, not a range" in line
+    assert f"train.lr={value.replace(':', ',')}" in line and not out.exists()
 
 
 def test_a_crashing_run_is_a_row_and_the_sweep_goes_on(make_config, tmp_path, monkeypatch):
@@ -100,13 +160,20 @@ def test_sweep_input_errors_are_one_line_before_any_run(make_config, tmp_path):
     assert result.output.strip().count("\n") == 0
 
 
-def test_a_sweep_whose_runs_all_fail_still_writes_its_table(make_config, tmp_path):
+def test_a_sweep_whose_runs_all_fail_still_writes_its_table_and_exits_1(make_config, tmp_path, monkeypatch):
+    from recbce.training import loop
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(loop, "train", crash)
     out = tmp_path / "never-made"
-    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "loss.name=bce_pos_only",
+    result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "sampler.ratio=1,2",
                                  "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "0 of 1 runs finished, 1 failed" in result.output
-    assert read_csv(out / "sweep.csv")[0]["status"] == "failed" and (out / "sweep.md").is_file()
+    assert result.exit_code == 1, result.output
+    assert "0 of 2 runs finished, 2 failed" in result.output
+    assert [r["status"] for r in read_csv(out / "sweep.csv")] == ["failed", "failed"]
+    assert (out / "sweep.md").is_file() and not (out / "sweep.png").exists()  # no empty plot
 
 
 def test_global_quiet_silences_the_sweep_and_its_bars(make_config, tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ def test_runs_record_absolute_data_paths_and_serve_without_them(make_config, tmp
     (tmp_path / "relative.tsv").unlink()
     assert load_served(config.run_dir).inference.item_ids == served.inference.item_ids
     with pytest.raises(RunError, match=f"its data file {tmp_path / 'relative.tsv'} \\(data.path, recorded "
-                       "when it trained\\) is not there; put the file back"):
+                       "when it trained\\) is not there; say where it is now \\(evaluate --data PATH"):
         load_trained(config.run_dir)
 
 

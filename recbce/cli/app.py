@@ -100,12 +100,17 @@ def train(
     from recbce.config import load_config, to_yaml
     from recbce.runs.folder import config_to_resume
     from recbce.runs.plots import INSTALL_HINT as INSTALL_PLOT
+    from recbce.runs.status import is_finished
     from recbce.training.loop import train as run_training
 
     if (config is None) == (resume is None):
         raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
     if resume is not None and set_:
         raise RecbceError("--set cannot change a run being resumed")
+    if resume is not None and is_finished(resume):  # not an input error: nothing to do, nothing touched
+        console.print(f"{resume}: already finished: nothing to resume (recbce runs show {resume})",
+                      highlight=False, markup=False, soft_wrap=True)
+        return
     loaded = config_to_resume(resume) if resume is not None else load_config(config, set_ or [])
     quiet, verbose = verbosity(ctx, quiet, verbose)
     if verbose:
@@ -138,6 +143,8 @@ def evaluate(
                            "reliability diagram of σ(score) (needs recbce[plot]).")] = False,
     accept_data_change: Annotated[bool, typer.Option("--accept-data-change", help="Evaluate even if "
                                   "the data files differ from those the run trained on.")] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Where the run's data is now, if it moved: "
+                    "the data file, or a folder holding its files (checked against data.json).")] = None,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
@@ -149,7 +156,7 @@ def evaluate(
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
     metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print,
-                           accept_data_change=accept_data_change)
+                           accept_data_change=accept_data_change, data=data)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
@@ -189,15 +196,18 @@ def sweep(
     quiet = verbosity(ctx, quiet, False)[0]
     outcomes = sw.run_sweep(config, grid_values, overrides, folder, overwrite, show_progress(quiet),
                             important_only if quiet else console.print)
-    markdown, table_csv = sw.write_tables(outcomes, folder)
-    print_sweep(outcomes, chosen)
+    markdown, table_csv = sw.write_tables(outcomes, folder, chosen)
+    print_sweep(outcomes, chosen, sw.picked(outcomes))
     console.print(f"wrote {markdown} and {table_csv}")
+    failed = sum(o.status == "failed" for o in outcomes)
     try:
-        console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
+        if failed < len(outcomes):  # else an empty plot
+            console.print(f"wrote {sw.plot(outcomes, grid_values, chosen, folder / 'sweep.png')}")
     except MissingExtra as err:  # no matplotlib: the tables stand on their own
         console.print(str(err), style="yellow", markup=False, highlight=False)
-    failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} runs finished, {failed} failed")
+    if failed == len(outcomes):
+        raise typer.Exit(1)  # nothing came out of it: a script must not read this as success
 
 
 app.command()(tuning.tune)

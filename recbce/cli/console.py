@@ -45,14 +45,32 @@ def print_wide(table: Table) -> None:
     """A table at its natural width even when piped (rich would squeeze it to 80 columns)."""
     natural = console.measure(table, options=console.options.update_width(1000)).maximum
     Console(width=max(console.width, natural)).print(table)
-def print_sweep(outcomes, metric: str) -> None:
-    """One row per grid point: status, the chosen metric, time, throughput, error."""
-    table = Table(title=f"sweep, test {metric}")
-    for column in ("run", "status", metric, "train s", "examples/s", "error"):
-        table.add_column(column, justify="right" if column in (metric, "train s", "examples/s") else "left")
+def print_sweep(outcomes, metric: str, best=None) -> None:
+    """One row per grid cell: its grid values, best validation and test `metric`, training
+    seconds, and status and error if any failed; `best` (the run validation picks) marked *.
+    Narrow enough for an 80-column terminal with two grid keys (sweep.md has every column)."""
+    from recbce.training.sweep import short_keys
+
+    keys = short_keys(list(outcomes[0].values) if outcomes else [])
+    selection = best.selection if best is not None else metric
+    failed = any(o.status != "finished" for o in outcomes)
+    table = Table(title=f"sweep: {metric}, best validation and test",
+                  caption=f"* validation's pick (best valid {selection})" if best is not None else None)
+    table.add_column("")
+    for name in keys.values():
+        table.add_column(name, no_wrap=True)
+    valid = [metric] if selection == metric else [metric, selection]
+    for column in [*(f"valid {m}" if len(valid) > 1 else "valid" for m in valid), "test", "train s"]:
+        table.add_column(column, justify="right", no_wrap=True)
+    for column in ["status", "error"] if failed else []:
+        table.add_column(column)
     for o in outcomes:
-        value = o.test.get(metric)
-        table.add_row(o.name, o.status, "" if value is None else f"{value:.4f}",
-                      "" if o.train_seconds is None else f"{o.train_seconds:.1f}",
-                      "" if o.examples_per_s is None else f"{o.examples_per_s:,.0f}", o.error)
+        state = [o.status, o.error] if failed else []
+        table.add_row("*" if o is best else "", *(str(o.values[k]) for k in keys),
+                      *(number(o.valid.get(m)) for m in valid), number(o.test.get(metric)),
+                      "" if o.train_seconds is None else f"{o.train_seconds:.1f}", *state)
     console.print(table)
+
+
+def number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"

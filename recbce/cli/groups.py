@@ -29,7 +29,8 @@ def runs_list(
     sort: Annotated[str, typer.Option("--sort", help="name, time, or a metric such as recall@20 "
                                       "(best first: test value, else best validation).")] = "name",
 ):
-    """A table of the runs in a folder: loss, ratio, metrics, time and status.
+    """A table of the runs in a folder (or, if it holds none, in the folders inside it): loss,
+    ratio, metrics, time and status.
 
     Example: recbce runs list runs --sort ndcg@20
     """
@@ -38,7 +39,7 @@ def runs_list(
 
     records = registry.sort_runs(registry.list_runs(folder), sort)
     if not records:
-        console.print(f"no runs in {folder}", highlight=False)
+        console.print(f"no runs in {folder} nor in the folders inside it", highlight=False)
         return
     extra = sort if sort not in ("name", "time") and any(r.metric != sort for r in records) else None
     title = f"runs in {folder}" + (f", by {sort}" if sort != "name" else "")
@@ -101,6 +102,9 @@ def config_validate(
     loaded = load_config(config, set_ or [])
     if not no_data_check:
         for key, path in data_paths(loaded).items():
+            if Path(path).is_dir():
+                raise DataError(f"{config}: {key} {path} is a folder, not a file: name the data file "
+                                "inside it, or pass --no-data-check")
             if not Path(path).is_file():
                 raise DataError(f"{config}: {key} {path} not found (from {Path.cwd()}); see the README's "
                                 "'Where the data comes from', or pass --no-data-check")

@@ -13,6 +13,7 @@ from recbce.config.schema import (
     prior_supported,
     validates,
     with_absolute_data_paths,
+    with_data_paths,
 )
 from recbce.config.sections import (
     SHARED_POOL,
@@ -34,5 +35,5 @@ __all__ = [
     "ModelConfig", "RunConfig", "SamplerConfig", "SplitConfig", "TrainConfig", "apply_override",
     "data_paths", "lightgcn_supported", "load_config", "metric_names", "prior_problem",
     "prior_supported", "read_yaml", "set_key", "to_yaml", "validate", "validates",
-    "with_absolute_data_paths",
+    "with_absolute_data_paths", "with_data_paths",
 ]

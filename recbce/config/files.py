@@ -23,9 +23,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    for override in overrides:
-        apply_override(raw, override)
-    return validate(raw, source=str(path))
+    blame = {apply_override(raw, override): f"--set {override!r}" for override in overrides}
+    return validate(raw, source=str(path), blame=blame)
 
 
 def read_yaml(path: str | Path, error: type[Exception] = ConfigError):
@@ -44,15 +43,29 @@ def read_yaml(path: str | Path, error: type[Exception] = ConfigError):
         raise error(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def validate(raw: dict[str, Any], source: str = "config") -> Config:
+def validate(raw: dict[str, Any], source: str = "config", blame: dict[str, str] | None = None) -> Config:
+    """`blame`: {dotted key: where it was set}; an error on a key an override set (or inside it,
+    or on the section holding it) names the override, not `source`."""
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {describe_error(err.errors()[0])}") from None
+        error = err.errors()[0]
+        raise ConfigError(f"{culprit(error, source, blame or {})}: {describe_error(error)}") from None
 
 
-def apply_override(raw: dict[str, Any], override: str) -> None:
-    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (so 3 is an int)."""
+def culprit(error: dict[str, Any], source: str, blame: dict[str, str]) -> str:
+    """Where the value in error came from: the last override touching its key, else `source`."""
+    where = [str(part) for part in error["loc"]]
+    for key in reversed(list(blame)):
+        parts = key.split(".")
+        if where and (parts[:len(where)] == where or where[:len(parts)] == parts):
+            return blame[key]
+    return source
+
+
+def apply_override(raw: dict[str, Any], override: str) -> str:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (so 3 is an int).
+    Returns the key set."""
     key, sep, value = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. train.lr=0.01")
@@ -61,6 +74,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     except yaml_loader.YamlError:
         parsed = value
     set_key(raw, key.strip(), parsed, f"--set {override!r}")
+    return key.strip()
 
 
 def set_key(raw: dict[str, Any], key: str, value: Any, source: str | None = None) -> None:

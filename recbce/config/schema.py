@@ -142,9 +142,14 @@ def data_paths(config: Config) -> dict[str, str]:
 def with_absolute_data_paths(config: Config) -> Config:
     """The config with its data paths resolved against the current folder: a run records
     where its data was, so that it can be found again from any folder."""
+    return with_data_paths(config, {key: str(Path(path).expanduser().resolve())
+                                    for key, path in data_paths(config).items()})
+
+
+def with_data_paths(config: Config, paths: dict[str, str]) -> Config:
+    """The config with the data files named by `paths` ({'data.path': ..., ...}) replaced."""
     split = config.data.split
-    absolute = {key: str(Path(path).expanduser().resolve()) for key, path in data_paths(config).items()}
-    split = split.model_copy(update={"test_path": absolute.get("data.split.test_path"),
-                                     "valid_path": absolute.get("data.split.valid_path")})
-    data = config.data.model_copy(update={"path": absolute["data.path"], "split": split})
+    split = split.model_copy(update={key.rpartition(".")[2]: path for key, path in paths.items()
+                                     if key.startswith("data.split.")})
+    data = config.data.model_copy(update={"path": paths.get("data.path", config.data.path), "split": split})
     return config.model_copy(update={"data": data})

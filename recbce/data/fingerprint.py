@@ -41,20 +41,25 @@ def fingerprint(path: str) -> dict:
                 digest.update(chunk)
     except FileNotFoundError:
         raise DataError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a data file: name the file inside it") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
     return {"path": str(path), "absolute": str(Path(path).resolve()), "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns, "blake2b": digest.hexdigest()}
 
 
-def difference(recorded: list[dict], current: list[dict]) -> str | None:
+def difference(recorded: list[dict], current: list[dict], moved: dict[str, str] | None = None) -> str | None:
     """What differs between two fingerprints of the same files, on one line; None if the
-    contents are the same (a new modification time alone, e.g. a copy or `touch`, is not a change)."""
+    contents are the same (a new modification time alone, e.g. a copy or `touch`, is not a change).
+    `moved`: {path now: path recorded} for files read from another place than the run's."""
     entries = [entry for entry in recorded if isinstance(entry, dict)]
     by_absolute = {entry.get("absolute"): entry for entry in entries}
     by_path = {entry.get("path"): entry for entry in entries}
     for now in current:  # matched by absolute path: a config may name the file either way
-        then = by_absolute.get(now["absolute"]) or by_path.get(now["path"])
+        was = (moved or {}).get(now["path"])
+        then = (by_path.get(was) or by_absolute.get(str(Path(was).resolve())) if was
+                else by_absolute.get(now["absolute"]) or by_path.get(now["path"]))
         if then is None:
             return f"{now['path']}: not among the files this run read"
         if then.get("size") != now["size"]:

@@ -195,11 +195,12 @@ def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
                  per_user_path: Path | None = None, calibration: bool = False, log=print,
-                 accept_data_change: bool = False) -> dict:
+                 accept_data_change: bool = False, data: Path | None = None) -> dict:
     """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows; with
     calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png). The data must
-    be what the run trained on unless `accept_data_change`."""
-    config, dataset, model = load_trained(run_dir, accept_data_change)
+    be what the run trained on unless `accept_data_change`; `data`: where it is now, if moved
+    (recbce.runs.trained.moved_data)."""
+    config, dataset, model = load_trained(run_dir, accept_data_change, data)
     per_user = per_user_path is not None and config.eval.protocol == "full"
     result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed)
     means = result[0] if per_user else result

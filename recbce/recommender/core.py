@@ -8,6 +8,7 @@ product and one top-K per block, no loop per user.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from recbce.errors import RecbceError
+from recbce.errors import ArgumentError, RecbceError
 from recbce.evaluation.ranking import chunk_users, ranked_top, window
 from recbce.models import Vectors
 from recbce.recommender.ids import IdIndex, as_list
@@ -56,7 +57,7 @@ class Recommender:
         exclude_seen drops every item the user had in the data (train, validation and test).
         Unknown users raise UnknownIdError, or with popular_fallback get the k items with most
         training interactions, scored by that count and marked source 'popular'."""
-        k = min(k, len(self.items))
+        k = min(positive_k(k, "recommend"), len(self.items))
         if users is None:
             rows = np.arange(len(self.users))
         else:
@@ -107,8 +108,8 @@ class Recommender:
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """Rows (item, rank, similar, score): the k items whose exported vectors have the highest
         cosine with each item's, the item itself left out."""
+        k = min(positive_k(k, "similar_items"), len(self.items) - 1)
         rows = torch.from_numpy(self.items.require(items))
-        k = min(k, len(self.items) - 1)
         unit = F.normalize(self.vectors().items.float(), dim=1)
         tops, scores, block = [], [], None
         for chunk in rows.split(chunk_users(len(self.items), self.max_memory_mb)):
@@ -147,3 +148,12 @@ class Recommender:
         from recbce.recommender.export import write_export
 
         return write_export(self, Path(out), overwrite)
+
+
+def positive_k(k, method: str) -> int:
+    """`k` as an int >= 1; ArgumentError naming the method otherwise (numpy integers pass)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ArgumentError(f"{method}: k must be an integer >= 1, not {type(k).__name__} {k!r}")
+    if k < 1:
+        raise ArgumentError(f"{method}: k must be >= 1, not {k}")
+    return int(k)

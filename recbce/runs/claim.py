@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from recbce.errors import RunError
+from recbce.errors import RunError, RunExists
 from recbce.runs.lock import LOCK_FILE, RunLock
 from recbce.runs.status import STATUS_FILE, is_marked
 
@@ -38,7 +38,7 @@ def claim(run_dir: Path, overwrite: bool) -> RunLock:
     try:
         if any(p.name != LOCK_FILE for p in run_dir.iterdir()):
             if not overwrite:
-                raise RunError(f"run directory {run_dir} exists: pass --overwrite to replace it")
+                raise RunExists(run_dir)
             remove_run_files(run_dir)
     except BaseException:
         lock.release()

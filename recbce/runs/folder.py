@@ -14,8 +14,9 @@ import torch
 
 from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
-from recbce.errors import DataError, RunError
+from recbce.errors import DataChanged, RunError
 from recbce.runs.files import first_line, save_torch, write_json, write_text
+from recbce.runs.status import STATUS_FILE
 
 MODEL_FILE = "model.pt"
 DATA_FILE = "data.json"
@@ -41,10 +42,11 @@ def write_data_record(run_dir: Path, prints: list[dict]) -> None:
 
 
 def check_data(run_dir: Path, config: Config, accept: str | None = None,
-               current: list[dict] | None = None) -> None:
-    """DataError naming the file if the run's data changed since data.json was written.
+               current: list[dict] | None = None, moved: dict[str, str] | None = None) -> None:
+    """DataChanged naming the file if the run's data changed since data.json was written.
     `accept`: the flag that lets the caller go on anyway (named in the error), if any;
-    `current`: the files' fingerprints if already taken."""
+    `current`: the files' fingerprints if already taken; `moved`: {path now: path recorded}
+    for data read from a new place (evaluate --data)."""
     path = Path(run_dir) / DATA_FILE
     if not path.is_file():
         return  # a run from before data.json: nothing to compare with
@@ -53,10 +55,9 @@ def check_data(run_dir: Path, config: Config, accept: str | None = None,
     except (OSError, ValueError, KeyError, TypeError):
         raise RunError(f"{path}: damaged (not a recbce data record)") from None
     changed = fingerprint.difference(recorded if isinstance(recorded, list) else [],
-                                     current or fingerprint.take(config.data))
+                                     current or fingerprint.take(config.data), moved)
     if changed:
-        hint = f"; {accept} goes on with the data as it is now" if accept else ""
-        raise DataError(f"{changed} (recorded in {path}){hint}")
+        raise DataChanged(changed, path, accept)
 
 
 def save_model(run_dir: Path, model: torch.nn.Module, user_ids: list, item_ids: list) -> None:
@@ -71,6 +72,9 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
+    if not any((run_dir / name).is_file() for name in (STATUS_FILE, "config.yaml")):
+        raise RunError(f"{run_dir}: not a recbce run folder (no run.json or config.yaml); give the "
+                       "folder `recbce train` wrote, such as runs/<run.name>")
     for name in ("config.yaml", MODEL_FILE):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name} (the run did not finish?)")

@@ -24,10 +24,11 @@ class RunRecord:
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     summary: dict | None = None
+    label: str = ""  # its name in a listing, when more than the folder's own name
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
     @property
     def metric(self) -> str:
@@ -80,17 +81,32 @@ def read_run(run_dir: str | Path) -> RunRecord:
 
 
 def list_runs(root: str | Path) -> list[RunRecord]:
-    """Every run folder directly inside `root`, by name; a damaged one is listed as such."""
+    """Every run folder directly inside `root`, by name; if there is none, those one level
+    down (`.` holding runs/, or a folder of sweeps), named by their path below `root`.
+    A damaged one is listed as such."""
     root = Path(root)
     if not root.is_dir():
         raise RunError(f"runs folder not found: {root}")
+    paths = run_folders(root)
+    if not paths:
+        inside = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        paths = [run for folder in inside for run in run_folders(folder)]
     records = []
-    for path in sorted(p for p in root.iterdir() if is_run(p)):
+    for path in paths:
         try:
-            records.append(read_run(path))
+            record = read_run(path)
         except RunError as err:
-            records.append(RunRecord(path=path, status="damaged", message=str(err)))
+            record = RunRecord(path=path, status="damaged", message=str(err))
+        record.label = str(path.relative_to(root))
+        records.append(record)
     return records
+
+
+def run_folders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if is_run(p))
+    except OSError:  # a folder we may not read: it holds no run of ours
+        return []
 
 
 def sort_runs(records: list[RunRecord], key: str) -> list[RunRecord]:

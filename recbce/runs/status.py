@@ -59,6 +59,12 @@ def is_marked(run_dir: Path) -> bool:
     return status is not None and MARKER in status
 
 
+def is_finished(run_dir: Path) -> bool:
+    """Whether run.json says the run finished (nothing left to resume)."""
+    status = read_status(run_dir)
+    return status is not None and status.get("status") == "finished"
+
+
 def effective_status(status: dict) -> str:
     """The recorded status, or ENDED for a "running" run whose process is gone (same host)."""
     recorded = str(status.get("status", "unknown"))

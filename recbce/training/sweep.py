@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recbce import runs, yaml_loader
-from recbce.config import Config, load_config, metric_names
+from recbce.config import Config, apply_override, load_config, metric_names, read_yaml, set_key, validate
 from recbce.errors import ConfigError, RecbceError
 from recbce.runs.plots import require_matplotlib, write_png
 from recbce.training.checkpoint import Interrupted
 
 PLOT_SIZE = (7.0, 4.5)  # inches, at PLOT_DPI: a 700 x 450 PNG
 PLOT_DPI = 100
+# `0.01:0.1` or `1:16` (which YAML would even read as the number 76): a range, not a value
+RANGE = re.compile(r"^[-+]?[\d._]+(e[-+]?\d+)?(:[-+]?[\d._]+(e[-+]?\d+)?)+$", re.IGNORECASE)
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Outcome:
     values: dict[str, object]
     name: str
     status: str = "pending"  # finished | failed
+    selection: str = ""  # the run's eval.metric, which picks its epoch and the sweep's run
+    valid: dict[str, float] = field(default_factory=dict)  # each metric's best validation value
     test: dict[str, float] = field(default_factory=dict)
     train_seconds: float | None = None
     examples_per_s: float | None = None
@@ -49,7 +53,12 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
             raise ConfigError(f"--grid {spec!r}: expected KEY=V1,V2,..., e.g. sampler.ratio=1,4,16")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice")
-        grid[key] = [_scalar(v.strip()) for v in values.split(",") if v.strip()]
+        texts = [v.strip() for v in values.split(",") if v.strip()]
+        for text in texts:
+            if RANGE.match(text):
+                raise ConfigError(f"--grid {key}={text}: a grid takes a list of values, not a range; "
+                                  f"list them, e.g. {key}={text.replace(':', ',')}")
+        grid[key] = [_scalar(text) for text in texts]
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
     return grid
@@ -79,14 +88,14 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
     from recbce.training.loop import train  # torch-heavy: imported when a sweep really runs
 
     outcomes = [Outcome(values, run_name(values)) for values in expand(grid)]
+    configs = check_cells(base, overrides, outcomes, out)  # every cell before any trains
     existing = [o.name for o in outcomes if (out / o.name).exists()]
     if existing and not overwrite:
         raise RecbceError(f"run directory {out / existing[0]} exists: pass --overwrite to replace it")
-    for index, outcome in enumerate(outcomes, 1):
-        point = ", ".join(f"{k}={v}" for k, v in outcome.values.items())
-        log(f"[{index}/{len(outcomes)}] {point}")
+    for index, (outcome, config) in enumerate(zip(outcomes, configs, strict=True), 1):
+        log(f"[{index}/{len(outcomes)}] {cell_label(outcome)}")
+        outcome.selection = config.eval.metric
         try:
-            config = point_config(base, overrides, outcome, out)
             summary = train(config, overwrite=overwrite, progress=progress, log=log)
         except Interrupted:  # Ctrl-C or SIGTERM stops the whole sweep, not one run
             raise
@@ -97,11 +106,41 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
     return outcomes
 
 
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Each grid key by its last part (`sampler.ratio` -> `ratio`), in full where two would
+    read the same."""
+    last = [key.split(".")[-1] for key in keys]
+    return {key: name if last.count(name) == 1 else key for key, name in zip(keys, last, strict=True)}
+
+
+def cell_label(outcome: Outcome) -> str:
+    return ", ".join(f"{key}={value}" for key, value in outcome.values.items())
+
+
+def check_cells(base: Path, overrides: list[str], outcomes: list[Outcome], out: Path) -> list[Config]:
+    """Every cell's config; the first invalid one stops the sweep before anything is trained."""
+    configs = []
+    for index, outcome in enumerate(outcomes, 1):
+        try:
+            configs.append(point_config(base, overrides, outcome, out))
+        except ConfigError as err:
+            raise ConfigError(f"grid cell {index}/{len(outcomes)} ({cell_label(outcome)}): {err}; "
+                              "no run was started") from None
+    return configs
+
+
 def point_config(base: Path, overrides: list[str], outcome: Outcome, out: Path) -> Config:
-    """The base config with the --set overrides, this point's values and its run folder."""
-    point = [f"{key}={json.dumps(value)}" for key, value in outcome.values.items()]
-    return load_config(base, [*overrides, *point, f"run.dir={json.dumps(str(out))}",
-                              f"run.name={outcome.name}"])
+    """The base config with the --set overrides, this point's values and its run folder;
+    an error names the --set or --grid value it comes from."""
+    raw = read_yaml(base)
+    raw = raw if isinstance(raw, dict) else {}  # anything else failed in plot_metric already
+    blame = {apply_override(raw, override): f"--set {override!r}" for override in overrides}
+    for key, value in outcome.values.items():
+        blame[key] = f"--grid {key}={value}"
+        set_key(raw, key, value, blame[key])
+    set_key(raw, "run.dir", str(out))
+    set_key(raw, "run.name", outcome.name)
+    return validate(raw, str(base), blame)
 
 
 def fail(outcome: Outcome, err: Exception, log) -> None:
@@ -114,18 +153,36 @@ def record(outcome: Outcome, summary: dict, run_dir: Path) -> None:
     """Test metrics from the summary; training time and throughput from the epoch log."""
     epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     outcome.status, outcome.test = "finished", summary["test"]
+    validated = dict.fromkeys(key for e in epochs for key in e if key.startswith("valid/"))
+    outcome.valid = {key.removeprefix("valid/"): max(e[key] for e in epochs if key in e) for key in validated}
     outcome.train_seconds = round(sum(e["seconds"] for e in epochs), 3)
     # every epoch scores the same number of pairs, so the overall rate is the harmonic mean
     outcome.examples_per_s = round(len(epochs) / sum(1 / e["examples_per_s"] for e in epochs))
 
 
-def table_rows(outcomes: list[Outcome]) -> tuple[list[str], list[list]]:
-    """Header and rows: grid values, status, every test metric, train seconds, examples/s, error."""
+def picked(outcomes: list[Outcome]) -> Outcome | None:
+    """The run validation picks: the best validation value of eval.metric among the finished
+    runs (the first of equals); None without validation, or if the cells select on different
+    metrics."""
+    finished = [o for o in outcomes if o.status == "finished"]
+    scored = [o for o in finished if o.selection in o.valid]
+    if not scored or len({o.selection for o in finished}) > 1:
+        return None
+    return max(scored, key=lambda o: o.valid[o.selection])
+
+
+def table_rows(outcomes: list[Outcome], metric: str | None = None) -> tuple[list[str], list[list]]:
+    """Header and rows: grid values, status, validation's pick, the best validation value of
+    eval.metric (and of `metric`), every test metric, train seconds, examples/s, error."""
     keys = list(outcomes[0].values) if outcomes else []
+    valid = list(dict.fromkeys([*(o.selection for o in outcomes if o.selection), *[metric] * bool(metric)]))
     metrics = list(dict.fromkeys(m for o in outcomes for m in o.test))
-    header = ["run", *keys, "status", *metrics, "train_s", "examples_per_s", "error"]
-    rows = [[o.name, *(o.values[k] for k in keys), o.status, *(o.test.get(m) for m in metrics),
-             o.train_seconds, o.examples_per_s, o.error] for o in outcomes]
+    best = picked(outcomes)
+    header = ["run", *keys, "status", "picked", *(f"valid/{m}" for m in valid), *metrics, "train_s",
+              "examples_per_s", "error"]
+    rows = [[o.name, *(o.values[k] for k in keys), o.status, "yes" if o is best else "",
+             *(o.valid.get(m) for m in valid), *(o.test.get(m) for m in metrics), o.train_seconds,
+             o.examples_per_s, o.error] for o in outcomes]
     return header, rows
 
 
@@ -151,9 +208,9 @@ def to_csv(header: list[str], rows: list[list]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(outcomes: list[Outcome], out: Path) -> tuple[Path, Path]:
+def write_tables(outcomes: list[Outcome], out: Path, metric: str | None = None) -> tuple[Path, Path]:
     """sweep.md and sweep.csv in `out`, made if no run got as far as making it."""
-    header, rows = table_rows(outcomes)
+    header, rows = table_rows(outcomes, metric)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
