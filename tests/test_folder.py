@@ -71,6 +71,9 @@ def test_changed_data_stops_resume_and_evaluate_naming_the_file(setup):
     assert runner.invoke(app, ["train", "-c", str(config), "-q"]).exit_code == 0
     recorded = json.loads((run_dir / "data.json").read_text())["files"]
     assert [f["path"] for f in recorded] == [str(data)] and recorded[0]["size"] == data.stat().st_size
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 3  # more to train, so a resume reads the data again
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
     original = data.read_text()
     lines = original.splitlines(keepends=True)
     for changed in ("".join(lines[:-40]), original + "".join(lines[:25])):  # rows removed, rows added

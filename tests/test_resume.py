@@ -254,6 +254,13 @@ def test_train_resume_of_a_finished_run_says_so_and_touches_nothing(config_for, 
     expected = f"{run_dir}: already finished: nothing to resume (recbce runs show {run_dir})"
     assert result.output.replace("\n", "") == expected
     assert files() == before and "summary.json" in before
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 2  # given one more epoch, the finished run has something to train
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    monkeypatch.undo()
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 2
 
 
 def test_resuming_a_finished_run_keeps_its_training_time(tmp_path):

@@ -98,20 +98,19 @@ def train(
     Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config, to_yaml
-    from recbce.runs.folder import config_to_resume
+    from recbce.runs.folder import config_to_resume, nothing_to_resume
     from recbce.runs.plots import INSTALL_HINT as INSTALL_PLOT
-    from recbce.runs.status import is_finished
     from recbce.training.loop import train as run_training
 
     if (config is None) == (resume is None):
         raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
     if resume is not None and set_:
         raise RecbceError("--set cannot change a run being resumed")
-    if resume is not None and is_finished(resume):  # not an input error: nothing to do, nothing touched
+    loaded = config_to_resume(resume) if resume is not None else load_config(config, set_ or [])
+    if resume is not None and nothing_to_resume(resume, loaded):  # not an input error: nothing touched
         console.print(f"{resume}: already finished: nothing to resume (recbce runs show {resume})",
                       highlight=False, markup=False, soft_wrap=True)
         return
-    loaded = config_to_resume(resume) if resume is not None else load_config(config, set_ or [])
     quiet, verbose = verbosity(ctx, quiet, verbose)
     if verbose:
         console.print(f"resolved config:\n{to_yaml(loaded)}", highlight=False, markup=False)

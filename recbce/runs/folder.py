@@ -16,7 +16,7 @@ from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
 from recbce.errors import DataChanged, RunError
 from recbce.runs.files import first_line, save_torch, write_json, write_text
-from recbce.runs.status import STATUS_FILE
+from recbce.runs.status import STATUS_FILE, is_finished
 
 MODEL_FILE = "model.pt"
 DATA_FILE = "data.json"
@@ -34,6 +34,19 @@ def config_to_resume(run_dir: Path) -> Config:
         place = config.run.model_copy(update={"dir": str(run_dir.parent), "name": run_dir.name})
         config = config.model_copy(update={"run": place})
     return config
+
+
+def nothing_to_resume(run_dir: Path, config: Config) -> bool:
+    """Whether the run finished with nothing left to train: its config asks for no epoch beyond
+    those trained, or it stopped early. A finished run whose config.yaml was given more epochs
+    resumes (and trains them)."""
+    if not is_finished(run_dir):
+        return False
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        return bool(summary.get("stopped")) or summary["epochs"] >= config.train.epochs
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged summary: resuming rewrites it
+        return False
 
 
 def write_data_record(run_dir: Path, prints: list[dict]) -> None:

@@ -284,6 +284,7 @@ def finish(run: Training) -> dict:
         "best_epoch": state.best_epoch,
         "train_seconds": round(state.seconds, 3),  # as of the last checkpoint, every session summed
         "best_valid": state.best_metric,
+        "stopped": state.stopped,  # early (patience or a tuner's pruner): a resume has nothing to train
     }
     if run.hooks.score_test:
         summary["test"] = evaluate_split(model, dataset, "test", config.eval, seed=config.seed)
