@@ -168,19 +168,23 @@ def test_two_workers_share_the_study_file_and_never_repeat_a_trial(tmp_path):
     assert threads == {max(1, (os.cpu_count() or 1) // 2)}
 
 
-def test_a_killed_study_marks_its_trial_and_continues(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_a_killed_study_marks_its_trial_and_continues(tmp_path, stop):
     config, space = write_config(tmp_path, epochs=200, patience=3)
     (tmp_path / "space.yaml").write_text("train.lr: [0.01, 0.02]\n")
     out = tmp_path / "out"
     args = cli("-q", "tune", "-c", str(config), "-s", str(space), "--out", str(out), "--trials", "1",
                "--pruner", "none")
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     metrics = out / "trial-0000" / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(stop)
+    _, stderr = process.communicate()
+    if stop == signal.SIGINT:  # the study, not the trial alone, is what the user resumes
+        assert process.returncode == 130, stderr
+        assert "run the same command again" in stderr and "recbce train --resume" not in stderr, stderr
     assert metrics.exists(), "the trial never finished an epoch"
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

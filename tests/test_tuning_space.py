@@ -78,3 +78,23 @@ def test_bad_spaces_are_one_line_naming_the_file_and_key(tmp_path, base, text, e
         load_space(path, base)
     message = str(caught.value)
     assert expected in message and str(path) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["ml100k", "gowalla"])
+def test_shipped_spaces_load_against_their_base_configs_and_every_draw_validates(name):
+    """configs/spaces/NAME.yaml with configs/NAME-starter.yaml: every key checked, and the
+    configs 20 random draws make are ones the schema accepts."""
+    from pathlib import Path
+
+    from recbce.config import set_key, validate
+
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "configs" / f"{name}-starter.yaml")
+    dims = load_space(root / "configs" / "spaces" / f"{name}.yaml", config)
+    assert len(dims) >= 5
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        raw = config.model_dump(exclude_unset=True)
+        for key, value in draw(study.ask(), dims).items():
+            set_key(raw, key, value)
+        validate(raw)  # a ConfigError here: the space draws a combination the config refuses

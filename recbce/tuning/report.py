@@ -117,7 +117,7 @@ def plot_study(study, plan: Plan) -> Path:
     optuna = require_optuna()
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     finished = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    figure = Figure(figsize=(13.0, 3.8), dpi=100)
+    figure = Figure(figsize=(13.0, 3.8), dpi=100, layout="constrained")  # long key names fit
     FigureCanvasAgg(figure)
     by_trial, by_time, keys = figure.subplots(1, 3)
     start = min((t.datetime_start for t in trials if t.datetime_start), default=None)
@@ -140,7 +140,6 @@ def plot_study(study, plan: Plan) -> Path:
     if not importances:
         keys.text(0.5, 0.5, f"needs {MIN_FOR_IMPORTANCE} finished trials\nthat differ", ha="center",
                   va="center")
-    figure.tight_layout()
     return write_png(figure, plan.out / PLOT_FILE)
 
 

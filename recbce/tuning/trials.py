@@ -97,7 +97,9 @@ def run_trial(study, trial, plan: Plan) -> None:
     except (KeyboardInterrupt, Interrupted):
         trial.set_user_attr("interrupted", "interrupted (Ctrl-C or a stop signal)")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        raise
+        # The trial's own resume hint would train it outside the study: the study is what resumes.
+        raise Interrupted(f"study interrupted in {folder.name} (marked interrupted, not counted): "
+                          "run the same command again to continue it") from None
     except Exception as err:  # a combination the config rules refuse, a NaN: the study goes on
         trial.set_user_attr("error", first_line(err))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
