@@ -23,7 +23,7 @@ from recbce.config import EvalConfig
 from recbce.data.dataset import Dataset, Positives, Split
 from recbce.data.timeline import known_before
 from recbce.errors import RunError
-from recbce.evaluation import metrics
+from recbce.evaluation import catalogue, metrics
 from recbce.runs.trained import load_trained
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
@@ -51,7 +51,9 @@ def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = No
 def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_users: int | None = None,
              item_counts: torch.Tensor | None = None, with_auc: bool = False,
              per_user: bool = False, max_memory_mb: float = 256):
-    """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}."""
+    """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}.
+    With item_counts (training interactions per item), also popularity, novelty and long-tail
+    share of each list; coverage, Gini and entropy of exposure always (recbce.evaluation.catalogue)."""
     n_users, n_items = len(exclude.indptr) - 1, exclude.n_items
     truth = Positives.from_pairs(heldout.users, heldout.items, n_users, n_items)
     users = torch.nonzero(truth.counts() > 0).squeeze(1)
@@ -60,7 +62,8 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
     step = chunk_users(n_items, max_memory_mb, batch_users)
     columns: dict[str, list[torch.Tensor]] = {}
-    recommended = {k: torch.zeros(n_items, dtype=torch.bool) for k in ks}
+    shown = {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
+    facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
     scores = None
     for start in range(0, len(users), step):
         chunk = users[start:start + step]
@@ -72,21 +75,26 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
         hits = is_relevant(chunk_relevant, top, n_items).double()
         n_relevant = truth.counts()[chunk].double()
         for k in ks:
-            for name, values in metrics.at_k(hits, n_relevant, k).items():
-                columns.setdefault(f"{name}@{k}", []).append(values)
-            recommended[k][top[:, :k].flatten()] = True
-            if item_counts is not None:
-                popularity = item_counts[top[:, :k]].double().mean(1)
-                columns.setdefault(f"popularity@{k}", []).append(popularity)
+            accuracy = metrics.at_k(hits, n_relevant, k)
+            add(columns, {f"{name}@{k}": values for name, values in accuracy.items()})
+            add(columns, facts.per_list(top, k) if facts else {})
+            shown[k] += catalogue.exposure(top[:, :k], n_items)
         if with_auc:
             candidates = n_items - exclude.counts()[chunk]
-            columns.setdefault("auc", []).append(_auc(scores, chunk_relevant, candidates, n_relevant, step))
+            add(columns, {"auc": _auc(scores, chunk_relevant, candidates, n_relevant, step)})
     table = {name: torch.cat(parts) for name, parts in columns.items()}
     means = {name: float(values.mean()) if len(values) else 0.0 for name, values in table.items()}
-    means.update({f"coverage@{k}": float(seen.double().mean()) for k, seen in recommended.items()})
+    for k, counts in shown.items():
+        means.update(catalogue.over_lists(counts, k))
     if per_user:
         return means, {"user": users, **table}
     return means
+
+
+def add(columns: dict[str, list[torch.Tensor]], values: dict[str, torch.Tensor]) -> None:
+    """Append a chunk's per-user values to their columns."""
+    for name, column in values.items():
+        columns.setdefault(name, []).append(column)
 
 
 def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
