@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from recbce.cli import serving, tuning
+from recbce.cli import comparing, serving, tuning
 from recbce.cli.console import (
     console,
     important_only,
+    parse_ks,
     print_metrics,
     print_sweep,
     show_progress,
@@ -164,6 +165,7 @@ def evaluate(
 app.command()(serving.recommend)
 app.command()(serving.similar)
 app.command()(serving.export)
+app.command()(comparing.compare)
 
 
 # --- sweeps ------------------------------------------------------------------
@@ -242,16 +244,6 @@ def init(
 
     console.print(f"wrote {write_starter(path, force)}; next: recbce train --config {path}",
                   highlight=False)
-
-
-def parse_ks(text: str) -> list[int]:
-    try:
-        ks = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise RecbceError(f"--k must be comma-separated integers, not {text!r}") from None
-    if min(ks) < 1:
-        raise RecbceError("--k: every K must be >= 1")
-    return sorted(set(ks))
 
 
 def main() -> None:
