@@ -145,10 +145,14 @@ def evaluate(
                                   "the data files differ from those the run trained on.")] = False,
     data: Annotated[Path | None, typer.Option("--data", help="Where the run's data is now, if it moved: "
                     "the data file, or a folder holding its files (checked against data.json).")] = None,
+    lists: Annotated[Path | None, typer.Option("--lists", help="Write the ranked top-K lists to this TREC "
+                     "run file and the relevant items beside it (.qrels), for trec_eval or ranx.")] = None,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
     Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv --calibration
+
+    Check with another tool: recbce evaluate --run runs/quickstart --lists runs/quickstart/test.run
     """
     from recbce.evaluation.ranking import evaluate_run
     from recbce.evaluation.sampled import WARNING
@@ -156,7 +160,7 @@ def evaluate(
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
     metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print,
-                           accept_data_change=accept_data_change, data=data)
+                           accept_data_change=accept_data_change, data=data, lists_path=lists)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
