@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import recbce
 from recbce.cli.app import app
 from recbce.data import synth
-from recbce.errors import MissingExtra, RecbceError, RunError
+from recbce.errors import ArgumentError, MissingExtra, RecbceError, RunError
 from recbce.evaluation import stats
 from recbce.evaluation.per_user import evaluate_users, mean_and_error
 from recbce.evaluation.ranking import evaluate_run
@@ -92,6 +92,10 @@ def test_compare_two_runs(runs, tmp_path):
     written = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert written["rows"][0]["diff"] is None and len(written["rows"]) == 6
     assert len(pd.read_csv(tmp_path / "cmp" / "compare.csv")) == 6
+    again = recbce.compare([runs["a"], runs["b"]], metrics=["recall", "ndcg@10"], ks=[5, 10], resamples=500)
+    pd.testing.assert_frame_equal(table, again)  # the same seed: the same table, bit for bit
+    other = recbce.compare([runs["a"], runs["b"]], metrics=["ndcg@10"], resamples=500, seed=1)
+    assert other["diff_low"].iloc[1] != row["diff_low"] and other["diff"].iloc[1] == row["diff"]
 
 
 def test_the_baseline_option_and_a_run_against_itself(runs):
@@ -104,10 +108,21 @@ def test_the_baseline_option_and_a_run_against_itself(runs):
 def test_runs_on_other_users_or_data_are_refused(runs):
     with pytest.raises(RunError, match="hold out different pairs"):
         recbce.compare([runs["a"], runs["a1"]], resamples=200)
-    with pytest.raises(RunError, match="trained on different data"):
+    with pytest.raises(RunError, match=r"data\.json and .*data\.json record different data files"):
         recbce.compare([runs["a"], runs["other"]], resamples=200)
     with pytest.raises(RecbceError, match="unknown metric 'gini@5'"):
         recbce.compare([runs["a"], runs["b"]], metrics=["gini@5"])  # not a per-user value
+
+
+@pytest.mark.parametrize("arguments, named", [
+    ({"run_dirs": "runs/a"}, "run_dirs must be a list"), ({"run_dirs": ["x"], "split": "train"}, "split"),
+    ({"run_dirs": ["x"], "metrics": "recall@10"}, "metrics must be a list"),
+    ({"run_dirs": ["x"], "ks": [0]}, "ks must be"), ({"run_dirs": ["x"], "resamples": 10}, "resamples"),
+    ({"run_dirs": ["x"], "seed": 1.5}, "seed must be"), ({}, "not both or neither"),
+    ({"groups": ["a"]}, "groups must be")])
+def test_api_arguments_are_checked(arguments, named):
+    with pytest.raises(ArgumentError, match=named):
+        recbce.compare(**arguments)
 
 
 def test_groups_of_seeds(runs):

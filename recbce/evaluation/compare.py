@@ -19,10 +19,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recbce import runs
-from recbce.errors import RecbceError, RunError
+from recbce.errors import ArgumentError, RecbceError, RunError
 from recbce.evaluation import catalogue, stats
 from recbce.evaluation import metrics as ranking
 from recbce.evaluation.per_user import RunUsers, evaluate_users
+from recbce.runs.folder import DATA_FILE
 
 PER_USER = (*ranking.RANKING, *catalogue.PER_LIST)
 METRIC = re.compile(r"^([a-z]+)(?:@(\d+))?$")
@@ -35,12 +36,7 @@ def compare(run_dirs: list | None = None, groups: dict[str, str | list] | None =
     (default the first), or `groups` {name: glob or list of run folders} by their per-run means.
     With `out`, also writes compare.json and compare.csv there."""
     stats.require_scipy()
-    if (run_dirs is None) == (groups is None):
-        raise RecbceError("compare: give run folders or groups of runs, not both or neither")
-    if split not in ("test", "valid"):
-        raise RecbceError(f"compare: split must be test or valid, not {split!r}")
-    if resamples < 100:
-        raise RecbceError(f"compare: resamples must be at least 100, not {resamples}")
+    check_arguments(run_dirs, groups, split, metrics, ks, resamples, seed)
     if groups is not None:
         table = compare_groups(groups, baseline, split, metrics, ks, progress)
     else:
@@ -48,6 +44,27 @@ def compare(run_dirs: list | None = None, groups: dict[str, str | list] | None =
     if out is not None:
         write(table, Path(out), {"split": split, "resamples": resamples, "seed": seed})
     return table
+
+
+def check_arguments(run_dirs, groups, split, metrics, ks, resamples, seed) -> None:
+    """ArgumentError naming the first argument of the wrong type or value."""
+    if (run_dirs is None) == (groups is None):
+        raise ArgumentError("compare: give run folders or groups of runs, not both or neither")
+    if run_dirs is not None and (isinstance(run_dirs, str | Path) or not isinstance(run_dirs, list | tuple)):
+        raise ArgumentError(f"compare: run_dirs must be a list of run folders, not {run_dirs!r}")
+    if groups is not None and not (isinstance(groups, dict) and all(isinstance(n, str) for n in groups)):
+        raise ArgumentError(f"compare: groups must be {{name: glob or list of run folders}}, not {groups!r}")
+    if split not in ("test", "valid"):
+        raise ArgumentError(f"compare: split must be test or valid, not {split!r}")
+    if metrics is not None and not (isinstance(metrics, list | tuple)
+                                    and all(isinstance(m, str) for m in metrics)):
+        raise ArgumentError(f"compare: metrics must be a list of names such as 'recall@20', not {metrics!r}")
+    if ks is not None and not (isinstance(ks, list | tuple) and ks and all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks)):
+        raise ArgumentError(f"compare: ks must be a list of integers >= 1, not {ks!r}")
+    for name, value, least in (("resamples", resamples, 100), ("seed", seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ArgumentError(f"compare: {name} must be an integer >= {least}, not {value!r}")
 
 
 def compare_runs(paths: list, baseline, split, wanted, ks, resamples, seed, progress) -> pd.DataFrame:
@@ -180,8 +197,8 @@ def same_data(evaluated: list[RunUsers]) -> None:
     first = next((run for run in evaluated if run.data), None)
     for run in evaluated:
         if first is not None and run.data and run.data != first.data:
-            raise RunError(f"{run.path} and {first.path} trained on different data (their data.json "
-                           "fingerprints differ): compare runs of the same data")
+            raise RunError(f"{run.path / DATA_FILE} and {first.path / DATA_FILE} record different data "
+                           "files (their fingerprints differ): compare runs trained on the same data")
 
 
 def same_users(evaluated: list[RunUsers]) -> None:
