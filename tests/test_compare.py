@@ -105,13 +105,22 @@ def test_the_baseline_option_and_a_run_against_itself(runs):
     assert same["diff"] == 0 and same["p_t"] == 1.0 and same["diff_low"] == same["diff_high"] == 0
 
 
-def test_runs_on_other_users_or_data_are_refused(runs):
+def test_runs_on_other_users_or_data_are_refused(runs, monkeypatch):
     with pytest.raises(RunError, match="hold out different pairs"):
         recbce.compare([runs["a"], runs["a1"]], resamples=200)
     with pytest.raises(RunError, match=r"data\.json and .*data\.json record different data files"):
         recbce.compare([runs["a"], runs["other"]], resamples=200)
     with pytest.raises(RecbceError, match="unknown metric 'gini@5'"):
         recbce.compare([runs["a"], runs["b"]], metrics=["gini@5"])  # not a per-user value
+
+    def never(*args, **kwargs):
+        raise AssertionError("evaluated before the folders and data records were checked")
+
+    monkeypatch.setattr("recbce.evaluation.compare.evaluate_users", never)
+    with pytest.raises(RunError, match="record different data files"):  # groups too
+        recbce.compare(groups={"x": [runs["a"]], "y": [runs["other"]]})
+    with pytest.raises(RunError, match="run directory not found: .*nowhere"):
+        recbce.compare([runs["a"], runs["a"].parent / "nowhere"])
 
 
 @pytest.mark.parametrize("arguments, named", [

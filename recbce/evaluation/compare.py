@@ -22,7 +22,7 @@ from recbce import runs
 from recbce.errors import ArgumentError, RecbceError, RunError
 from recbce.evaluation import catalogue, stats
 from recbce.evaluation import metrics as ranking
-from recbce.evaluation.per_user import RunUsers, evaluate_users
+from recbce.evaluation.per_user import RunUsers, evaluate_users, recorded_data
 from recbce.runs.folder import DATA_FILE
 
 PER_USER = (*ranking.RANKING, *catalogue.PER_LIST)
@@ -71,6 +71,7 @@ def compare_runs(paths: list, baseline, split, wanted, ks, resamples, seed, prog
     paths = ordered(paths, baseline)
     if len(paths) < 2:
         raise RecbceError("compare: give at least two runs (or one run and --baseline)")
+    same_data(paths)
     chosen, ks = metric_names(paths[0], wanted, ks, PER_USER)
     evaluated = [evaluate_users(p, split, ks, name=str(p))
                  for p in tqdm(paths, desc="evaluating runs", disable=not progress)]
@@ -98,11 +99,11 @@ def compare_groups(groups: dict, baseline, split, wanted, ks, progress) -> pd.Da
     names = ordered(list(members), baseline, "group")
     if len(names) < 2:
         raise RecbceError("compare: give at least two groups")
+    same_data([path for name in names for path in members[name]])
     chosen, ks = metric_names(members[names[0]][0], wanted, ks, PER_USER + catalogue.OVER_LISTS)
     evaluated = {name: [evaluate_users(p, split, ks, per_user=False, name=str(p))
                         for p in tqdm(members[name], desc=f"evaluating {name}", disable=not progress)]
                  for name in names}
-    same_data([run for group in evaluated.values() for run in group])
     rows = []
     for metric in chosen:
         base = evaluated[names[0]]
@@ -192,18 +193,23 @@ def column(run: RunUsers, metric: str) -> pd.Series:
     return run.table[metric]
 
 
-def same_data(evaluated: list[RunUsers]) -> None:
-    """RunError naming two runs if their data.json say they read different data files."""
-    first = next((run for run in evaluated if run.data), None)
-    for run in evaluated:
-        if first is not None and run.data and run.data != first.data:
-            raise RunError(f"{run.path / DATA_FILE} and {first.path / DATA_FILE} record different data "
+def same_data(paths: list[Path]) -> None:
+    """Before any evaluation: RunError for a missing run folder, or naming two runs' data.json
+    if they record different data files (older runs without one are left to the pair check)."""
+    recorded = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise RunError(f"run directory not found: {path}")
+        recorded.append((path, recorded_data(path)))
+    first = next(((path, data) for path, data in recorded if data), None)
+    for path, data in recorded:
+        if first is not None and data and data != first[1]:
+            raise RunError(f"{path / DATA_FILE} and {first[0] / DATA_FILE} record different data "
                            "files (their fingerprints differ): compare runs trained on the same data")
 
 
 def same_users(evaluated: list[RunUsers]) -> None:
     """RunError unless every run held out the same (user, item) pairs as the first."""
-    same_data(evaluated)
     first = evaluated[0]
     for run in evaluated[1:]:
         if run.heldout != first.heldout or not run.table.index.equals(first.table.index):
