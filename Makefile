@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(TORCH)'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parquet,plot,tensorboard,tune]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,parquet,plot,stats,tensorboard,tune]'
 	touch $(STAMP)
 
 train: install  ## train + evaluate on the embedded default

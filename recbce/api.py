@@ -62,10 +62,11 @@ def train(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] 
 
 def evaluate(run_dir: str | Path, split: str = "test", k: list[int] | None = None,
              data: str | Path | None = None, accept_data_change: bool = False, calibration: bool = False,
-             log=None) -> dict[str, float]:
+             log=None, lists: str | Path | None = None) -> dict[str, float]:
     """A finished run's metrics on `split` (test or valid), as `recbce evaluate` prints them and
     writes them (eval-<split>.json). `data`: where the run's data is now if it moved (the data
-    file, or a folder holding its files), checked against what the run read."""
+    file, or a folder holding its files), checked against what the run read. `lists`: a TREC
+    run file to write the ranked lists to (the relevant items go beside it, suffix .qrels)."""
     from recbce.evaluation.ranking import evaluate_run  # torch-heavy: only when evaluating
 
     if split not in ("test", "valid"):
@@ -75,7 +76,8 @@ def evaluate(run_dir: str | Path, split: str = "test", k: list[int] | None = Non
         raise ArgumentError(f"evaluate: k must be a list of integers >= 1, not {k!r}")
     try:
         return evaluate_run(run_dir, split, sorted(set(k)) if k else None, None, calibration,
-                            log or _silent, accept_data_change, None if data is None else Path(data))
+                            log or _silent, accept_data_change, None if data is None else Path(data),
+                            None if lists is None else Path(lists))
     except DataChanged as err:  # its message names the CLI's flag
         if err.flag is None:
             raise

@@ -108,6 +108,10 @@ def test_the_readme_example_runs_as_written(tiny_data, tmp_path, monkeypatch):
     assert namespace["scores"].shape == (2,) and np.isfinite(namespace["scores"]).all()
     assert (tmp_path / "runs/api-demo/inference.pt").is_file()
     assert Path("vectors/export.json") in namespace["files"] and (tmp_path / "vectors/export.json").is_file()
+    table = namespace["table"]
+    assert table["metric"].tolist() == ["recall@20"] * 2 + ["ndcg@20"] * 2
+    assert table["diff"].notna().sum() == 2 and (tmp_path / "runs/short-vs-demo/compare.json").is_file()
+    assert all((tmp_path / "runs/api-demo" / name).is_file() for name in ("test.run", "test.qrels"))
 
 
 def test_overrides_resolve_the_defaults_that_follow_other_keys_again(tmp_path):

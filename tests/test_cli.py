@@ -17,7 +17,8 @@ def test_train_then_evaluate(make_config, tmp_path):
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "eval-test.json").read_text())
     assert set(saved) == {f"{m}@{k}" for k in (5, 10) for m in
-                          ("recall", "ndcg", "hr", "precision", "map", "mrr", "coverage", "popularity")}
+                          ("recall", "ndcg", "hr", "precision", "map", "mrr", "coverage", "popularity",
+                           "gini", "entropy", "novelty", "tail")}
     trained = json.loads((run / "summary.json").read_text())["test"]
     assert trained["ndcg@10"] == saved["ndcg@10"]  # the reloaded model is the trained one
 

@@ -11,10 +11,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from recbce.cli import serving, tuning
+from recbce.cli import comparing, serving, tuning
 from recbce.cli.console import (
     console,
     important_only,
+    parse_ks,
     print_metrics,
     print_sweep,
     show_progress,
@@ -144,10 +145,14 @@ def evaluate(
                                   "the data files differ from those the run trained on.")] = False,
     data: Annotated[Path | None, typer.Option("--data", help="Where the run's data is now, if it moved: "
                     "the data file, or a folder holding its files (checked against data.json).")] = None,
+    lists: Annotated[Path | None, typer.Option("--lists", help="Write the ranked top-K lists to this TREC "
+                     "run file and the relevant items beside it (.qrels), for trec_eval or ranx.")] = None,
 ):
     """Reload a trained model and print its ranking metrics (also saved as eval-<split>.json).
 
     Example: recbce evaluate --run runs/quickstart --k 10,20,50 --per-user users.csv --calibration
+
+    Check with another tool: recbce evaluate --run runs/quickstart --lists runs/quickstart/test.run
     """
     from recbce.evaluation.ranking import evaluate_run
     from recbce.evaluation.sampled import WARNING
@@ -155,7 +160,7 @@ def evaluate(
     if split not in ("test", "valid"):
         raise RecbceError(f"--split must be test or valid, not {split!r}")
     metrics = evaluate_run(run, split, parse_ks(k) if k else None, per_user, calibration, log=console.print,
-                           accept_data_change=accept_data_change, data=data)
+                           accept_data_change=accept_data_change, data=data, lists_path=lists)
     if any(name.startswith("sampled_") for name in metrics):
         console.print(f"note: {WARNING}")
     print_metrics({"model": metrics}, title=f"{split} metrics, {run}")
@@ -164,6 +169,7 @@ def evaluate(
 app.command()(serving.recommend)
 app.command()(serving.similar)
 app.command()(serving.export)
+app.command()(comparing.compare)
 
 
 # --- sweeps ------------------------------------------------------------------
@@ -242,16 +248,6 @@ def init(
 
     console.print(f"wrote {write_starter(path, force)}; next: recbce train --config {path}",
                   highlight=False)
-
-
-def parse_ks(text: str) -> list[int]:
-    try:
-        ks = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise RecbceError(f"--k must be comma-separated integers, not {text!r}") from None
-    if min(ks) < 1:
-        raise RecbceError("--k: every K must be >= 1")
-    return sorted(set(ks))
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""What the command line prints, and when: the console, its tables, quiet and verbose."""
+"""What the command line prints, and when: the console, its tables, quiet and verbose; and the
+small option parsers several commands share."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+
+from recbce.errors import RecbceError
 
 console = Console()
 
@@ -74,3 +77,13 @@ def print_sweep(outcomes, metric: str, best=None) -> None:
 
 def number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise RecbceError(f"--k must be comma-separated integers, not {text!r}") from None
+    if min(ks) < 1:
+        raise RecbceError("--k: every K must be >= 1")
+    return sorted(set(ks))

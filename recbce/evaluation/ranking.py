@@ -23,7 +23,8 @@ from recbce.config import EvalConfig
 from recbce.data.dataset import Dataset, Positives, Split
 from recbce.data.timeline import known_before
 from recbce.errors import RunError
-from recbce.evaluation import metrics
+from recbce.evaluation import catalogue, metrics
+from recbce.evaluation.lists import ListRecorder, qrels_path
 from recbce.runs.trained import load_trained
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
@@ -50,8 +51,11 @@ def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = No
 
 def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_users: int | None = None,
              item_counts: torch.Tensor | None = None, with_auc: bool = False,
-             per_user: bool = False, max_memory_mb: float = 256):
-    """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}."""
+             per_user: bool = False, max_memory_mb: float = 256, lists=None):
+    """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}.
+    `lists(users, top, scores)`, if given, sees each chunk's ranked lists (recbce.evaluation.lists).
+    With item_counts (training interactions per item), also popularity, novelty and long-tail
+    share of each list; coverage, Gini and entropy of exposure always (recbce.evaluation.catalogue)."""
     n_users, n_items = len(exclude.indptr) - 1, exclude.n_items
     truth = Positives.from_pairs(heldout.users, heldout.items, n_users, n_items)
     users = torch.nonzero(truth.counts() > 0).squeeze(1)
@@ -60,7 +64,8 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
     step = chunk_users(n_items, max_memory_mb, batch_users)
     columns: dict[str, list[torch.Tensor]] = {}
-    recommended = {k: torch.zeros(n_items, dtype=torch.bool) for k in ks}
+    shown = {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
+    facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
     scores = None
     for start in range(0, len(users), step):
         chunk = users[start:start + step]
@@ -68,25 +73,32 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
         scores = model.score_all(chunk, out=None if scores is None else scores[:len(chunk)])
         scores.view(-1).index_fill_(0, window(excluded, offset, len(chunk) * n_items), -torch.inf)
         top = ranked_top(scores, min(max(ks), n_items))
+        if lists is not None:
+            lists(chunk, top, scores.gather(1, top))
         chunk_relevant = window(relevant, offset, len(chunk) * n_items)
         hits = is_relevant(chunk_relevant, top, n_items).double()
         n_relevant = truth.counts()[chunk].double()
         for k in ks:
-            for name, values in metrics.at_k(hits, n_relevant, k).items():
-                columns.setdefault(f"{name}@{k}", []).append(values)
-            recommended[k][top[:, :k].flatten()] = True
-            if item_counts is not None:
-                popularity = item_counts[top[:, :k]].double().mean(1)
-                columns.setdefault(f"popularity@{k}", []).append(popularity)
+            accuracy = metrics.at_k(hits, n_relevant, k)
+            add(columns, {f"{name}@{k}": values for name, values in accuracy.items()})
+            add(columns, facts.per_list(top, k) if facts else {})
+            shown[k] += catalogue.exposure(top[:, :k], n_items)
         if with_auc:
             candidates = n_items - exclude.counts()[chunk]
-            columns.setdefault("auc", []).append(_auc(scores, chunk_relevant, candidates, n_relevant, step))
+            add(columns, {"auc": _auc(scores, chunk_relevant, candidates, n_relevant, step)})
     table = {name: torch.cat(parts) for name, parts in columns.items()}
     means = {name: float(values.mean()) if len(values) else 0.0 for name, values in table.items()}
-    means.update({f"coverage@{k}": float(seen.double().mean()) for k, seen in recommended.items()})
+    for k, counts in shown.items():
+        means.update(catalogue.over_lists(counts, k))
     if per_user:
         return means, {"user": users, **table}
     return means
+
+
+def add(columns: dict[str, list[torch.Tensor]], values: dict[str, torch.Tensor]) -> None:
+    """Append a chunk's per-user values to their columns."""
+    for name, column in values.items():
+        columns.setdefault(name, []).append(column)
 
 
 def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
@@ -162,11 +174,11 @@ def heldout_and_exclusions(dataset: Dataset, split: str) -> tuple[Split, Positiv
 
 
 def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=None,
-                   per_user: bool = False, seed: int = 0):
+                   per_user: bool = False, seed: int = 0, lists=None):
     """Metrics on `split` ('valid' or 'test') of a loaded dataset, by the configured protocol."""
     heldout, exclude = heldout_and_exclusions(dataset, split)
     with history_known_before(model, dataset, split):
-        return evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user, seed)
+        return evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user, seed, lists)
 
 
 @contextmanager
@@ -181,29 +193,42 @@ def history_known_before(model, dataset: Dataset, split: str):
 
 
 def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives, config: EvalConfig,
-                     ks, per_user: bool, seed: int):
+                     ks, per_user: bool, seed: int, lists=None):
     """Metrics on the held-out pairs by the configured protocol (full ranking or sampled)."""
     if config.protocol == "sampled":
+        if lists is not None:
+            raise RunError("ranked lists are written under full ranking only (eval.protocol: full); "
+                           "this run samples its candidates")
         from recbce.evaluation.sampled import evaluate_sampled
 
         return evaluate_sampled(model, dataset, heldout, exclude, ks or config.k,
                                 config.sampled_negatives, seed)
     return evaluate(model, heldout, exclude, ks or config.k, config.batch_users,
                     item_counts=dataset.item_counts(), with_auc=config.auc, per_user=per_user,
-                    max_memory_mb=config.max_memory_mb)
+                    max_memory_mb=config.max_memory_mb, lists=lists)
 
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
                  per_user_path: Path | None = None, calibration: bool = False, log=print,
-                 accept_data_change: bool = False, data: Path | None = None) -> dict:
+                 accept_data_change: bool = False, data: Path | None = None,
+                 lists_path: Path | None = None) -> dict:
     """Reload a finished run, evaluate it, write eval-<split>.json (and per-user rows; with
-    calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png). The data must
+    calibration, also log loss and ECE of σ(ŷ) and reliability-<split>.png; with lists_path,
+    the ranked lists and relevant items as TREC run and qrels files). The data must
     be what the run trained on unless `accept_data_change`; `data`: where it is now, if moved
     (recbce.runs.trained.moved_data)."""
     config, dataset, model = load_trained(run_dir, accept_data_change, data)
     per_user = per_user_path is not None and config.eval.protocol == "full"
-    result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed)
+    recorder = None if lists_path is None else ListRecorder()
+    if recorder is not None:
+        qrels_path(lists_path)  # a wrong name fails before the work
+    result = evaluate_split(model, dataset, split, config.eval, ks, per_user=per_user, seed=config.seed,
+                            lists=recorder)
     means = result[0] if per_user else result
+    if recorder is not None:
+        qrels = recorder.write(lists_path, heldout_and_exclusions(dataset, split)[0],
+                               dataset.user_ids, dataset.item_ids)
+        log(f"wrote the ranked lists to {lists_path} and the relevant items to {qrels} (TREC)")
     if per_user:
         write_per_user(per_user_path, result[1], dataset.user_ids)
         log(f"wrote per-user rows to {per_user_path}")

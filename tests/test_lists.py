@@ -1,0 +1,100 @@
+"""recbce evaluate --lists (recbce/evaluation/lists.py): the ranked lists and relevant items in
+the TREC formats, checked line by line and scored again by ranx, an evaluator recbce did not write."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from ranx import Qrels, Run
+from ranx import evaluate as ranx_evaluate
+from typer.testing import CliRunner
+
+import recbce
+from recbce.cli.app import app
+from recbce.data.dataset import load_dataset
+from recbce.errors import RunError
+from recbce.runs import load_run
+
+KS = [10, 50]  # 50 of 60 items: users with more than 10 training items have fewer candidates
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory):
+    """A tiny trained run evaluated on test with --lists and --per-user, in chunks of 16 users."""
+    from recbce.data import synth
+
+    tmp = tmp_path_factory.mktemp("lists")
+    data = tmp / "tiny.tsv"
+    synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1).to_csv(
+        data, sep="\t", header=False, index=False)
+    run = recbce.train({"seed": 0, "run": {"dir": str(tmp / "runs"), "name": "listed"},
+                        "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
+                        "model": {"dim": 8}, "train": {"epochs": 2, "patience": 0},
+                        "eval": {"k": KS, "metric": "ndcg@10", "batch_users": 16}}).run_dir
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--k", "10,50", "--lists",
+                                      str(tmp / "test.run"), "--per-user", str(tmp / "users.csv")])
+    assert result.exit_code == 0, result.output
+    return run, tmp
+
+
+def read(path, names) -> pd.DataFrame:
+    return pd.read_csv(path, sep=" ", header=None, names=names, dtype={"user": str, "item": str})
+
+
+def pairs(dataset, splits) -> set[tuple[str, str]]:
+    """The (user id, item id) pairs of some splits, as the files write them."""
+    return {(str(dataset.user_ids[u]), str(dataset.item_ids[i])) for split in splits
+            for u, i in zip(split.users.tolist(), split.items.tolist(), strict=True)}
+
+
+def test_the_files_hold_the_lists_and_the_relevant_items(listed):
+    run_dir, tmp = listed
+    lines = read(tmp / "test.run", ["user", "q0", "item", "rank", "score", "tag"])
+    qrels = read(tmp / "test.qrels", ["user", "zero", "item", "rel"])
+    config, _ = load_run(run_dir)
+    dataset = load_dataset(config.data, config.seed)
+    test, seen = pairs(dataset, [dataset.test]), pairs(dataset, [dataset.train, dataset.valid])
+    assert set(zip(qrels["user"], qrels["item"], strict=True)) == test and len(qrels) == len(test)
+    assert (qrels["rel"] == 1).all() and (lines["q0"] == "Q0").all() and (lines["tag"] == "recbce").all()
+    assert set(lines["user"]) == set(qrels["user"])  # every evaluated user, no other
+    assert not set(zip(lines["user"], lines["item"], strict=True)) & seen  # removed items never listed
+    for _, one in lines.groupby("user", sort=False):
+        assert one["rank"].tolist() == list(range(1, len(one) + 1))
+        assert np.all(np.diff(one["score"].to_numpy()) <= 0)
+    lengths = lines.groupby("user").size()
+    assert lengths.max() == 50 and lengths.min() < 50  # short lists where candidates ran out
+
+
+def test_ranx_finds_recbces_values(listed):
+    run_dir, tmp = listed
+    lines = read(tmp / "test.run", ["user", "q0", "item", "rank", "score", "tag"])
+    # Tools order tied scores their own way: the check is exact only without ties.
+    assert not lines.duplicated(["user", "score"]).any()
+    qrels, run = Qrels.from_file(str(tmp / "test.qrels"), kind="trec"), Run.from_file(str(tmp / "test.run"),
+                                                                                       kind="trec")
+    names = [f"{m}@{k}" for k in KS for m in ("recall", "ndcg", "mrr", "map")]
+    ranx_evaluate(qrels, run, names, make_comparable=True)
+    users = pd.read_csv(tmp / "users.csv", dtype={"user": str}).set_index("user")
+    relevant = users.index.map(qrels.to_dict()).map(len).to_numpy()
+    for name in names:
+        theirs = users.index.map(run.scores[name]).to_numpy(dtype=float)
+        if name.startswith("map@"):  # ranx divides AP@K by R, recbce (as RecBole) by min(R, K)
+            k = int(name.split("@")[1])
+            theirs = theirs * relevant / np.minimum(relevant, k)
+        np.testing.assert_allclose(theirs, users[name].to_numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
+    means = recbce.evaluate(run_dir, k=KS)
+    assert means["recall@10"] == pytest.approx(float(np.mean(list(run.scores["recall@10"].values()))))
+
+
+def test_bad_lists_requests_fail_in_one_line(listed, tmp_path):
+    run_dir, _ = listed
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(run_dir), "--lists",
+                                      str(tmp_path / "x.qrels")])
+    assert result.exit_code == 2 and "name the run file" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.qrels").exists()
+    with pytest.raises(RunError, match="cannot write"):
+        recbce.evaluate(run_dir, lists=tmp_path / "missing" / "test.run")
+    assert math.isfinite(recbce.evaluate(run_dir)["recall@10"])
