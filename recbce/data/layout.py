@@ -29,7 +29,9 @@ def resolved(config: DataConfig, path: str | Path | None = None) -> DataConfig:
     if rows is None:
         return _with(config, False, {})
     header = sniff.first_line_is_header(rows, config.columns) if config.header == "auto" else config.header
-    return _with(config, header, _found(list(rows.iloc[0]), rows, config.columns) if header else {})
+    if not header:
+        return _with(config, False, sniff.unnamed_columns(rows, config.columns))
+    return _with(config, True, _found(list(rows.iloc[0]), rows, config.columns))
 
 
 def _found(names: list, rows, columns: ColumnsConfig) -> dict:

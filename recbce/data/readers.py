@@ -115,13 +115,12 @@ def _parse_delimited(path: Path, sep: str, header: bool, rows: int | None) -> pd
 
 
 def _wanted(columns: dict, n_columns: int, named: bool) -> dict:
-    """Columns to read: rating and timestamp left unset mean positions 2 and 3 when present,
-    in files without a header (in a file with one, name them)."""
+    """Columns to read: rating and timestamp left unset mean positions 2 and 3 when present
+    and no other field reads them, in files without a header (in a file with one, name them)."""
     wanted = {"user": columns["user"], "item": columns["item"]}
+    wanted |= {field: columns[field] for field in ("rating", "timestamp") if columns[field] is not None}
     for field, position in (("rating", 2), ("timestamp", 3)):
-        if columns[field] is not None:
-            wanted[field] = columns[field]
-        elif n_columns > position and not named:
+        if field not in wanted and n_columns > position and not named and position not in wanted.values():
             wanted[field] = position
     return wanted
 

@@ -1,9 +1,10 @@
 """What a delimited file's first lines say: whether the first one is a header (`data.header:
 auto`) and, in a header, which column is which (`data.columns` left out).
 
-The first line is a header when, in every column whose other values all parse as numbers, its
-field does not (an integer id column under "customer_id"); where no column tells (string ids
-and no numbers), when its user and item fields are common column names. A header's columns
+The first line is a header when its id fields do not parse as the rest of their columns do
+(integer ids under "customer_id"); where the ids are text throughout, when the other columns
+of numbers say so in the same way; where no column tells, when its user and item fields are
+common column names. A header's columns
 are found by common names (COMMON_NAMES, compared without case, '_', '-' or spaces); a rating
 or timestamp column whose values are not numbers is left out. Nothing here raises for a file
 that does not parse: the reader then says what is wrong, naming the line.
@@ -102,18 +103,25 @@ def normalised(name) -> str:
 def first_line_is_header(rows: pd.DataFrame, columns: ColumnsConfig) -> bool:
     if isinstance(columns.user, str) or isinstance(columns.item, str):
         return True  # the config names its columns: they are in a header
-    verdicts = []
-    if len(rows) > 1:
-        for position in range(rows.shape[1]):
-            rest = kind(rows.iloc[1:, position])
-            if rest != "text":  # this column tells: does the first field parse as the rest do?
-                first = kind(rows.iloc[:1, position])
-                verdicts.append(KINDS.index(first) <= KINDS.index(rest))
-    if verdicts:
-        return not any(verdicts)
+    ids = [p for p in (columns.user, columns.item) if p < rows.shape[1]]
+    others = [p for p in range(rows.shape[1]) if p not in ids]
+    for positions in (ids, others):  # the id fields first; where they do not tell, the others
+        verdicts = [fits for p in positions if (fits := _first_fits(rows, p)) is not None]
+        if verdicts:
+            return not any(verdicts)
     first = [normalised(field) for field in rows.iloc[0]]
-    known = [any(name in COMMON_NAMES[f] for name in first) for f in ("user", "item")]
-    return all(known)
+    return all(any(name in COMMON_NAMES[f] for name in first) for f in ("user", "item"))
+
+
+def _first_fits(rows: pd.DataFrame, position: int) -> bool | None:
+    """Whether the first field parses as the rest of its column does; None where the column
+    does not tell (its values are text, or there is no rest)."""
+    if len(rows) < 2:
+        return None
+    rest = kind(rows.iloc[1:, position])
+    if rest == "text":
+        return None
+    return KINDS.index(kind(rows.iloc[:1, position])) <= KINDS.index(rest)
 
 
 def named_columns(names: list, rows: pd.DataFrame | None, columns: ColumnsConfig) -> dict:
@@ -136,6 +144,17 @@ def named_columns(names: list, rows: pd.DataFrame | None, columns: ColumnsConfig
                 taken.add(names[position])
             break
     return found
+
+
+def unnamed_columns(rows: pd.DataFrame, columns: ColumnsConfig) -> dict:
+    """Without a header, rating and timestamp left out take positions 2 and 3; where the
+    first row holds text there (an artist's name), the rating is the first column of numbers
+    after the ids instead (a play count), and the reader gives a column to one field only."""
+    left_out = [f for f in ("rating", "timestamp") if f not in columns.model_fields_set]
+    if "rating" not in left_out or rows.shape[1] <= 2 or kind(rows.iloc[:1, 2]) != "text":
+        return {}
+    numbers = [p for p in range(3, rows.shape[1]) if kind(rows.iloc[:, p]) != "text"]
+    return {"rating": numbers[0]} if numbers else {}
 
 
 def positions_left(names: list, found: dict, columns: ColumnsConfig) -> dict:
