@@ -73,3 +73,36 @@ def test_init_with_data_end_to_end(tmp_path):
                            cwd=tmp_path, capture_output=True, text=True, env=env)
     assert check.returncode == 0, check.stderr
     assert re.search(r"interactions\s+│\s+35 ", check.stdout)  # 35 distinct pairs of the 60 rows
+
+
+def test_config_validate_reads_the_first_rows_and_says_which_settings_read_them(tmp_path):
+    import recbce
+    from recbce.errors import DataError
+
+    data = tmp_path / "orders.csv"
+    data.write_text("customer_id,product_id,ts\n17,9001,1700000000\n18,9001,1700000050\n")
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(yaml.safe_dump({"data": {"path": str(data)}}))  # the config: only the path
+    bad.write_text(yaml.safe_dump({"data": {"path": str(data), "header": False}}))
+    result = CliRunner().invoke(app, ["config", "validate", str(good)])
+    assert result.exit_code == 0 and result.output.startswith("ok:")
+    result = CliRunner().invoke(app, ["config", "validate", str(bad)])
+    line = result.output.strip().replace("\n", "")
+    assert result.exit_code == 2 and line.startswith(f"error: {bad}: {data}: line 1: user id 'customer_id'")
+    assert ("it reads with data.header: true, data.columns: {user: customer_id, item: product_id, "
+            "timestamp: ts}") in line
+    with pytest.raises(DataError) as caught:
+        recbce.check_config(bad)
+    assert line == f"error: {caught.value}"
+    assert recbce.check_config(bad, data=False).data.header is False
+    assert recbce.check_config(good).data.path == str(data)
+
+
+def test_config_validate_checks_a_predefined_test_file_as_well(tmp_path, tiny_data):
+    test = tmp_path / "test.tsv"
+    test.write_text("1\t8\n2\tnine\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"path": str(tiny_data), "split": {
+        "method": "predefined", "test_path": str(test)}}}))
+    result = CliRunner().invoke(app, ["config", "validate", str(config)])
+    assert result.exit_code == 2 and f"{test}: line 2: item id 'nine'" in result.output.replace("\n", "")
