@@ -8,10 +8,11 @@ The Python API (recbce.api) loads on first use, so `import recbce` stays light:
 """
 
 __version__ = "0.1.0"
-__all__ = ["Recommender", "Run", "TuneResult", "UnknownIdError", "compare", "evaluate", "load", "train",
-           "tune"]
+__all__ = ["Recommender", "Run", "TuneResult", "UnknownIdError", "check_config", "compare", "evaluate",
+           "load", "train", "tune"]
 
-_API = {"train": "recbce.api", "load": "recbce.api", "evaluate": "recbce.api", "Run": "recbce.api",
+_API = {"train": "recbce.api", "check_config": "recbce.api", "load": "recbce.api", "evaluate": "recbce.api",
+        "Run": "recbce.api",
         "Recommender": "recbce.recommender", "UnknownIdError": "recbce.recommender",
         "tune": "recbce.tuning.tune", "TuneResult": "recbce.tuning.tune",
         "compare": "recbce.evaluation.compare"}

@@ -84,6 +84,20 @@ def evaluate(run_dir: str | Path, split: str = "test", k: list[int] | None = Non
         raise DataChanged(err.change, err.record, "accept_data_change=True") from None
 
 
+def check_config(config_or_path: str | Path | dict | Config, overrides: dict[str, Any] | None = None,
+                 data: bool = True) -> Config:
+    """The validated Config, as `recbce config validate` checks it: ConfigError naming the key,
+    or (`data`) DataError if a data file it names is missing or its first 1,000 rows do not
+    read with its settings (naming the file, the line and the settings that read it)."""
+    from recbce.data.survey import check_data
+
+    config = resolve(config_or_path, overrides or {})
+    if data:
+        check_data(config, str(config_or_path) if isinstance(config_or_path, str | Path) else "config",
+                   "pass data=False")
+    return config
+
+
 def load(run_dir: str | Path) -> Recommender:
     """A trained run as a Recommender, from its folder alone (the data need not exist)."""
     return Recommender.load(run_dir)

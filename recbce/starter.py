@@ -8,9 +8,11 @@ shown commented out: edit the loss or the model kind and they follow."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from recbce import runs
+from recbce import runs, yaml_loader
+from recbce.config import validate
 from recbce.errors import RunError
 
 STARTER = """\
@@ -62,7 +64,36 @@ logging:
 """
 
 
-def write_starter(path: Path, overwrite: bool = False) -> Path:
+STARTER_DATA = """\
+  path: data/quickstart.tsv   # user item [rating] [timestamp], one interaction a line
+  format: auto                # auto | tsv | csv | delimited | movielens | adjacency | parquet
+"""
+
+
+def data_starter(data: Path) -> tuple[str, list[str]]:
+    """The starter config with the data section that reads `data` (recbce.data.survey), and
+    what was decided, one line each."""
+    from recbce.data.survey import survey
+
+    found = survey(data)
+    config = found.config
+    lines = [f"  path: {json.dumps(str(data))}   # {found.rows:,} rows, {found.users:,} users, "
+             f"{found.items:,} items (recbce init --data)",
+             f"  format: {config.format}  # auto | tsv | csv | delimited | movielens | adjacency | parquet"]
+    if config.sep is not None:
+        lines.append(f"  sep: {json.dumps(config.sep)}")
+    lines.append(f"  header: {json.dumps(config.header)}  # auto: decided from the first lines")
+    if config.columns.model_fields_set:
+        written = {f: getattr(config.columns, f) for f in config.columns.model_dump()
+                   if f in config.columns.model_fields_set}
+        lines.append(f"  columns: {json.dumps(written)}  # by name with a header, else by position")
+    text = STARTER.replace(STARTER_DATA, "\n".join(lines) + "\n")
+    validate(yaml_loader.load(text), source="recbce init --data")  # written only if it reads back
+    return text, found.notes
+
+
+def write_starter(path: Path, overwrite: bool = False, text: str = STARTER) -> Path:
+    """Write `text` (the starter config, or data_starter's) to `path`."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise RunError(f"{path} exists: pass --force to replace it")
@@ -70,5 +101,5 @@ def write_starter(path: Path, overwrite: bool = False) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise RunError(f"cannot write {path}: {err.strerror or err}") from None
-    runs.write_text(path, STARTER)
+    runs.write_text(path, text)
     return path

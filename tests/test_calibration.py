@@ -102,3 +102,26 @@ def test_calibration_is_reproducible(tmp_path):
     from recbce.evaluation.calibration import calibrate
 
     assert calibrate(model, dataset, dataset.test, 0) == calibrate(model, dataset, dataset.test, 0)
+
+
+def test_the_equal_mass_ece_sees_what_an_equal_width_bin_averages_away():
+    import pytest
+
+    from recbce.evaluation.calibration import adaptive_calibration_error, expected_calibration_error
+
+    # two groups inside the first equal-width bin [0, 1/15): 0.001 predicted, 3% observed, and
+    # 0.06 predicted, 3.1% observed: the bin's means agree, the pairs do not
+    probs = torch.cat([torch.full((1000,), 0.001, dtype=torch.float64),
+                       torch.full((1000,), 0.06, dtype=torch.float64)])
+    labels = torch.zeros(2000, dtype=torch.float64)
+    labels[:30], labels[1000:1031] = 1.0, 1.0
+    assert expected_calibration_error(probs, labels, bins=15) == pytest.approx(0.0, abs=1e-12)
+    expected = 0.5 * abs(0.001 - 0.030) + 0.5 * abs(0.06 - 0.031)
+    assert adaptive_calibration_error(probs, labels, bins=2) == pytest.approx(expected, rel=1e-9)
+    assert adaptive_calibration_error(probs, labels, bins=1) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_metric_cells_show_counts_as_integers():
+    from recbce.cli.console import cell
+
+    assert cell(2_000_000) == "2,000,000" and cell(0.12345) == "0.1235" and cell(True) == "1.0000"

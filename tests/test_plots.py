@@ -79,3 +79,22 @@ def test_without_matplotlib_training_works_and_plot_says_how_to_install(
     result = runner.invoke(app, ["plot", str(run)])
     assert result.exit_code == 2
     assert result.output.strip() == "error: plots need matplotlib: pip install 'recbce[plot]'"
+
+
+def test_the_examples_per_second_axis_has_no_offset_over_its_title(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    from recbce.runs import plots
+    from recbce.runs.registry import RunRecord
+
+    drawn = {}
+    monkeypatch.setattr(plots, "write_png", lambda figure, out: drawn.setdefault("figure", figure))
+    history = [{"epoch": e, "loss": 0.5 / e, "examples_per_s": 12_345_678.0 + e * 1000.0,
+                "valid/ndcg@20": 0.1 * e} for e in (1, 2, 3)]
+    plots.draw([RunRecord(path=tmp_path / "fast", config={"eval": {"metric": "ndcg@20"}}, history=history)],
+               tmp_path / "curves.png")
+    figure = drawn["figure"]
+    figure.canvas.draw()
+    speed = figure.axes[2]
+    assert speed.get_title().startswith("examples/s")
+    assert speed.yaxis.get_offset_text().get_text() == ""
+    assert any("12" in label.get_text() for label in speed.get_yticklabels())

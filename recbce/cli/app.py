@@ -239,14 +239,19 @@ def plot(
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("recbce.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Your interaction file: its format, separator, "
+                    "header and columns are found and written into the data section.")] = None,
 ):
     """Write a commented starter config (it validates as written; edit, then train).
 
-    Example: recbce init my.yaml && recbce train --config my.yaml
+    Example: recbce init my.yaml --data interactions.csv && recbce train --config my.yaml
     """
-    from recbce.starter import write_starter
+    from recbce.starter import STARTER, data_starter, write_starter
 
-    console.print(f"wrote {write_starter(path, force)}; next: recbce train --config {path}",
+    text, decided = data_starter(data) if data is not None else (STARTER, [])
+    for line in decided:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {write_starter(path, force, text)}; next: recbce train --config {path}",
                   highlight=False)
 
 

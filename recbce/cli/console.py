@@ -40,8 +40,13 @@ def print_metrics(columns: dict[str, dict[str, float]], title: str) -> None:
     for name in columns:
         table.add_column(name, justify="right")
     for metric in next(iter(columns.values())):
-        table.add_row(metric, *(f"{values[metric]:.4f}" for values in columns.values()))
+        table.add_row(metric, *(cell(values[metric]) for values in columns.values()))
     console.print(table)
+
+
+def cell(value) -> str:
+    """A count (such as calibration's pairs) as an integer, a metric to 4 decimals."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else f"{value:.4f}"
 
 
 def print_wide(table: Table) -> None:

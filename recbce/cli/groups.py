@@ -89,25 +89,20 @@ def config_validate(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a key: train.lr=0.01")] = None,
     no_data_check: Annotated[bool, typer.Option("--no-data-check", help="Do not require the data files "
-                             "it names to exist.")] = False,
+                             "it names to exist and read.")] = False,
 ):
     """Check a config without training: exit 0 if valid and its data files exist (read from the
-    current folder), else one line naming the key or the file and exit 2.
+    current folder) and their first 1,000 rows read with its data settings; else one line naming
+    the key, or the file and its line with the settings that read it, and exit 2.
 
     Example: recbce config validate configs/quickstart.yaml
     """
-    from recbce.config import data_paths, load_config
-    from recbce.errors import DataError
+    from recbce.config import load_config
+    from recbce.data.survey import check_data
 
     loaded = load_config(config, set_ or [])
     if not no_data_check:
-        for key, path in data_paths(loaded).items():
-            if Path(path).is_dir():
-                raise DataError(f"{config}: {key} {path} is a folder, not a file: name the data file "
-                                "inside it, or pass --no-data-check")
-            if not Path(path).is_file():
-                raise DataError(f"{config}: {key} {path} not found (from {Path.cwd()}); see the README's "
-                                "'Where the data comes from', or pass --no-data-check")
+        check_data(loaded, str(config), "pass --no-data-check")
     console.print(f"ok: {config} is valid (run folder {loaded.run_dir}, {loaded.train.epochs} epochs, "
                   f"loss {loaded.loss.name}, {loaded.sampler.kind} sampler)", highlight=False, soft_wrap=True)
 

@@ -59,7 +59,8 @@ class SplitConfig(Section):
 
 
 class ColumnsConfig(Section):
-    """Where each field is: a 0-based position, or a name when the file has a header."""
+    """Where each field is: a 0-based position, or a name when the file has a header. Left out,
+    with a header: found by common names (user_id, movieId, rating, ts, ...: recbce.data.sniff)."""
 
     user: NonNegativeInt | str = 0
     item: NonNegativeInt | str = 1
@@ -71,7 +72,9 @@ class DataConfig(Section):
     path: str = "data/quickstart.tsv"
     format: Literal["auto", "csv", "tsv", "delimited", "movielens", "adjacency", "parquet"] = "auto"
     sep: str | None = None  # delimited text: the separator
-    header: bool = False  # delimited text: the first line names the columns
+    # delimited text: the first line names the columns. auto: decided from the file's first lines
+    # (recbce.data.sniff); a run's config.yaml records true or false, as it read the file.
+    header: bool | Literal["auto"] = "auto"
     columns: ColumnsConfig = ColumnsConfig()
     min_rating: float | None = None  # implicit feedback: keep ratings >= this
     kcore: int = Field(0, ge=0, le=2**31)  # keep users and items with >= kcore interactions, iteratively

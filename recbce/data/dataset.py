@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from recbce.config import DataConfig
+from recbce.data.layout import resolved
 from recbce.data.readers import read_interactions
 from recbce.data.splits import holdout, implicit, kcore, leave_one_out, temporal
 from recbce.errors import DataError
@@ -116,7 +117,9 @@ def heldout_size(valid, test) -> int:
 
 
 def load_frames(config: DataConfig, seed: int):
-    """(train, valid or None, test, report of dropped rows) as frames in the file's own ids."""
+    """(train, valid or None, test, report of dropped rows) as frames in the file's own ids.
+    Every file is read as data.path's first lines say (one header decision for all)."""
+    config = resolved(config)
     frame = read_interactions(config.path, config)
     frame, report = implicit(frame, config.min_rating, config.path)
     frame, report["kcore"] = kcore(frame, config.kcore)

@@ -10,6 +10,7 @@ it applies, the line.
 from __future__ import annotations
 
 import io
+import itertools
 import warnings
 from pathlib import Path
 
@@ -17,47 +18,35 @@ import numpy as np
 import pandas as pd
 
 from recbce.config import DataConfig
+from recbce.data.layout import resolved
+from recbce.data.sniff import UNIT_SEPARATOR, detect_format, json_refusal, separator
 from recbce.errors import DataError
 
 FIELDS = ("user", "item", "rating", "timestamp")
-UNIT_SEPARATOR = "\x1f"  # ASCII field separator: stands in for multi-character data.sep
 
 
-def detect_format(path: Path) -> str:
-    name = path.name.lower()
-    if name in ("u.data", "ratings.dat", "ratings.csv"):
-        return "movielens"
-    if name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith((".tsv", ".data")):
-        return "tsv"
-    if name.endswith(".txt"):
-        return "adjacency"
-    raise DataError(f"{path}: cannot tell the format from the name; set data.format")
-
-
-def read_interactions(path: str | Path, config: DataConfig) -> pd.DataFrame:
-    """Columns user, item and, where present, rating and timestamp; validated."""
+def read_interactions(path: str | Path, config: DataConfig, rows: int | None = None) -> pd.DataFrame:
+    """Columns user, item and, where present, rating and timestamp; validated. `rows`: only
+    the first rows (lines, in the adjacency format), to check that a file reads."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
-        return _read(path, config)
+        return _read(path, resolved(config, path), rows)
     except OSError as err:  # permission denied, an I/O error: pandas and pyarrow raise these too
         raise DataError(f"{path}: cannot read: {err.strerror or str(err).splitlines()[0]}") from None
 
 
-def _read(path: Path, config: DataConfig) -> pd.DataFrame:
+def _read(path: Path, config: DataConfig, rows: int | None) -> pd.DataFrame:
     fmt = detect_format(path) if config.format == "auto" else config.format
     if fmt == "parquet":
         frame, first_line = _read_parquet(path, config), 1
+        frame = frame if rows is None else frame.head(rows)
     else:
         _check_text(path)
         if fmt == "adjacency":
-            return _read_adjacency(path)
-        frame, first_line = _read_delimited(path, fmt, config)
+            return _read_adjacency(path, rows)
+        frame, first_line = _read_delimited(path, fmt, config, rows)
     return _validate(frame, path, first_line)
 
 
@@ -68,6 +57,8 @@ def _check_text(path: Path) -> None:
         raise DataError(f"{path}: the file is empty")
     if b"\0" in head:
         raise DataError(f"{path}: a binary file, not delimited text")
+    if head.lstrip().startswith(b"{"):
+        raise DataError(json_refusal(path))
 
 
 def _delimited_options(path: Path, fmt: str, config: DataConfig) -> tuple[str, bool, dict]:
@@ -81,15 +72,15 @@ def _delimited_options(path: Path, fmt: str, config: DataConfig) -> tuple[str, b
             return ",", True, {"user": "userId", "item": "movieId", "rating": "rating",
                                "timestamp": "timestamp"}
         return "\t", False, {"user": 0, "item": 1, "rating": 2, "timestamp": 3}
-    sep = config.sep or {"csv": ",", "tsv": "\t"}.get(fmt)
+    sep = separator(fmt, config)
     if sep is None:
         raise DataError(f"{path}: data.format delimited needs data.sep")
     return sep, config.header, columns
 
 
-def _read_delimited(path: Path, fmt: str, config: DataConfig) -> tuple[pd.DataFrame, int]:
+def _read_delimited(path: Path, fmt: str, config: DataConfig, rows: int | None) -> tuple[pd.DataFrame, int]:
     sep, header, columns = _delimited_options(path, fmt, config)
-    raw = _parse_delimited(path, sep, header)
+    raw = _parse_delimited(path, sep, header, rows)
     if len(raw) == 0:
         raise DataError(f"{path}: no interactions (only a header)")
     wanted = _wanted(columns, raw.shape[1], header)
@@ -97,7 +88,7 @@ def _read_delimited(path: Path, fmt: str, config: DataConfig) -> tuple[pd.DataFr
     return frame, 2 if header else 1
 
 
-def _parse_delimited(path: Path, sep: str, header: bool) -> pd.DataFrame:
+def _parse_delimited(path: Path, sep: str, header: bool, rows: int | None) -> pd.DataFrame:
     """pandas' C parser; a separator longer than one character is first swapped for a unit
     separator (the C parser takes one character, the Python one is many times slower)."""
     source = path
@@ -112,7 +103,7 @@ def _parse_delimited(path: Path, sep: str, header: bool) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             return pd.read_csv(source, sep=sep, header=0 if header else None, skip_blank_lines=False,
-                               engine="c", low_memory=True, keep_default_na=True)
+                               engine="c", low_memory=True, keep_default_na=True, nrows=rows)
     except pd.errors.EmptyDataError:  # the text is not empty (_check_text): its first line is
         raise DataError(f"{path}: line 1: a blank line (no fields)") from None
     except pd.errors.ParserError as err:
@@ -124,13 +115,12 @@ def _parse_delimited(path: Path, sep: str, header: bool) -> pd.DataFrame:
 
 
 def _wanted(columns: dict, n_columns: int, named: bool) -> dict:
-    """Columns to read: rating and timestamp left unset mean positions 2 and 3 when present,
-    in files without a header (in a file with one, name them)."""
+    """Columns to read: rating and timestamp left unset mean positions 2 and 3 when present
+    and no other field reads them, in files without a header (in a file with one, name them)."""
     wanted = {"user": columns["user"], "item": columns["item"]}
+    wanted |= {field: columns[field] for field in ("rating", "timestamp") if columns[field] is not None}
     for field, position in (("rating", 2), ("timestamp", 3)):
-        if columns[field] is not None:
-            wanted[field] = columns[field]
-        elif n_columns > position and not named:
+        if field not in wanted and n_columns > position and not named and position not in wanted.values():
             wanted[field] = position
     return wanted
 
@@ -218,10 +208,11 @@ def _fits_int64(token: str) -> bool:
         return False
 
 
-def _read_adjacency(path: Path) -> pd.DataFrame:
+def _read_adjacency(path: Path, rows: int | None = None) -> pd.DataFrame:
     """LightGCN/NGCF form: one line per user, `user item item ...` (integer ids)."""
     try:
-        text = path.read_text()
+        with path.open() as handle:
+            text = handle.read() if rows is None else "".join(itertools.islice(handle, rows))
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     lines = text.splitlines()

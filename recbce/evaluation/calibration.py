@@ -10,7 +10,8 @@ positives : negatives matches the data's density ρ (about (1 − ρ)/ρ negativ
 positive, each attached to the user of a random held-out positive, so every user is
 represented in proportion to its held-out items). Seeded. When that would exceed
 `max_pairs`, a seeded random subset of the positives is used, keeping the ratio.
-ECE uses equal-width probability bins: Σ_b (n_b / N) |mean σ(ŷ) in b − positive rate in b|.
+ECE uses equal-width probability bins: Σ_b (n_b / N) |mean σ(ŷ) in b − positive rate in b|;
+ece_adaptive the same over equal-mass bins (each about N / bins pairs).
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     return float((table["count"] / len(probs) * (table["predicted"] - table["observed"]).abs()).sum())
 
 
+def adaptive_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """ECE over equal-mass bins (each holds about N / bins pairs, by predicted probability):
+    where almost every pair sits near zero, equal-width bins hide the mid-range in one bin."""
+    order = torch.argsort(probs)
+    which = torch.arange(len(probs)) * bins // max(len(probs), 1)
+    count = torch.bincount(which, minlength=bins).double()
+    predicted = torch.bincount(which, weights=probs[order], minlength=bins)
+    observed = torch.bincount(which, weights=labels[order], minlength=bins)
+    return float((predicted - observed).abs().sum() / count.sum().clamp(min=1))
+
+
 def calibrate(model, dataset: Dataset, heldout: Split, seed: int, bins: int = 15,
               plot_path: Path | None = None) -> dict:
     """Log loss, ECE and the pair counts on `heldout`; optionally a reliability-diagram PNG."""
@@ -90,6 +102,7 @@ def calibrate(model, dataset: Dataset, heldout: Split, seed: int, bins: int = 15
     result = {
         "calibration/log_loss": log_loss(logits, pairs.labels),
         "calibration/ece": expected_calibration_error(probs, pairs.labels, bins),
+        "calibration/ece_adaptive": adaptive_calibration_error(probs, pairs.labels, bins),
         "calibration/mean_probability": float(probs.mean()),
         "calibration/positive_rate": float(pairs.labels.mean()),
         "calibration/pairs": len(pairs.labels),
@@ -98,5 +111,5 @@ def calibrate(model, dataset: Dataset, heldout: Split, seed: int, bins: int = 15
         from recbce.runs.plots import reliability_diagram
 
         reliability_diagram(reliability(probs, pairs.labels, bins), result["calibration/ece"],
-                            Path(plot_path))
+                            Path(plot_path), result["calibration/ece_adaptive"])
     return result

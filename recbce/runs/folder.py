@@ -14,6 +14,7 @@ import torch
 
 from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
+from recbce.data.layout import resolved
 from recbce.errors import DataChanged, RunError
 from recbce.runs.files import first_line, save_torch, write_json, write_text
 from recbce.runs.status import STATUS_FILE, is_finished
@@ -23,7 +24,9 @@ DATA_FILE = "data.json"
 
 
 def write_config(run_dir: Path, config: Config) -> None:
-    write_text(run_dir / "config.yaml", to_yaml(config))
+    """config.yaml: the config as the run read its data (data.header auto decided, the columns
+    found by name written in), so that a resume or an evaluation reads it the same way."""
+    write_text(run_dir / "config.yaml", to_yaml(config.model_copy(update={"data": resolved(config.data)})))
 
 
 def config_to_resume(run_dir: Path) -> Config:

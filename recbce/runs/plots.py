@@ -77,6 +77,8 @@ def draw(records: list[RunRecord], out: Path) -> Path:
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
+    # plain numbers: matplotlib's "1e7" offset text would sit on the examples/s title
+    speed_axes.ticklabel_format(axis="y", style="plain", useOffset=False)
     if len(records) > 1:
         loss_axes.legend(fontsize="small")
     else:
@@ -92,16 +94,20 @@ def write_png(figure, out: Path) -> Path:
     return out
 
 
-def reliability_diagram(table: dict, ece: float, out: Path) -> Path:
-    """Observed positive rate against mean predicted σ(ŷ) per bin, with the diagonal."""
+def reliability_diagram(table: dict, ece: float, out: Path, adaptive_ece: float | None = None) -> Path:
+    """Observed positive rate against mean predicted σ(ŷ) per bin, with the diagonal; each
+    point labelled with its bin's pair count (a sparse bin swings as loudly as a dense one)."""
     Figure, FigureCanvasAgg, _ = require_matplotlib()
     figure = Figure(figsize=(4.5, 4.5), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     used = table["count"] > 0
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
-    axes.plot(table["predicted"][used].numpy(), table["observed"][used].numpy(), marker="o",
-              label=f"model (ECE {ece:.4f})")
+    adaptive = f", equal-mass {adaptive_ece:.4f}" if adaptive_ece is not None else ""
+    x, y = table["predicted"][used].numpy(), table["observed"][used].numpy()
+    axes.plot(x, y, marker="o", label=f"model (ECE {ece:.4f}{adaptive})")
+    for px, py, n in zip(x, y, table["count"][used].long().tolist(), strict=True):
+        axes.annotate(f"{n:,}", (px, py), textcoords="offset points", xytext=(4, -10), fontsize=6)
     axes.set_xlabel("mean predicted σ(ŷ) in bin")
     axes.set_ylabel("observed interaction rate in bin")
     axes.set_title("reliability diagram")
