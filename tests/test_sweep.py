@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from recbce.cli.app import app
 from recbce.errors import ConfigError
+from recbce.evaluation.per_user import mean_and_error
 from recbce.training import sweep
 
 runner = CliRunner()
@@ -53,6 +54,9 @@ def test_sweep_runs_the_grid_and_tabulates_it(make_config, tmp_path):
         assert row["status"] == "finished" and row["error"] == ""
         assert float(row["recall@20"]) == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
         assert float(row["train_s"]) >= 0 and float(row["examples_per_s"]) > 0
+        mean, error = mean_and_error(out / name)["recall@20"]  # over test users, run again
+        assert mean == pytest.approx(summary["test"]["recall@20"], abs=1e-12)
+        assert float(row["recall@20_se"]) == pytest.approx(error, rel=1e-9) and error > 0
     markdown = (out / "sweep.md").read_text().splitlines()
     assert len(markdown) == 2 + 4
     assert markdown[0].startswith("| run | loss.name | sampler.ratio | status | picked | valid/ndcg@20 | "
@@ -73,7 +77,8 @@ def test_sweep_runs_the_grid_and_tabulates_it(make_config, tmp_path):
         cells = [cell.strip() for cell in line.strip("│").split("│")]
         assert cells == ["*" if name == pick else "", row["loss.name"], row["sampler.ratio"],
                          f"{float(row['valid/recall@20']):.4f}", f"{float(row['valid/ndcg@20']):.4f}",
-                         f"{float(row['recall@20']):.4f}", f"{float(row['train_s']):.1f}"]
+                         f"{float(row['recall@20']):.4f} ±{float(row['recall@20_se']):.4f}",
+                         f"{float(row['train_s']):.1f}"]
     assert "* validation's pick (best valid ndcg@20)" in result.output
     size = (round(sweep.PLOT_SIZE[0] * sweep.PLOT_DPI), round(sweep.PLOT_SIZE[1] * sweep.PLOT_DPI))
     assert png_size((out / "sweep.png").read_bytes()) == size

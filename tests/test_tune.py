@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import recbce
 from recbce.cli.app import app
 from recbce.data import synth
+from recbce.evaluation.per_user import mean_and_error
 from recbce.runs.status import read_status
 
 runner = CliRunner()
@@ -90,6 +91,10 @@ def test_the_best_trial_is_chosen_on_validation_and_scored_on_test_once(study):
     scored = [path for path in result.out.glob("trial-*/eval-test.json")]
     assert scored == [best_dir / "eval-test.json"]
     assert (result.out / "tune.png").stat().st_size > 0
+    mean, error = mean_and_error(best_dir, "valid")["ndcg@10"]  # the trial's users, run again
+    assert mean == pytest.approx(result.best_value, abs=1e-12)
+    assert best_row["se"] == pytest.approx(error, rel=1e-9) and error > 0
+    assert complete["se"].notna().all() and frame[frame["state"] != "complete"]["se"].isna().all()
 
 
 def test_best_yaml_trains_to_the_validation_figure_the_study_reports(study, tmp_path):

@@ -54,8 +54,9 @@ def print_wide(table: Table) -> None:
     natural = console.measure(table, options=console.options.update_width(1000)).maximum
     Console(width=max(console.width, natural)).print(table)
 def print_sweep(outcomes, metric: str, best=None) -> None:
-    """One row per grid cell: its grid values, best validation and test `metric`, training
-    seconds, and status and error if any failed; `best` (the run validation picks) marked *.
+    """One row per grid cell: its grid values, best validation and test `metric` (± its standard
+    error over test users), training seconds, and status and error if any failed; `best` (the
+    run validation picks) marked *.
     Narrow enough for an 80-column terminal with two grid keys (sweep.md has every column)."""
     from recbce.training.sweep import short_keys
 
@@ -68,20 +69,24 @@ def print_sweep(outcomes, metric: str, best=None) -> None:
     for name in keys.values():
         table.add_column(name, no_wrap=True)
     valid = [metric] if selection == metric else [metric, selection]
-    for column in [*(f"valid {m}" if len(valid) > 1 else "valid" for m in valid), "test", "train s"]:
+    for column in [*(f"valid\n{m}" if len(valid) > 1 else "valid" for m in valid), "test", "train s"]:
         table.add_column(column, justify="right", no_wrap=True)
     for column in ["status", "error"] if failed else []:
         table.add_column(column)
     for o in outcomes:
         state = [o.status, o.error] if failed else []
         table.add_row("*" if o is best else "", *(str(o.values[k]) for k in keys),
-                      *(number(o.valid.get(m)) for m in valid), number(o.test.get(metric)),
+                      *(number(o.valid.get(m)) for m in valid),
+                      number(o.test.get(metric), o.test_se.get(metric)),
                       "" if o.train_seconds is None else f"{o.train_seconds:.1f}", *state)
     console.print(table)
 
 
-def number(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+def number(value: float | None, error: float | None = None) -> str:
+    """A metric, with its standard error over users when there is one."""
+    if value is None:
+        return ""
+    return f"{value:.4f}" if error is None or error != error else f"{value:.4f} ±{error:.4f}"
 
 
 def parse_ks(text: str) -> list[int]:

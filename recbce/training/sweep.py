@@ -38,6 +38,7 @@ class Outcome:
     selection: str = ""  # the run's eval.metric, which picks its epoch and the sweep's run
     valid: dict[str, float] = field(default_factory=dict)  # each metric's best validation value
     test: dict[str, float] = field(default_factory=dict)
+    test_se: dict[str, float] = field(default_factory=dict)  # standard error over test users
     train_seconds: float | None = None
     examples_per_s: float | None = None
     error: str = ""
@@ -103,6 +104,10 @@ def run_sweep(base: Path, grid: dict[str, list], overrides: list[str], out: Path
             fail(outcome, err, log)
             continue
         record(outcome, summary, out / outcome.name)
+        if config.eval.protocol == "full":  # a sampled protocol has no per-user ranking to spread
+            from recbce.evaluation.per_user import mean_and_error
+
+            outcome.test_se = {m: se for m, (_, se) in mean_and_error(out / outcome.name).items()}
     return outcomes
 
 
@@ -173,16 +178,19 @@ def picked(outcomes: list[Outcome]) -> Outcome | None:
 
 def table_rows(outcomes: list[Outcome], metric: str | None = None) -> tuple[list[str], list[list]]:
     """Header and rows: grid values, status, validation's pick, the best validation value of
-    eval.metric (and of `metric`), every test metric, train seconds, examples/s, error."""
+    eval.metric (and of `metric`), every test metric, the standard error over test users of
+    `metric`, train seconds, examples/s, error."""
     keys = list(outcomes[0].values) if outcomes else []
     valid = list(dict.fromkeys([*(o.selection for o in outcomes if o.selection), *[metric] * bool(metric)]))
     metrics = list(dict.fromkeys(m for o in outcomes for m in o.test))
     best = picked(outcomes)
-    header = ["run", *keys, "status", "picked", *(f"valid/{m}" for m in valid), *metrics, "train_s",
-              "examples_per_s", "error"]
+    spread = [metric] if metric and any(metric in o.test_se for o in outcomes) else []
+    header = ["run", *keys, "status", "picked", *(f"valid/{m}" for m in valid), *metrics,
+              *(f"{m}_se" for m in spread), "train_s", "examples_per_s", "error"]
     rows = [[o.name, *(o.values[k] for k in keys), o.status, "yes" if o is best else "",
-             *(o.valid.get(m) for m in valid), *(o.test.get(m) for m in metrics), o.train_seconds,
-             o.examples_per_s, o.error] for o in outcomes]
+             *(o.valid.get(m) for m in valid), *(o.test.get(m) for m in metrics),
+             *(o.test_se.get(m) for m in spread), o.train_seconds, o.examples_per_s, o.error]
+            for o in outcomes]
     return header, rows
 
 

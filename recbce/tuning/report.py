@@ -29,7 +29,8 @@ STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING
 
 def trials_frame(study, plan: Plan) -> pd.DataFrame:
     """One row per trial: rank (finished trials, by validation), state, the drawn values, best
-    validation, epochs, seconds and the error of a failed trial."""
+    validation and its standard error over validation users, epochs, seconds and the error of a
+    failed trial."""
     keys = [d.key for d in plan.dimensions]
     rows = []
     for trial in study.get_trials(deepcopy=False):
@@ -38,10 +39,11 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
         rows.append({"trial": trial.number, "state": state,
                      **{key: trial.params.get(key) for key in keys},
                      f"valid {plan.metric}": best_value(trial),
+                     "se": trial.user_attrs.get("valid_se"),  # over validation users
                      "epochs": len(record.history) if record else None,
                      "seconds": record.seconds if record else None,
                      "error": trial.user_attrs.get("error", "")})
-    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "epochs",
+    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "se", "epochs",
                                         "seconds", "error"])
     finished = frame["state"] == "complete"
     ranks = frame.loc[finished, f"valid {plan.metric}"].rank(ascending=False, method="first")

@@ -109,6 +109,10 @@ def run_trial(study, trial, plan: Plan) -> None:
                           "pruner: its validation was behind the other trials'")
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     else:
+        if config.eval.protocol == "full":  # a sampled protocol has no per-user ranking to spread
+            from recbce.evaluation.per_user import mean_and_error
+
+            trial.set_user_attr("valid_se", mean_and_error(folder, "valid")[plan.metric][1])
         study.tell(trial, summary["best_valid"])
 
 
