@@ -196,3 +196,9 @@ def test_global_quiet_silences_the_sweep_and_its_bars(make_config, tmp_path, mon
     result = runner.invoke(app, ["sweep", "-c", quick_config(make_config), "--grid", "sampler.ratio=1",
                                  "--out", str(tmp_path / "s"), "--overwrite"])
     assert result.exit_code == 0 and seen == [False, False] and "[1/1]" in result.output
+
+
+def test_markdown_cells_keep_small_values_readable():
+    text = sweep.to_markdown(["value"], [[1e-5], [0.0], [0.12345], [1234.5], [None], ["a|b"]])
+    assert text.splitlines()[2:] == ["| 1e-05 |", "| 0.0000 |", "| 0.1235 |", "| 1,234.5 |", "|  |",
+                                     "| a\\|b |"]

@@ -198,7 +198,9 @@ def to_markdown(header: list[str], rows: list[list]) -> str:
     def cell(value) -> str:
         if value is None:
             return ""
-        if isinstance(value, float):
+        if isinstance(value, float):  # a weight decay of 1e-5 must not read 0.0000
+            if 0 < abs(value) < 1e-3:
+                return f"{value:.3g}"
             return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
         return str(value).replace("|", "\\|")
 

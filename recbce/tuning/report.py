@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -158,8 +159,10 @@ def _importances(study) -> dict[str, float]:
     if len(finished) < MIN_FOR_IMPORTANCE:
         return {}
     try:
-        return optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+        with warnings.catch_warnings():  # "few trials in a regime": the plot is a rough guide anyway
+            warnings.simplefilter("ignore", UserWarning)
+            return optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except (ValueError, RuntimeError):  # no parameter that differs between the trials
         return {}
 
