@@ -140,6 +140,7 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path):
         assert not out.exists()
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # tune.png of a one-trial study draws cleanly
 def test_a_study_with_another_space_is_refused(tmp_path):
     config, space = write_config(tmp_path, epochs=1)
     out = tmp_path / "out"

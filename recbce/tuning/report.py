@@ -142,7 +142,7 @@ def plot_study(study, plan: Plan) -> Path:
     _label(keys, "importance (PED-ANOVA, validation)", "")
     if not importances:
         keys.text(0.5, 0.5, f"needs {MIN_FOR_IMPORTANCE} finished trials\nthat differ", ha="center",
-                  va="center")
+                  va="center", transform=keys.transAxes)  # axes, not data, coordinates: no bars
     return write_png(figure, plan.out / PLOT_FILE)
 
 
