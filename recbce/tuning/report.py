@@ -42,7 +42,7 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
                      f"valid {plan.metric}": best_value(trial),
                      "se": trial.user_attrs.get("valid_se"),  # over validation users
                      "epochs": len(record.history) if record else None,
-                     "seconds": record.seconds if record else None,
+                     "seconds": round(record.seconds, 1) if record else None,
                      "error": trial.user_attrs.get("error", "")})
     frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "se", "epochs",
                                         "seconds", "error"])
