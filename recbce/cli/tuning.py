@@ -32,7 +32,7 @@ def tune(
 
     Running the same command again continues the study up to --trials in all.
 
-    Example: recbce tune -c configs/ml100k.yaml -s configs/spaces/ml100k.yaml --trials 50
+    Example: recbce tune -c configs/ml100k-starter.yaml -s configs/spaces/ml100k.yaml --trials 100
     """
     from recbce.cli.views import trials_table
     from recbce.tuning.tune import tune as run_tune
