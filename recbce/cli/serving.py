@@ -25,21 +25,34 @@ def recommend(
                                 "most popular items (source 'popular', score = training count).")] = False,
     include_seen: Annotated[bool, typer.Option("--include-seen", help="Keep items the user already "
                             "had in the data.")] = False,
+    history: Annotated[Path | None, typer.Option("--history", help="Users the run never trained: a CSV, "
+                       "TSV or Parquet file of (user, item) rows, with a header; each user is folded "
+                       "in from those items.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=0, help="--history: Adam steps per new "
+                     "user (0: the mean of the items' vectors)  [default: 20]")] = None,
 ):
     """Top-K items per user, in the data's own ids, items the user has seen excluded.
 
-    Needs the run folder only, not the data.
+    Needs the run folder only, not the data. With --history, users who arrived after
+    training get the model's top-K from the items they had, without retraining.
 
     Example: recbce recommend --run runs/quickstart --users 1,2 --k 5
+    Example: recbce recommend --run runs/quickstart --history new_users.csv --k 5
     """
     from recbce.recommender import Recommender
     from recbce.recommender.export import write_frame
+    from recbce.recommender.fold_in import read_history_file
 
-    if (users is None) == (not all_users):
-        raise RecbceError("give --users ID[,ID...] or --all")
-    frame = Recommender.load(run).recommend(None if all_users else split_ids(users, "--users"), k,
-                                            exclude_seen=not include_seen,
-                                            popular_fallback=popular_fallback)
+    if sum((users is not None, all_users, history is not None)) != 1:
+        raise RecbceError("give one of --users ID[,ID...], --all or --history FILE")
+    recommender = Recommender.load(run)
+    if history is not None:
+        solve = {} if steps is None else {"steps": steps}
+        frame = recommender.recommend_for_history(read_history_file(history), k,
+                                                  exclude_given=not include_seen, **solve)
+    else:
+        frame = recommender.recommend(None if all_users else split_ids(users, "--users"), k,
+                                      exclude_seen=not include_seen, popular_fallback=popular_fallback)
     if out is not None:
         console.print(f"wrote {len(frame):,} recommendations to {write_frame(frame, out)}", highlight=False)
         return

@@ -68,6 +68,12 @@ class Vectors:
     items: torch.Tensor  # [n_items, d]
     item_bias: torch.Tensor | None = None  # [n_items]
 
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """[U, n_items]: user vectors [U, d] (rows of `users` or new ones) against every item."""
+        if self.item_bias is None:
+            return torch.mm(users, self.items.T, out=out)
+        return torch.addmm(self.item_bias, users, self.items.T, out=out)
+
 
 class Scorer(Protocol):
     """The interface of a model. `forward` is the training call (it goes through DDP)."""
@@ -91,3 +97,13 @@ class Scorer(Protocol):
 
     def reading_history(self, history) -> AbstractContextManager:
         """Score with another per-user item index for a while (model.context)."""
+
+    def users_from_items(self, own: torch.Tensor, items: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Exported vectors of users the model never trained, from an own vector each and their
+        items (flat, user u's from offsets[u]); differentiable in `own` (recbce.recommender.fold_in)."""
+
+    def item_inputs(self) -> torch.Tensor:
+        """The item vectors whose mean over a new user's items starts its own vector."""
+
+    def fold_in_recipe(self) -> tuple[list[str], dict[str, torch.Tensor]]:
+        """users_from_items at that start, as formula lines and the arrays they read (export)."""

@@ -159,6 +159,33 @@ class DotProduct(nn.Module):
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]
 
+    def users_from_items(self, own: torch.Tensor, items: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Exported user vectors [U, d] of users the model never trained (recbce.recommender.fold_in):
+        `own` [U, d] in place of e_u, mixed with the mean of each user's `items` (flat, user u's
+        from offsets[u]) as training users are; differentiable in `own`."""
+        if self.history is None:
+            return self.embed(own)
+        mean = F.embedding_bag(items, self.item.weight, offsets, mode="mean")
+        return self.embed(torch.lerp(own, mean, self.history_weight))
+
+    def item_inputs(self) -> torch.Tensor:
+        """The item vectors a new user's `own` starts from the mean of (their raw table)."""
+        return self.item.weight
+
+    @torch.no_grad()
+    def fold_in_recipe(self) -> tuple[list[str], dict[str, torch.Tensor]]:
+        """(formula lines, arrays): users_from_items with `own` at its start, in numpy terms."""
+        lines = ["h = mean of item_inputs[i] over the user's items i"]
+        if self.history is not None:
+            latest = f"the user's latest {self.context} items" if self.context else "the user's items"
+            lines.append(f"m = mean of item_inputs[i] over {latest}")
+            lines.append(f"v = {1 - self.history_weight:g}·h + {self.history_weight:g}·m")
+        else:
+            lines.append("v = h")
+        lines.append("user vector = v" if not self.cosine else
+                     f"user vector = v / ‖v‖ / {self.temperature**0.5:.6g}  (the temperature's square root)")
+        return lines, {"item_inputs": self.item.weight.clone()}
+
     @torch.no_grad()
     def export(self) -> Vectors:
         """p_u and q_v as `score_all` computes them: cosine, temperature and history mix folded in."""

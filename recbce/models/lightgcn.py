@@ -159,6 +159,53 @@ class LightGCN(nn.Module):
         """The batch's rows of E⁰ (the paper's L2 is on the layer-0 embeddings)."""
         return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]
 
+    def users_from_items(self, own: torch.Tensor, items: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Exported user vectors [U, d] of users the model never trained (recbce.recommender.fold_in),
+        through the graph: `own` is the user's E⁰ row, and layer l + 1 sums its items' layer-l
+        rows weighted 1 / sqrt(|N_u| |N_v|), as Â weighs an edge. The items' own layers and
+        degrees stay those of training (the new edges are not propagated back to them).
+        Differentiable in `own`."""
+        counts = torch.diff(torch.cat([offsets, offsets.new_tensor([len(items)])]))
+        owner = torch.repeat_interleave(torch.arange(len(offsets)), counts)
+        layers, degree = self.item_layers()
+        weight = (counts[owner].to(torch.float64) * degree[items]).rsqrt().to(own.dtype).unsqueeze(1)
+        total = own
+        for layer in layers:
+            total = total + own.new_zeros(own.shape).index_add(0, owner, weight * layer[items])
+        return self.embed(total / (self.layers + 1))
+
+    def item_layers(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """([the items' rows of E⁰ … E^(L−1)], item degrees in Â), from the trained parameters."""
+        n_users = self.user.num_embeddings
+        graph = self.graph_on(self.item.weight.device)
+        with torch.no_grad():
+            layer, layers = torch.cat([self.user.weight, self.item.weight]), []
+            for _ in range(self.layers):
+                layers.append(layer[n_users:])
+                layer = torch.sparse.mm(graph, layer)
+        degree = torch.diff(graph.crow_indices())[n_users:].to(torch.float64)
+        return layers, degree
+
+    def item_inputs(self) -> torch.Tensor:
+        """The item vectors a new user's `own` starts from the mean of (their E⁰ rows)."""
+        return self.item.weight
+
+    @torch.no_grad()
+    def fold_in_recipe(self) -> tuple[list[str], dict[str, torch.Tensor]]:
+        """(formula lines, arrays): users_from_items with `own` at its start, in numpy terms."""
+        layers, degree = self.item_layers()
+        lines = ["h = mean of item_inputs[i] over the user's items i (n of them)"]
+        if self.layers:
+            lines.append("u_l = sum over the user's items i of item_layers[l - 1, i] / "
+                         f"sqrt(n · item_degree[i]), l = 1..{self.layers}")
+        lines.append(f"v = (h + u_1 + ... + u_{self.layers}) / {self.layers + 1}" if self.layers else "v = h")
+        lines.append("user vector = v" if not self.cosine else
+                     f"user vector = v / ‖v‖ / {self.temperature**0.5:.6g}  (the temperature's square root)")
+        arrays = {"item_inputs": self.item.weight.clone(), "item_degree": degree.float()}
+        if self.layers:
+            arrays["item_layers"] = torch.stack(layers)
+        return lines, arrays
+
     @torch.no_grad()
     def export(self) -> Vectors:
         """The propagated (and, under cosine, normalised) vectors score_all multiplies."""

@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from recbce.errors import ArgumentError, RecbceError
 from recbce.evaluation.ranking import chunk_users, ranked_top, window
 from recbce.models import Vectors
+from recbce.recommender.fold_in import FOLD_IN_STEPS, fold_in, read_histories
 from recbce.recommender.ids import IdIndex, as_list
 from recbce.runs.trained import Served, load_served
 
-MODEL, POPULAR = "model", "popular"  # the `source` of a recommendation row
+MODEL, POPULAR, HISTORY = "model", "popular", "history"  # the `source` of a recommendation row
 FALLBACK_HINT = " (popular_fallback / --popular-fallback gives them the most popular items)"
 
 
@@ -75,25 +76,58 @@ class Recommender:
         return frame[frame["score"] > -np.inf].reset_index(drop=True)  # users with < k unseen items
 
     def top_k(self, users: torch.Tensor, k: int, exclude_seen: bool):
-        """([U, k] item rows, [U, k] scores): a block of users at a time, seen items at −inf;
-        ties ranked by item row, as evaluation ranks them."""
+        """([U, k] item rows, [U, k] scores) of known users, seen items at −inf."""
+        excluded = None
+        if exclude_seen:
+            row, item = self.seen.rows(users)
+            excluded = row * len(self.items) + item
+        def score(start, stop, out):
+            return self.model.score_all(users[start:stop], out=out)
+        return self.ranked(len(users), score, excluded, k)
+
+    def ranked(self, n_rows: int, score, excluded: torch.Tensor | None, k: int):
+        """([n_rows, k] item rows, [n_rows, k] scores), best first, ties by item row as evaluation
+        ranks them: `score(start, stop, out)` gives rows start..stop, a block at a time written
+        into one reused buffer; `excluded` (sorted positions row · n_items + item) at −inf."""
         tops, scores, block = [], [], None
         n_items = len(self.items)
         step = chunk_users(n_items, self.max_memory_mb)
-        if exclude_seen:  # the seen pairs once, as sorted positions row * n_items + item
-            row, item = self.seen.rows(users)
-            seen = row * n_items + item
-        for start in range(0, len(users), step):
-            chunk = users[start:start + step]
-            block = self.model.score_all(chunk, out=None if block is None else block[:len(chunk)])
-            if exclude_seen:
-                block.view(-1).index_fill_(0, window(seen, start * n_items, len(chunk) * n_items), -torch.inf)
+        for start in range(0, n_rows, step):
+            stop = min(start + step, n_rows)
+            # One buffer reused over the blocks: a fresh one each time is memory the OS pages in again.
+            block = score(start, stop, None if block is None else block[:stop - start])
+            if excluded is not None:
+                inside = window(excluded, start * n_items, len(block) * n_items)
+                block.view(-1).index_fill_(0, inside, -torch.inf)
             top = ranked_top(block, k)
             tops.append(top)
             scores.append(block.gather(1, top))
         if not tops:
             return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
         return torch.cat(tops), torch.cat(scores)
+
+    def recommend_for_history(self, history, k: int = 10, exclude_given: bool = True,
+                              steps: int = FOLD_IN_STEPS, seed: int = 0) -> pd.DataFrame:
+        """Rows (user, rank, item, score, source 'history') for users the run never trained, from
+        the items each just had: `history` is a frame with columns user and item, a dict
+        {user: [items]} or one list of items (user 0). The model folds each user in from those
+        items (recbce.recommender.fold_in: `steps` Adam steps on the run's loss, every trained
+        table frozen; 0 keeps the start, the mean of the items' vectors); exclude_given leaves
+        the given items out of the user's list."""
+        k = min(positive_k(k, "recommend_for_history"), len(self.items))
+        users, histories = self.fold_in(history, steps, seed)
+        vectors = self.vectors()
+        given = (histories.owners() * len(self.items) + histories.items).sort().values
+        top, scores = self.ranked(len(users), lambda start, stop, out: vectors.score(users[start:stop], out),
+                                  given if exclude_given else None, k)
+        frame = self.frame(histories.users, top, scores, HISTORY)
+        return frame[frame["score"] > -np.inf].reset_index(drop=True)
+
+    def fold_in(self, history, steps: int = FOLD_IN_STEPS, seed: int = 0):
+        """(user vectors [U, d], Histories) of new users from their items: vectors that score as
+        the exported ones do (users · items + item_bias), one row per user in histories.users."""
+        histories = read_histories(history, self.items)
+        return fold_in(self.model, self.config, self.vectors(), histories, steps, seed), histories
 
     def frame(self, owners, top: torch.Tensor, scores: torch.Tensor, source: str) -> pd.DataFrame:
         k = top.shape[1]
@@ -111,16 +145,9 @@ class Recommender:
         k = min(positive_k(k, "similar_items"), len(self.items) - 1)
         rows = torch.from_numpy(self.items.require(items))
         unit = F.normalize(self.vectors().items.float(), dim=1)
-        tops, scores, block = [], [], None
-        for chunk in rows.split(chunk_users(len(self.items), self.max_memory_mb)):
-            # One block reused over the chunks: a fresh one each time is memory the OS pages in again.
-            block = torch.mm(unit[chunk], unit.T, out=None if block is None else block[:len(chunk)])
-            block[torch.arange(len(chunk)), chunk] = -torch.inf
-            top = ranked_top(block, k)
-            tops.append(top)
-            scores.append(block.gather(1, top))
-        top = torch.cat(tops) if tops else torch.zeros(0, k, dtype=torch.long)
-        score = torch.cat(scores) if scores else torch.zeros(0, k)
+        itself = torch.arange(len(rows)) * len(self.items) + rows  # sorted: one per row
+        top, score = self.ranked(len(rows), lambda start, stop, out: torch.mm(unit[rows[start:stop]], unit.T,
+                                                                              out=out), itself, k)
         return pd.DataFrame({
             "item": np.repeat(self.items.values[rows.numpy()], k),
             "rank": np.tile(np.arange(1, k + 1), len(rows)),

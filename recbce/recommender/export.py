@@ -10,7 +10,9 @@ temperature, the history mix) is folded into the vectors by the model's own `exp
 Files: user_vectors.npy, item_vectors.npy, item_bias.npy (float32; zeros for a model without
 item biases), user_ids.csv and item_ids.csv (row i of the ids is row i of the vectors),
 users.parquet and items.parquet (id, vector, and bias for items) when pyarrow is installed,
-and export.json describing them.
+and export.json describing them. For users the run never trained, export.json's `new_users` gives
+the formula from a user's items to a user vector and the arrays it reads (item_inputs.npy, and
+for LightGCN item_layers.npy and item_degree.npy).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def write_export(recommender, out: Path, overwrite: bool = False) -> list[Path]:
                write_npy(out / "item_bias.npy", bias),
                write_csv(out / "user_ids.csv", pd.DataFrame({"user": user_ids})),
                write_csv(out / "item_ids.csv", pd.DataFrame({"item": item_ids}))]
+    recipe = new_user_recipe(recommender.model)
+    for name, array in recipe.pop("arrays").items():
+        written.append(write_npy(out / f"{name}.npy", array.float().numpy()))
     parquet = importlib.util.find_spec("pyarrow") is not None
     if parquet:
         written.append(write_parquet(out / "users.parquet", pd.DataFrame({"user": user_ids,
@@ -60,10 +65,22 @@ def write_export(recommender, out: Path, overwrite: bool = False) -> list[Path]:
                       "the vectors rank every item",
         "n_users": len(users), "n_items": len(items), "dim": int(users.shape[1]),
         "has_item_bias": vectors.item_bias is not None,
+        "new_users": recipe,
         "files": [path.name for path in written],
         "parquet": parquet or "not written: pip install 'recbce[parquet]'",
     })
     return [*written, out / EXPORT_FILE]
+
+
+def new_user_recipe(model) -> dict:
+    """How a vector index makes a vector for a user the run never trained, from the user's items
+    (the rows of item_ids.csv): the model's formula and the arrays it reads."""
+    lines, arrays = model.fold_in_recipe()
+    return {"vector": lines, "arrays": arrays,
+            "files": [f"{name}.npy" for name in arrays],
+            "then": "score it as a user vector: user · item_vectors[v] + item_bias[v], leaving out the "
+                    "user's own items. This is where Recommender.recommend_for_history starts; it then "
+                    "takes Adam steps on the run's loss (steps=0 gives exactly this vector)."}
 
 
 def prepare(out: Path, overwrite: bool) -> None:
