@@ -15,6 +15,10 @@ class DataError(RecbceError):
     """An interaction file is missing, malformed or unusable."""
 
 
+class MixedIds(DataError):
+    """An id column holds numbers and text: the data.ids: text setting reads it as written."""
+
+
 class DataChanged(DataError):
     """A run's data files differ from those it trained on (its data.json); `flag`, if any, is
     what goes on anyway: the CLI's --accept-data-change, the API's accept_data_change=True."""

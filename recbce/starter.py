@@ -87,6 +87,8 @@ def data_starter(data: Path) -> tuple[str, list[str]]:
         written = {f: getattr(config.columns, f) for f in config.columns.model_dump()
                    if f in config.columns.model_fields_set}
         lines.append(f"  columns: {json.dumps(written)}  # by name with a header, else by position")
+    if config.ids == "text":
+        lines.append("  ids: text  # every id as written: some are numbers, some are not")
     text = STARTER.replace(STARTER_DATA, "\n".join(lines) + "\n")
     validate(yaml_loader.load(text), source="recbce init --data")  # written only if it reads back
     return text, found.notes

@@ -13,6 +13,9 @@ MOVIELENS_CSV = ("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.0,96
                  "2,318,3.0,1445714835\n3,31,0.5,1306463578\n")
 AMAZON_CSV = ("A39HTATAQ9V7YF,B00004TMFE,5.0,1369699200\nA3JM6GV9MNOF9X,B0000535UX,3.0,1355443200\n"
               "A1Z513UWSAAO0F,B00004TMFE,5.0,1404691200\n")
+# Amazon books: ASINs are ISBN-10s (all digits, leading zeros kept) beside B0 codes
+AMAZON_BOOKS_CSV = ("A1D2C0WDCSHUWZ,0001234567,5.0,1369699200\nA3JM6GV9MNOF9X,B0000535UX,3.0,1355443200\n"
+                    "A1D2C0WDCSHUWZ,1234567,4.0,1404691200\nA3JM6GV9MNOF9X,0001234567,2.0,1404691300\n")
 # Last.fm 360K: user-mbid, artist-mbid, artist-name, plays; tab-separated, no header
 LASTFM_TSV = ("00000c289a1829a808ac09c00daf10bc3c4e223b\t3bd73256-3905-4f3a-97e2-8b341527f805\t"
               "betty blowtorch\t2137\n00000c289a1829a808ac09c00daf10bc3c4e223b\t"
@@ -135,3 +138,21 @@ def test_a_run_records_what_was_decided_and_reads_its_data_again_the_same_way(tm
     assert written["columns"]["user"] == "customer_id" and written["columns"]["item"] == "product_id"
     assert runs["named"].metrics == runs["plain"].metrics  # the same interactions, read by name
     assert recbce.evaluate(runs["named"].run_dir) == pytest.approx(runs["named"].metrics)
+
+
+def test_amazon_asins_of_digits_and_letters_read_as_text_keeping_leading_zeros(tmp_path):
+    path = tmp_path / "ratings_Books.csv"
+    path.write_text(AMAZON_BOOKS_CSV)
+    with pytest.raises(DataError, match="line 2: item id 'B0000535UX' .*set data.ids: text"):
+        load(path)
+    config, frame = load(path, ids="text")
+    assert frame["item"].tolist() == ["0001234567", "B0000535UX", "1234567", "0001234567"]
+    assert frame["user"].iloc[0] == "A1D2C0WDCSHUWZ" and frame["rating"].tolist() == [5.0, 3.0, 4.0, 2.0]
+
+
+def test_a_ratings_csv_that_is_not_movielens_reads_as_plain_csv(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text(AMAZON_CSV)
+    config, frame = load(path)
+    assert config.header is False
+    assert frame.iloc[1].tolist() == ["A3JM6GV9MNOF9X", "B0000535UX", 3.0, 1355443200]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from recbce.cli.app import app
 from recbce.config import load_config
 from recbce.data.dataset import describe
-from tests.test_sniff import AMAZON_CSV, LASTFM_TSV, MOVIELENS_CSV
+from tests.test_sniff import AMAZON_BOOKS_CSV, AMAZON_CSV, LASTFM_TSV, MOVIELENS_CSV
 
 
 def init(tmp_path, name: str, content: str):
@@ -30,6 +30,9 @@ def init(tmp_path, name: str, content: str):
         "user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}},
      "columns: user = 'userId', item = 'movieId', rating = 'rating', timestamp = 'timestamp'"),
     ("ratings_Beauty.csv", AMAZON_CSV, {"format": "csv", "header": False}, "no header"),
+    ("ratings.csv", AMAZON_CSV, {"format": "csv", "header": False}, "no header"),  # not MovieLens'
+    ("ratings_Books.csv", AMAZON_BOOKS_CSV, {"format": "csv", "header": False, "ids": "text"},
+     "ids: read as text"),
     ("lastfm.tsv", LASTFM_TSV, {"format": "tsv", "header": False, "columns": {"rating": 3}},
      "user = 0, item = 1, rating = 3"),
     ("export.dat", "7;a;1\n8;b;2\n7;b;3\n", {"format": "delimited", "sep": ";", "header": False},

@@ -76,6 +76,10 @@ class DataConfig(Section):
     # (recbce.data.sniff); a run's config.yaml records true or false, as it read the file.
     header: bool | Literal["auto"] = "auto"
     columns: ColumnsConfig = ColumnsConfig()
+    # auto: user and item ids are integers when every one is, else text (a column of both is
+    # refused, row named); text: every id as written, e.g. Amazon's ASINs, where ISBN-like codes
+    # such as 0001234567 sit beside B000123ABC and must keep their leading zeros.
+    ids: Literal["auto", "text"] = "auto"
     min_rating: float | None = None  # implicit feedback: keep ratings >= this
     kcore: int = Field(0, ge=0, le=2**31)  # keep users and items with >= kcore interactions, iteratively
     split: SplitConfig = SplitConfig()

@@ -20,7 +20,7 @@ import pandas as pd
 from recbce.config import DataConfig
 from recbce.data.layout import resolved
 from recbce.data.sniff import UNIT_SEPARATOR, detect_format, json_refusal, separator
-from recbce.errors import DataError
+from recbce.errors import DataError, MixedIds
 
 FIELDS = ("user", "item", "rating", "timestamp")
 
@@ -47,7 +47,7 @@ def _read(path: Path, config: DataConfig, rows: int | None) -> pd.DataFrame:
         if fmt == "adjacency":
             return _read_adjacency(path, rows)
         frame, first_line = _read_delimited(path, fmt, config, rows)
-    return _validate(frame, path, first_line)
+    return _validate(frame, path, first_line, config.ids == "text")
 
 
 def _check_text(path: Path) -> None:
@@ -80,7 +80,8 @@ def _delimited_options(path: Path, fmt: str, config: DataConfig) -> tuple[str, b
 
 def _read_delimited(path: Path, fmt: str, config: DataConfig, rows: int | None) -> tuple[pd.DataFrame, int]:
     sep, header, columns = _delimited_options(path, fmt, config)
-    raw = _parse_delimited(path, sep, header, rows)
+    text = {columns[field]: str for field in ("user", "item")} if config.ids == "text" else None
+    raw = _parse_delimited(path, sep, header, rows, text)
     if len(raw) == 0:
         raise DataError(f"{path}: no interactions (only a header)")
     wanted = _wanted(columns, raw.shape[1], header)
@@ -88,9 +89,11 @@ def _read_delimited(path: Path, fmt: str, config: DataConfig, rows: int | None) 
     return frame, 2 if header else 1
 
 
-def _parse_delimited(path: Path, sep: str, header: bool, rows: int | None) -> pd.DataFrame:
+def _parse_delimited(path: Path, sep: str, header: bool, rows: int | None,
+                     dtype: dict | None = None) -> pd.DataFrame:
     """pandas' C parser; a separator longer than one character is first swapped for a unit
-    separator (the C parser takes one character, the Python one is many times slower)."""
+    separator (the C parser takes one character, the Python one is many times slower).
+    `dtype`: {column: str} for the columns read as written (data.ids: text)."""
     source = path
     try:
         if len(sep) > 1:
@@ -103,7 +106,7 @@ def _parse_delimited(path: Path, sep: str, header: bool, rows: int | None) -> pd
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             return pd.read_csv(source, sep=sep, header=0 if header else None, skip_blank_lines=False,
-                               engine="c", low_memory=True, keep_default_na=True, nrows=rows)
+                               engine="c", low_memory=True, keep_default_na=True, nrows=rows, dtype=dtype)
     except pd.errors.EmptyDataError:  # the text is not empty (_check_text): its first line is
         raise DataError(f"{path}: line 1: a blank line (no fields)") from None
     except pd.errors.ParserError as err:
@@ -154,15 +157,16 @@ def _read_parquet(path: Path, config: DataConfig) -> pd.DataFrame:
     return pd.DataFrame({field: _column(raw, col, path, field) for field, col in names.items()})
 
 
-def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
-    """Ids: all integers or all strings; rating and timestamp: numbers; nothing missing."""
+def _validate(frame: pd.DataFrame, path: Path, first_line: int, text_ids: bool = False) -> pd.DataFrame:
+    """Ids: all integers or all strings (all strings with `text_ids`); rating and timestamp:
+    numbers; nothing missing."""
     for field in frame.columns:
         values = frame[field]
         missing = np.flatnonzero(values.isna().to_numpy())
         if len(missing):
             raise DataError(f"{path}: line {missing[0] + first_line}: {field} is missing")
         if field in ("user", "item"):
-            frame[field] = _ids(values, path, field, first_line)
+            frame[field] = values.astype(str) if text_ids else _ids(values, path, field, first_line)
         elif not pd.api.types.is_numeric_dtype(values):
             numbers = pd.to_numeric(values, errors="coerce")
             bad = np.flatnonzero(numbers.isna().to_numpy())
@@ -175,8 +179,8 @@ def _validate(frame: pd.DataFrame, path: Path, first_line: int) -> pd.DataFrame:
 
 def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:
     """Integer ids as int64 (each checked to be whole and to fit), or else all as strings."""
-    def fail(row: int, why: str):
-        raise DataError(f"{path}: line {row + first_line}: {field} id {values.iloc[row]!r} {why}")
+    def fail(row: int, why: str, error=DataError):
+        raise error(f"{path}: line {row + first_line}: {field} id {values.iloc[row]!r} {why}")
 
     if values.dtype.kind == "i":  # whole and within 64 bits by construction
         return values.astype(np.int64)
@@ -192,7 +196,8 @@ def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Serie
     text = values.astype(str)
     numeric = text.str.fullmatch(r"-?\d+").to_numpy()
     if numeric.any() and not numeric.all():
-        fail(np.flatnonzero(~numeric)[0], "is not a number while other ids are (mixed id types)")
+        fail(np.flatnonzero(~numeric)[0], "is not a number while other ids are (mixed id types; if the "
+             "ids are codes such as Amazon's ASINs, set data.ids: text)", MixedIds)
     if not numeric.all():
         return text
     for row in np.flatnonzero(text.str.len().to_numpy() > 18):  # the only ones that may not fit

@@ -43,7 +43,9 @@ KINDS = ("int", "number", "text")  # each accepts the ones before it
 
 def detect_format(path: Path) -> str:
     name = path.name.lower()
-    if name in ("u.data", "ratings.dat", "ratings.csv"):
+    if name == "ratings.csv":  # MovieLens' name, and everyone else's: its header tells them apart
+        return "movielens" if movielens_header(path) else "csv"
+    if name in ("u.data", "ratings.dat"):
         return "movielens"
     if name.endswith(".parquet"):
         return "parquet"
@@ -56,6 +58,16 @@ def detect_format(path: Path) -> str:
     if name.endswith(JSON_SUFFIXES):
         raise DataError(json_refusal(path))
     raise DataError(f"{path}: cannot tell the format from the name; set data.format")
+
+
+def movielens_header(path: Path) -> bool:
+    """Whether the file starts as MovieLens' ratings.csv does (userId,movieId,...); true where
+    it cannot be read (the reader then says why)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.readline().lstrip(b"\xef\xbb\xbf").startswith(b"userId,movieId")
+    except OSError:
+        return True
 
 
 def json_refusal(path: Path) -> str:

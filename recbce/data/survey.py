@@ -13,7 +13,7 @@ from recbce.data import sniff
 from recbce.data.fingerprint import data_files
 from recbce.data.layout import resolved
 from recbce.data.readers import read_interactions
-from recbce.errors import DataError
+from recbce.errors import DataError, MixedIds
 
 SEPARATORS = ("\t", ",", "::", ";", "|", " ")  # tried in this order; the first that splits every line
 NAMES = {"\t": "tab", ",": "comma", "::": "'::'", ";": "';'", "|": "'|'", " ": "space"}
@@ -37,7 +37,11 @@ def survey(path: str | Path, rows: int | None = None) -> Survey:
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     config = resolved(DataConfig(path=str(path), **text_format(path)))
-    frame = read_interactions(path, config, rows)
+    try:
+        frame = read_interactions(path, config, rows)
+    except MixedIds:  # codes such as ASINs, some of them all digits: read every id as written
+        config = config.model_copy(update={"ids": "text"})
+        frame = read_interactions(path, config, rows)
     found = Survey(config, len(frame), frame["user"].nunique(), frame["item"].nunique())
     found.notes = notes(config, list(frame.columns), found)
     return found
@@ -94,6 +98,8 @@ def notes(config: DataConfig, fields: list[str], found: Survey) -> list[str]:
     if config.format in ("movielens", "adjacency"):
         named = [f"{', '.join(fields)} as {config.format} files lay them out"]
     lines.append("columns: " + ", ".join(named))
+    if config.ids == "text":
+        lines.append("ids: read as text, as written (some are numbers, some are not)")
     lines.append(f"read {found.rows:,} rows: {found.users:,} users, {found.items:,} items")
     if "rating" in fields:
         lines.append("every row counts as an interaction; set data.min_rating to keep only high ratings")
