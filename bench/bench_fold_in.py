@@ -16,6 +16,7 @@ Writes bench/results/fold_in.md.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -112,7 +113,7 @@ def full_run_recall(full, train: dict, test: dict) -> tuple[float, float]:
     users = sorted(set(train) & set(test))
     ours = np.concatenate([recall(vectors_of(full, users[i:i + 2048]), full, users[i:i + 2048], train, test)
                            for i in range(0, len(users), 2048)])
-    summary = runs.read_json(Path(full.run_dir) / "summary.json")
+    summary = json.loads((Path(full.run_dir) / "summary.json").read_text())
     return float(ours.mean()), float(summary["test"][f"recall@{K}"])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "recbce"
 # Each part may import the parts after it in this list, never one before it. Top-level
 # modules are parts of their own; `recbce` itself is the public API above everything.
-ORDER = ["cli", "api", "recommender", "recommend", "starter", "tuning", "training", "evaluation", "runs",
+ORDER = ["cli", "api", "recommender", "starter", "tuning", "training", "evaluation", "runs",
          "models", "data", "config", "yaml_loader",
          "errors"]
 

@@ -1,8 +1,12 @@
 """The files a finished run leaves, and reading them back (recbce.runs.claim takes the folder).
 
-A run folder holds config.yaml (resolved), metrics.jsonl (one line per epoch),
-model.pt (a plain dict, loadable with weights_only=True) and summary.json, each
-written atomically (recbce.runs.files).
+A run folder holds config.yaml (resolved), data.json (the data files' fingerprints),
+run.json (its status: recbce.runs.status), metrics.jsonl (one line per epoch),
+checkpoint.pt (while it may resume: recbce.training.checkpoint), model.pt (a plain dict,
+loadable with weights_only=True), inference.pt (what serving reads: recbce.runs.inference),
+summary.json, curves.png (recbce.runs.plots), eval-<split>.json (recbce evaluate) and, while
+a process holds it, .recbce.lock (recbce.runs.lock); each written atomically
+(recbce.runs.files).
 """
 
 from __future__ import annotations

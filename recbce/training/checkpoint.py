@@ -1,4 +1,5 @@
-"""Training state that survives a crash: checkpoints, the run status, and signal handling.
+"""Training state that survives a crash: checkpoints and signal handling (the run's status
+file is recbce.runs.status's).
 
 A checkpoint is a plain dict of tensors and numbers (loadable with
 weights_only=True) holding everything a resumed run needs to continue exactly

@@ -1,4 +1,7 @@
-"""The training loop, top to bottom in one function, plus the few pieces it calls."""
+"""The training loop, read top to bottom: `train_on` claims the run folder, loads the data and
+builds the state; `supervise` runs `train_epochs` (each epoch a loop of `next_batch` and
+`train_step`, closed by `end_epoch`: validation, selection, early stop) and then `finish`,
+which scores test once; the functions after them are the pieces they call."""
 
 from __future__ import annotations
 
