@@ -207,6 +207,11 @@ class EvalConfig(Section):
     # unobserved pairs at the data's real rate, and writes reliability-<split>.png (see
     # recbce/evaluation/calibration.py); meaningful for the sigmoid losses (bce, gbce).
     calibration: bool = False
+    # Validation on large data: a fixed random sample of this many validation users (seeded by
+    # `seed`, the same users at every evaluation) instead of all of them; the log shows the
+    # sample's standard error. Selection, early stopping and a tuner's pruning read it; test
+    # always ranks every user.
+    valid_users: int | None = Field(None, ge=1, le=2**31)
 
     @field_validator("k")
     @classmethod

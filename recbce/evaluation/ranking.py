@@ -175,10 +175,36 @@ def heldout_and_exclusions(dataset: Dataset, split: str) -> tuple[Split, Positiv
 
 def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=None,
                    per_user: bool = False, seed: int = 0, lists=None):
-    """Metrics on `split` ('valid' or 'test') of a loaded dataset, by the configured protocol."""
+    """Metrics on `split` ('valid' or 'test') of a loaded dataset, by the configured protocol.
+    On validation with eval.valid_users, over that many sampled users, plus eval.metric's
+    standard error over them as '<metric>_se' (full ranking)."""
     heldout, exclude = heldout_and_exclusions(dataset, split)
+    sampled = split == "valid" and config.valid_users is not None
+    if sampled:
+        heldout = sample_users(heldout, config.valid_users, seed)
+    with_error = sampled and config.protocol == "full" and not per_user
     with history_known_before(model, dataset, split):
-        return evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user, seed, lists)
+        result = evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user or with_error, seed,
+                                  lists)
+    if not with_error:
+        return result
+    means, table = result
+    values = table.get(config.metric)
+    if values is not None and len(values) > 1:
+        means[f"{config.metric}_se"] = float(values.std() / len(values) ** 0.5)
+    return means
+
+
+def sample_users(heldout: Split, n: int, seed: int) -> Split:
+    """The held-out pairs of `n` of its users drawn at random (seeded: the same users every
+    time); all of them when there are no more than n."""
+    users = torch.unique(heldout.users)
+    if len(users) <= n:
+        return heldout
+    chosen = users[torch.randperm(len(users), generator=torch.Generator().manual_seed(seed))[:n]]
+    keep = torch.isin(heldout.users, chosen)
+    times = heldout.times[keep] if heldout.times is not None else None
+    return Split(heldout.users[keep], heldout.items[keep], times)
 
 
 @contextmanager

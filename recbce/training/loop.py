@@ -250,8 +250,10 @@ def end_epoch(run: Training) -> bool:
     scores = evaluate_split(on_cpu(model), dataset, split, config.eval, seed=config.seed)
     record.update({f"{split}/{name}": value for name, value in scores.items()})
     metric = scores.get(config.eval.metric)
+    error = scores.get(f"{config.eval.metric}_se")
     log(f"epoch {state.epoch}: loss {record['loss']:.4f}, {record['examples_per_s']:,.0f} ex/s, "
-        f"{split} {config.eval.metric} {metric:.4f}")
+        f"{split} {config.eval.metric} {metric:.4f}"
+        + ("" if error is None else f" ±{error:.4f} ({config.eval.valid_users:,} sampled users)"))
     if split != "valid":
         return False
     stop_asked = run.hooks.on_evaluation is not None and run.hooks.on_evaluation(state.epoch, metric)
