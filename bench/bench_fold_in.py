@@ -37,7 +37,7 @@ from recbce.evaluation.ranking import ranked_top  # noqa: E402
 CONFIG = ROOT / "configs" / "gowalla-best.yaml"
 DATA = ROOT.parent / "shared" / "data" / "gowalla"
 HELD_OUT = 0.10
-STEPS = [0, 5, 20, 50]
+STEPS = [0, 10, 20, 50, 100]
 K = 20
 COMMAND = "make bench ONLY=fold_in  (or: python bench/bench_fold_in.py)"
 

@@ -108,7 +108,7 @@ def test_recommendations_leave_the_given_items_out_and_follow_the_folded_vectors
 
 def test_solving_ranks_the_users_items_higher_than_the_start(served):
     rec = Recommender.load(served["mf"])  # no history mix: all a new user has is the solved vector
-    given = {user: training_items(served["mf"], user) for user in (1, 2, 3, 4, 5)}
+    given = {user: training_items(served["mf"], user) for user in range(1, 21)}
 
     def mean_rank(steps):
         vectors, histories = rec.fold_in(given, steps=steps)
@@ -118,7 +118,7 @@ def test_solving_ranks_the_users_items_higher_than_the_start(served):
         return np.mean([ranks[row, rec.items.find(given[user])].float().mean().item()
                         for row, user in enumerate(histories.users)])
 
-    assert mean_rank(50) < mean_rank(0) - 1
+    assert mean_rank(50) < mean_rank(0) - 2  # of 60 items
 
 
 def test_the_trained_model_is_left_as_it_was(served):

@@ -4,9 +4,10 @@ retraining (Recommender.recommend_for_history; implicit's recalculate_user, Ligh
 Each model says how a user's vector follows from the user's own vector and items
 (`users_from_items`: the history mix of DotProduct, the graph of LightGCN). A new user's own
 vector is unknown: it starts at the mean of the user's items' vectors and takes `steps` Adam
-steps on the run's own loss, the user's items against a fresh uniform pool of negatives each
-step (the run's negatives per positive, accidental hits masked), every trained table frozen:
-the training problem restricted to the new rows. All the users of a block are solved at once.
+steps on the run's own loss, a few of the user's items against a fresh uniform pool of
+negatives each step (the run's negatives per positive, accidental hits masked), every trained
+table frozen: the training problem restricted to the new rows. All the users of a block are
+solved at once.
 """
 
 from __future__ import annotations
@@ -22,14 +23,18 @@ import torch.nn.functional as F
 
 from recbce.config import Config
 from recbce.data.dataset import Positives
+from recbce.data.history import draw_history
 from recbce.data.sniff import COMMON_NAMES, normalised
 from recbce.errors import ArgumentError, DataError
 from recbce.models import Vectors
 from recbce.recommender.ids import IdIndex
 from recbce.training.losses import build_loss
 
-FOLD_IN_STEPS = 20  # Adam steps per new user (docs/results.md, "Users who arrive after training")
-BLOCK_PAIRS = 8192  # (user, item) rows solved at once: rows × negatives scores per step
+FOLD_IN_STEPS = 50  # Adam steps per new user (docs/results.md, "Users who arrive after training")
+# A user's items per step, drawn with replacement: a step's cost does not grow with the user's
+# count (each row is scored against the whole pool), as training's history sample does not.
+POSITIVES_PER_STEP = 4
+BLOCK_USERS = 2048  # users solved at once: POSITIVES_PER_STEP × negatives scores each per step
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Histories:
         return Histories(self.users, self.items[keep], torch.cumsum(kept, 0) - kept)
 
     def block(self, start: int, stop: int) -> Histories:
+        """Users start..stop (stop past the end: to the end)."""
+        stop = min(stop, len(self))
         lo, hi = int(self.offsets[start]), int(self.offsets[stop]) if stop < len(self) else len(self.items)
         return Histories(self.users[start:stop], self.items[lo:hi], self.offsets[start:stop] - lo)
 
@@ -138,50 +145,37 @@ def fold_in(model, config: Config, vectors: Vectors, histories: Histories, steps
     if steps < 0:
         raise ArgumentError(f"fold-in steps must be >= 0, not {steps}")
     generator = torch.Generator().manual_seed(seed)
-    solved, start = [], 0
+    starts = range(0, len(histories), BLOCK_USERS)
     with frozen(model):
-        for stop in block_ends(histories.counts()):
-            solved.append(solve(model, config, vectors, histories.block(start, stop), steps, generator))
-            start = stop
-    return torch.cat(solved)
-
-
-def block_ends(counts: torch.Tensor) -> list[int]:
-    """Where each block of users ends: about BLOCK_PAIRS items a block, at least one user."""
-    ends, total = [], 0
-    for user, count in enumerate(counts.tolist()):
-        total += count
-        if total >= BLOCK_PAIRS:
-            ends.append(user + 1)
-            total = 0
-    if not ends or ends[-1] != len(counts):
-        ends.append(len(counts))
-    return ends
+        return torch.cat([solve(model, config, vectors, histories.block(start, start + BLOCK_USERS), steps,
+                                generator) for start in starts])
 
 
 def solve(model, config: Config, vectors: Vectors, histories: Histories, steps: int,
           generator: torch.Generator) -> torch.Tensor:
-    """Adam on the users' own vectors alone, the run's loss over their items and fresh negatives.
-    With model.context n the user's vector mixes in its latest n items, as scoring does."""
-    items = histories.items
+    """Adam on the users' own vectors alone: each step, POSITIVES_PER_STEP of each user's items
+    drawn at random against a fresh pool of negatives, under the run's loss. With model.context
+    n the user's vector mixes in its latest n items, as scoring does."""
     mixed = histories.latest(model.context)
-    own = F.embedding_bag(items, model.item_inputs(), histories.offsets, mode="mean").detach()
+    own = F.embedding_bag(histories.items, model.item_inputs(), histories.offsets, mode="mean").detach()
     own.requires_grad_()
-    n_items = len(vectors.items)
+    n_items, n_users = len(vectors.items), len(histories)
     bias = vectors.item_bias if vectors.item_bias is not None else vectors.items.new_zeros(n_items)
     loss = build_loss(config.loss, n_items)
-    owners = histories.owners()
-    given = Positives.from_pairs(owners, items, len(histories), n_items)
+    given = Positives.from_pairs(histories.owners(), histories.items, n_users, n_items)
     optimizer = torch.optim.Adam([own], lr=config.train.lr)
     negatives = min(negatives_per_positive(config), n_items)
+    users_of_rows = torch.arange(n_users).repeat_interleave(POSITIVES_PER_STEP)
     for _ in range(steps):
+        drawn = draw_history(given, torch.arange(n_users), POSITIVES_PER_STEP, generator)
         pool = torch.randint(n_items, (negatives,), generator=generator)
         users = model.users_from_items(own, mixed.items, mixed.offsets)
-        pos = (users[owners] * vectors.items[items]).sum(-1) + bias[items]
+        pos = (users.unsqueeze(1) * vectors.items[drawn]).sum(-1) + bias[drawn]
         neg = torch.addmm(bias[pool], users, vectors.items[pool].T)
-        hit = given.contains(torch.arange(len(histories)).unsqueeze(1), pool.unsqueeze(0))
+        hit = given.contains(torch.arange(n_users).unsqueeze(1), pool.unsqueeze(0))  # accidental positives
+        neg = neg.masked_fill(hit, -torch.inf)
         optimizer.zero_grad()
-        loss(pos, neg.masked_fill(hit, -torch.inf)[owners]).backward()
+        loss(pos.reshape(-1), neg[users_of_rows]).backward()
         optimizer.step()
     with torch.no_grad():
         return model.users_from_items(own.detach(), mixed.items, mixed.offsets)
