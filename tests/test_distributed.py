@@ -194,6 +194,29 @@ def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir
         assert abs(two - one) / one < 0.01
 
 
+def test_the_evaluation_shared_by_the_ranks_is_one_process_s_bit_for_bit(two_ranks, workdir):
+    """Each rank scored every other block of test users and rank 0 gathered them: the same
+    metrics, to the last bit, as one process scoring the saved model alone."""
+    run_dir, _ = two_ranks
+    alone = evaluate_run(run_dir, "test", None, None, log=lambda *_: None)
+    assert alone == summary(run_dir)["test"]
+
+
+def test_a_shared_evaluation_of_an_averaged_model_on_sampled_validation_users(workdir):
+    """Only rank 0 keeps the weight average: the other rank must score that model, not its own
+    last weights; validation on a sample of users reports its standard error."""
+    config = write_config(workdir, "averaged", epochs=3, train={"average_from": 2, "eval_every": 1},
+                          eval={"valid_users": 25, "batch_users": 16})
+    done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
+    assert done.returncode == 0, report(done)
+    run_dir = workdir / "runs" / "averaged"
+    assert evaluate_run(run_dir, "test", None, None, log=lambda *_: None) == summary(run_dir)["test"]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(record["valid/ndcg@20_se"] > 0 for record in records)
+    valid = evaluate_run(run_dir, "valid", None, None, log=lambda *_: None)  # the saved (best) model
+    assert valid["ndcg@20"] == max(record["valid/ndcg@20"] for record in records)
+
+
 def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
     """One epoch through the real CLI, then resumed for a second one: the result must be
     bit-identical to the uninterrupted 2-epoch run, which needs every rank's generator back."""

@@ -11,7 +11,9 @@ first), so ties give the same lists as a stable sort, on every run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +51,26 @@ def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = No
     return max(1, min(fits, batch_users) if batch_users else fits)
 
 
+@dataclass(frozen=True)
+class Share:
+    """This process's part of an evaluation under torchrun: the blocks of users rank,
+    rank + world_size, ..., each the block one process would score, so every user's row is
+    computed as one process computes it; `gather(value)` gives every rank's value on rank 0
+    and None on the others (recbce.training.distributed.evaluation_share)."""
+
+    rank: int
+    world_size: int
+    gather: Callable
+
+
 def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_users: int | None = None,
              item_counts: torch.Tensor | None = None, with_auc: bool = False,
-             per_user: bool = False, max_memory_mb: float = 256, lists=None):
+             per_user: bool = False, max_memory_mb: float = 256, lists=None, share: Share | None = None):
     """Mean metrics {'recall@10': ...}; with per_user, also {'user': idx, metric: values}.
     `lists(users, top, scores)`, if given, sees each chunk's ranked lists (recbce.evaluation.lists).
     With item_counts (training interactions per item), also popularity, novelty and long-tail
-    share of each list; coverage, Gini and entropy of exposure always (recbce.evaluation.catalogue)."""
+    share of each list; coverage, Gini and entropy of exposure always (recbce.evaluation.catalogue).
+    With `share`, this process scores its blocks and rank 0 returns the whole (None elsewhere)."""
     n_users, n_items = len(exclude.indptr) - 1, exclude.n_items
     truth = Positives.from_pairs(heldout.users, heldout.items, n_users, n_items)
     users = torch.nonzero(truth.counts() > 0).squeeze(1)
@@ -63,42 +78,53 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     row_of_user[users] = torch.arange(len(users))
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
     step = chunk_users(n_items, max_memory_mb, batch_users)
-    columns: dict[str, list[torch.Tensor]] = {}
-    shown = {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
+    starts = range(0, len(users), step)
+    blocks, shown = {}, {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
     facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
     scores = None
-    for start in range(0, len(users), step):
+    for start in (starts[share.rank::share.world_size] if share else starts):
         chunk = users[start:start + step]
-        offset = start * n_items
         scores = model.score_all(chunk, out=None if scores is None else scores[:len(chunk)])
-        scores.view(-1).index_fill_(0, window(excluded, offset, len(chunk) * n_items), -torch.inf)
+        scores.view(-1).index_fill_(0, window(excluded, start * n_items, len(chunk) * n_items), -torch.inf)
         top = ranked_top(scores, min(max(ks), n_items))
         if lists is not None:
             lists(chunk, top, scores.gather(1, top))
-        chunk_relevant = window(relevant, offset, len(chunk) * n_items)
-        hits = is_relevant(chunk_relevant, top, n_items).double()
+        chunk_relevant = window(relevant, start * n_items, len(chunk) * n_items)
         n_relevant = truth.counts()[chunk].double()
-        for k in ks:
-            accuracy = metrics.at_k(hits, n_relevant, k)
-            add(columns, {f"{name}@{k}": values for name, values in accuracy.items()})
-            add(columns, facts.per_list(top, k) if facts else {})
-            shown[k] += catalogue.exposure(top[:, :k], n_items)
+        blocks[start] = block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items)
         if with_auc:
             candidates = n_items - exclude.counts()[chunk]
-            add(columns, {"auc": _auc(scores, chunk_relevant, candidates, n_relevant, step)})
-    table = {name: torch.cat(parts) for name, parts in columns.items()}
+            blocks[start]["auc"] = _auc(scores, chunk_relevant, candidates, n_relevant, step)
+    if share is not None:
+        gathered = share.gather((blocks, shown))
+        if gathered is None:
+            return None
+        blocks = {start: columns for part, _ in gathered for start, columns in part.items()}
+        shown = {k: sum(counts[k] for _, counts in gathered) for k in ks}
+    return summarise(blocks, shown, users, per_user)
+
+
+def block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items) -> dict[str, torch.Tensor]:
+    """A block's per-user values at each K; its lists' item exposure added to `shown`."""
+    hits = is_relevant(chunk_relevant, top, n_items).double()
+    columns = {}
+    for k in ks:
+        columns |= {f"{name}@{k}": values for name, values in metrics.at_k(hits, n_relevant, k).items()}
+        columns |= facts.per_list(top, k) if facts else {}
+        shown[k] += catalogue.exposure(top[:, :k], n_items)
+    return columns
+
+
+def summarise(blocks: dict, shown: dict, users: torch.Tensor, per_user: bool):
+    """Means over every user (the blocks in user order) and the catalogue figures."""
+    names = next(iter(blocks.values())).keys() if blocks else []
+    table = {name: torch.cat([blocks[start][name] for start in sorted(blocks)]) for name in names}
     means = {name: float(values.mean()) if len(values) else 0.0 for name, values in table.items()}
     for k, counts in shown.items():
         means.update(catalogue.over_lists(counts, k))
     if per_user:
         return means, {"user": users, **table}
     return means
-
-
-def add(columns: dict[str, list[torch.Tensor]], values: dict[str, torch.Tensor]) -> None:
-    """Append a chunk's per-user values to their columns."""
-    for name, column in values.items():
-        columns.setdefault(name, []).append(column)
 
 
 def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
@@ -174,10 +200,11 @@ def heldout_and_exclusions(dataset: Dataset, split: str) -> tuple[Split, Positiv
 
 
 def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=None,
-                   per_user: bool = False, seed: int = 0, lists=None):
+                   per_user: bool = False, seed: int = 0, lists=None, share: Share | None = None):
     """Metrics on `split` ('valid' or 'test') of a loaded dataset, by the configured protocol.
     On validation with eval.valid_users, over that many sampled users, plus eval.metric's
-    standard error over them as '<metric>_se' (full ranking)."""
+    standard error over them as '<metric>_se' (full ranking). With `share` (torchrun), each
+    rank scores its part and rank 0 returns the result, the others None."""
     heldout, exclude = heldout_and_exclusions(dataset, split)
     sampled = split == "valid" and config.valid_users is not None
     if sampled:
@@ -185,8 +212,8 @@ def evaluate_split(model, dataset: Dataset, split: str, config: EvalConfig, ks=N
     with_error = sampled and config.protocol == "full" and not per_user
     with history_known_before(model, dataset, split):
         result = evaluate_heldout(model, dataset, heldout, exclude, config, ks, per_user or with_error, seed,
-                                  lists)
-    if not with_error:
+                                  lists, share)
+    if not with_error or result is None:
         return result
     means, table = result
     values = table.get(config.metric)
@@ -219,7 +246,7 @@ def history_known_before(model, dataset: Dataset, split: str):
 
 
 def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives, config: EvalConfig,
-                     ks, per_user: bool, seed: int, lists=None):
+                     ks, per_user: bool, seed: int, lists=None, share: Share | None = None):
     """Metrics on the held-out pairs by the configured protocol (full ranking or sampled)."""
     if config.protocol == "sampled":
         if lists is not None:
@@ -227,11 +254,12 @@ def evaluate_heldout(model, dataset: Dataset, heldout: Split, exclude: Positives
                            "this run samples its candidates")
         from recbce.evaluation.sampled import evaluate_sampled
 
-        return evaluate_sampled(model, dataset, heldout, exclude, ks or config.k,
-                                config.sampled_negatives, seed)
+        result = evaluate_sampled(model, dataset, heldout, exclude, ks or config.k,
+                                  config.sampled_negatives, seed)
+        return result if share is None or share.rank == 0 else None  # not shared: rank 0's stands
     return evaluate(model, heldout, exclude, ks or config.k, config.batch_users,
                     item_counts=dataset.item_counts(), with_auc=config.auc, per_user=per_user,
-                    max_memory_mb=config.max_memory_mb, lists=lists)
+                    max_memory_mb=config.max_memory_mb, lists=lists, share=share)
 
 
 def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,

@@ -15,6 +15,7 @@ is exactly the single-process one.
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from recbce.config import Config
 from recbce.errors import ConfigError
+from recbce.evaluation.ranking import Share
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,32 @@ def gather_generator_states(generator: torch.Generator, context: Context) -> lis
     states = [None] * context.world_size if context.is_main else None
     dist.gather_object(generator.get_state(), states, dst=0)
     return states
+
+
+def evaluation_share(context: Context) -> Share | None:
+    """This rank's part of a shared evaluation (recbce.evaluation.ranking.Share); None alone."""
+    if not context.distributed:
+        return None
+
+    def gather(value):
+        parts = [None] * context.world_size if context.is_main else None
+        dist.gather_object(value, parts, dst=0)
+        return parts
+
+    return Share(context.rank, context.world_size, gather)
+
+
+def same_model(model: torch.nn.Module, context: Context) -> torch.nn.Module:
+    """Rank 0's `model` on every rank: the others get a copy of theirs holding its parameters
+    (an averaged or selected model, which only rank 0 keeps)."""
+    if not context.distributed:
+        return model
+    state = broadcast(model.state_dict() if context.is_main else None, context)
+    if context.is_main:
+        return model
+    copied = copy.deepcopy(model)
+    copied.load_state_dict(state)
+    return copied
 
 
 def run_on_main(action, context: Context):

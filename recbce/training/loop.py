@@ -73,7 +73,7 @@ def supervise(run: Training) -> dict | None:
     try:
         with StopFlag() as stop:
             train_epochs(run, stop)
-        return finish(run) if run.context.is_main else None
+        return finish(run)
     except Interrupted:
         raise
     except KeyboardInterrupt:  # Ctrl-C past the training loop: in the final evaluation
@@ -90,9 +90,8 @@ def train_epochs(run: Training, stop: StopFlag) -> None:
     while not state.stopped and state.epoch <= config.train.epochs:
         if not train_epoch(run, stop):
             interrupt(run)
-        # Rank 0 evaluates; the others wait in the broadcast of its early-stop decision.
-        stop_early = end_epoch(run) if context.is_main else False
-        stop_early = distributed.broadcast(stop_early, context)
+        # Every rank scores its share of the evaluation; rank 0 decides whether to stop.
+        stop_early = distributed.broadcast(end_epoch(run), context)
         if context.is_main:
             runs.write_jsonl(run.run_dir / "metrics.jsonl", state.history)
             tracking.log_epoch(config, state.history[-1])
@@ -237,17 +236,24 @@ def batch_l2(model, batch: Batch) -> torch.Tensor:
 
 
 def end_epoch(run: Training) -> bool:
-    """Average if due, evaluate if due, keep the best model; True when early stopping says stop."""
-    config, dataset, state, log = run.config, run.dataset, run.state, run.log
+    """Average if due, evaluate if due, keep the best model; True when early stopping says stop.
+    Under torchrun every rank scores its share of the evaluation; rank 0 keeps the rest."""
+    config, dataset, state, log, context = run.config, run.dataset, run.state, run.log, run.context
     every, record = config.train.eval_every, state.history[-1]
-    if config.train.average_from and state.epoch >= config.train.average_from:
+    averaging_now = bool(config.train.average_from) and state.epoch >= config.train.average_from
+    if averaging_now and context.is_main:
         state.average, state.averaged_epochs = averaging.update(state.average, state.averaged_epochs,
                                                                 run.model)
     if not every or (state.epoch % every and state.epoch != config.train.epochs):
         return False
     model = averaging.averaged(run.model, state.average)  # what is evaluated, selected and saved
+    if averaging_now:  # only rank 0 keeps the average
+        model = distributed.same_model(model, context)
     split = "valid" if dataset.valid is not None else "test"
-    scores = evaluate_split(on_cpu(model), dataset, split, config.eval, seed=config.seed)
+    scores = evaluate_split(on_cpu(model), dataset, split, config.eval, seed=config.seed,
+                            share=distributed.evaluation_share(context))
+    if not context.is_main:
+        return False
     record.update({f"{split}/{name}": value for name, value in scores.items()})
     metric = scores.get(config.eval.metric)
     error = scores.get(f"{config.eval.metric}_se")
@@ -274,13 +280,17 @@ def end_epoch(run: Training) -> bool:
 
 
 def finish(run: Training) -> dict:
-    """Keep the best validated model, write model, summary and status; return the summary."""
-    config, dataset, state, run_dir = run.config, run.dataset, run.state, run.run_dir
+    """Keep the best validated model, write model, summary and status; return the summary
+    (rank 0; the other ranks score their share of test and return None)."""
+    config, dataset, state, run_dir, context = run.config, run.dataset, run.state, run.run_dir, run.context
     kept = state.best_state if state.best_state is not None else state.average  # no validation: the mean
     model = run.model
-    if kept is not None:
+    if kept is not None:  # rank 0's: the others receive it
         model.load_state_dict(kept)
-    model = model.cpu().eval()  # evaluated where the data index lives; model.pt loads anywhere
+    model = distributed.same_model(model.cpu().eval(), context)  # evaluated where the data index lives
+    tests = final_test(run, model) if run.hooks.score_test else None
+    if not context.is_main:
+        return None
     runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
     runs.save_inference(run_dir, dataset, scoring_inputs(dataset, config.model))
     summary = {
@@ -291,14 +301,22 @@ def finish(run: Training) -> dict:
         "best_valid": state.best_metric,
         "stopped": state.stopped,  # early (patience or a tuner's pruner): a resume has nothing to train
     }
-    if run.hooks.score_test:
-        summary["test"] = evaluate_split(model, dataset, "test", config.eval, seed=config.seed)
-        summary["popularity"] = evaluate_split(Popularity(dataset.item_counts()), dataset, "test",
-                                               config.eval, seed=config.seed)
+    if tests is not None:
+        summary["test"], summary["popularity"] = tests
     summary["curves"] = plots.save_training_curves(run_dir)
     runs.write_json(run_dir / "summary.json", summary)
     runs.write_status(run_dir, "finished")
     return summary
+
+
+def final_test(run: Training, model) -> tuple[dict, dict] | None:
+    """(the model's test metrics, the popularity baseline's), scored once, on rank 0 (None on
+    the others, which score their share)."""
+    config, dataset, share = run.config, run.dataset, distributed.evaluation_share(run.context)
+    test = evaluate_split(model, dataset, "test", config.eval, seed=config.seed, share=share)
+    popularity = evaluate_split(Popularity(dataset.item_counts()), dataset, "test", config.eval,
+                                seed=config.seed, share=share)
+    return None if test is None else (test, popularity)
 
 
 def on_cpu(model: torch.nn.Module) -> torch.nn.Module:
