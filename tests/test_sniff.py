@@ -102,10 +102,23 @@ def test_a_header_written_is_kept_and_written_columns_are_not_guessed(tmp_path):
 
 def test_a_rating_or_timestamp_named_column_of_text_is_left_out(tmp_path):
     path = tmp_path / "reviews.csv"
-    path.write_text("user_id,business_id,stars,date\nu1,b1,5,2015-01-02\nu2,b1,4,2016-03-04\n")
+    path.write_text("user_id,business_id,stars,time\nu1,b1,5,noon\nu2,b1,4,dusk\n")
     config, frame = load(path)
     assert config.columns.rating == "stars" and config.columns.timestamp is None
     assert frame.values.tolist() == [["u1", "b1", 5], ["u2", "b1", 4]]
+
+
+def test_iso_dates_are_timestamps_in_seconds_by_name_or_by_position(tmp_path):
+    path = tmp_path / "reviews.csv"  # Yelp's review columns
+    path.write_text("user_id,business_id,stars,date\nu1,b1,5,2015-01-02\nu2,b1,4,2016-03-04 10:00:00\n")
+    config, frame = load(path)
+    assert config.columns.timestamp == "date"
+    assert frame["timestamp"].tolist() == [1420156800.0, 1457085600.0]
+    (tmp_path / "plain.tsv").write_text("u1\tb1\t5\t2015-01-02T00:00:01Z\nu2\tb1\t4\t2015-01-02\n")
+    assert load(tmp_path / "plain.tsv")[1]["timestamp"].tolist() == [1420156801.0, 1420156800.0]
+    (tmp_path / "bad.tsv").write_text("u1\tb1\t5\t2015-01-02\nu2\tb1\t4\tyesterday\n")
+    with pytest.raises(DataError, match="line 2: timestamp 'yesterday' is not a number nor an ISO 8601 date"):
+        load(tmp_path / "bad.tsv")
 
 
 def test_json_lines_are_refused_in_one_line(tmp_path):

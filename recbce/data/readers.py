@@ -19,7 +19,7 @@ import pandas as pd
 
 from recbce.config import DataConfig
 from recbce.data.layout import resolved
-from recbce.data.sniff import UNIT_SEPARATOR, detect_format, json_refusal, separator
+from recbce.data.sniff import UNIT_SEPARATOR, detect_format, iso_seconds, json_refusal, separator
 from recbce.errors import DataError, MixedIds
 
 FIELDS = ("user", "item", "rating", "timestamp")
@@ -168,13 +168,26 @@ def _validate(frame: pd.DataFrame, path: Path, first_line: int, text_ids: bool =
         if field in ("user", "item"):
             frame[field] = values.astype(str) if text_ids else _ids(values, path, field, first_line)
         elif not pd.api.types.is_numeric_dtype(values):
-            numbers = pd.to_numeric(values, errors="coerce")
-            bad = np.flatnonzero(numbers.isna().to_numpy())
-            if len(bad):
-                raise DataError(f"{path}: line {bad[0] + first_line}: {field} "
-                                f"{values.iloc[bad[0]]!r} is not a number")
-            frame[field] = numbers
+            frame[field] = _numbers(values, path, field, first_line)
     return frame
+
+
+def _numbers(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:
+    """A rating or timestamp column as numbers; a timestamp may be ISO 8601 dates (as seconds)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if field == "timestamp" and numbers.isna().any():
+        seconds = iso_seconds(values)
+        if seconds.notna().all():
+            return seconds
+        numbers = numbers.where(numbers.notna(), seconds)  # neither: NaN, reported below
+        also = " nor an ISO 8601 date"
+    else:
+        also = ""
+    bad = np.flatnonzero(numbers.isna().to_numpy())
+    if len(bad):
+        raise DataError(f"{path}: line {bad[0] + first_line}: {field} {values.iloc[bad[0]]!r} "
+                        f"is not a number{also}")
+    return numbers
 
 
 def _ids(values: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:

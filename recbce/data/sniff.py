@@ -6,7 +6,8 @@ The first line is a header when its id fields do not parse as the rest of their 
 of numbers say so in the same way; where no column tells, when its user and item fields are
 common column names. A header's columns
 are found by common names (COMMON_NAMES, compared without case, '_', '-' or spaces); a rating
-or timestamp column whose values are not numbers is left out. Nothing here raises for a file
+or timestamp column whose values are not numbers (nor, for a timestamp, ISO 8601 dates) is left
+out. Nothing here raises for a file
 that does not parse: the reader then says what is wrong, naming the line.
 """
 
@@ -36,7 +37,8 @@ COMMON_NAMES = {
              "videoid", "venue", "venueid", "location", "locationid", "poi", "poiid", "game", "gameid",
              "anime", "animeid", "recipe", "recipeid", "news", "newsid", "content", "contentid"),
     "rating": ("rating", "ratings", "score", "stars", "star", "overall", "plays", "playcount", "weight"),
-    "timestamp": ("timestamp", "ts", "time", "unixtime", "unixreviewtime", "epoch", "timestamps"),
+    "timestamp": ("timestamp", "ts", "time", "unixtime", "unixreviewtime", "epoch", "timestamps", "date",
+                  "datetime", "createdat", "eventtime"),
 }
 KINDS = ("int", "number", "text")  # each accepts the ones before it
 
@@ -108,6 +110,17 @@ def kind(values: pd.Series) -> str:
     return "text"
 
 
+def iso_seconds(values: pd.Series) -> pd.Series:
+    """Seconds since 1970 (UTC, float) of ISO 8601 dates and times ('2015-01-02',
+    '2016-03-04T10:00:00Z'; no zone: UTC), NaN where a value is not one."""
+    times = pd.to_datetime(values.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
+    return (times - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+
+
+def are_dates(values: pd.Series) -> bool:
+    return len(values) > 0 and bool(iso_seconds(values).notna().all())
+
+
 def normalised(name) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
@@ -150,7 +163,9 @@ def named_columns(names: list, rows: pd.DataFrame | None, columns: ColumnsConfig
             position = keys.index(name)
             if names[position] in taken or position in taken:
                 continue
-            numeric = rows is None or field in ("user", "item") or kind(rows.iloc[1:, position]) != "text"
+            values = rows.iloc[1:, position] if rows is not None else None
+            numeric = (rows is None or field in ("user", "item") or kind(values) != "text"
+                       or (field == "timestamp" and are_dates(values[values != ""])))
             if numeric:
                 found[field] = names[position]
                 taken.add(names[position])
