@@ -102,3 +102,11 @@ def test_random_scores_match_the_analytic_expectation():
     assert abs(got[f"hr@{k}"] - p) < tolerance and got[f"recall@{k}"] == got[f"hr@{k}"]
     assert abs(got[f"precision@{k}"] - p / k) < tolerance / k
     assert abs(got["auc"] - 0.5) < 4 * math.sqrt(1 / 12 / n_users)  # AUC of one item ~ U(0, 1)
+
+
+def test_the_metrics_computed_are_the_ones_the_config_names():
+    from recbce.config import RANKING_METRICS
+    from recbce.evaluation.metrics import at_k
+
+    hits = torch.tensor([[1.0, 0.0, 1.0]], dtype=torch.float64)
+    assert tuple(at_k(hits, torch.tensor([2.0], dtype=torch.float64), 3)) == RANKING_METRICS

@@ -16,6 +16,8 @@ from recbce.config.schema import (
     with_data_paths,
 )
 from recbce.config.sections import (
+    RANKING_METRICS,
+    SAMPLED_METRICS,
     SHARED_POOL,
     ColumnsConfig,
     DataConfig,
@@ -31,7 +33,8 @@ from recbce.config.sections import (
 )
 
 __all__ = [
-    "SHARED_POOL", "ColumnsConfig", "Config", "DataConfig", "EvalConfig", "LoggingConfig", "LossConfig",
+    "RANKING_METRICS", "SAMPLED_METRICS", "SHARED_POOL", "ColumnsConfig", "Config", "DataConfig",
+    "EvalConfig", "LoggingConfig", "LossConfig",
     "ModelConfig", "RunConfig", "SamplerConfig", "SplitConfig", "TrainConfig", "apply_override",
     "data_paths", "lightgcn_supported", "load_config", "metric_names", "prior_problem",
     "prior_supported", "read_yaml", "set_key", "to_yaml", "validate", "validates",

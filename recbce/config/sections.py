@@ -245,8 +245,14 @@ class LoggingConfig(Section):
             raise ValueError("needs the tensorboard package: pip install 'recbce[tensorboard]'")
         return wanted
 
+# The ranking metrics at each K, in the order they are reported: what recbce.evaluation.metrics
+# computes per user (full ranking) and recbce.evaluation.sampled under the sampled protocol.
+RANKING_METRICS = ("recall", "ndcg", "hr", "precision", "map", "mrr")
+SAMPLED_METRICS = ("hr", "ndcg", "mrr")
+
+
 def metric_names(config: EvalConfig) -> list[str]:
     """The metrics an evaluation with this config reports, usable as eval.metric."""
     if config.protocol == "sampled":
-        return [f"sampled_{m}@{k}" for k in config.k for m in ("hr", "ndcg", "mrr")]
-    return [f"{m}@{k}" for k in config.k for m in ("recall", "ndcg", "hr", "precision", "map", "mrr")]
+        return [f"sampled_{m}@{k}" for k in config.k for m in SAMPLED_METRICS]
+    return [f"{m}@{k}" for k in config.k for m in RANKING_METRICS]

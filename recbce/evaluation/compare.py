@@ -19,13 +19,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recbce import runs
+from recbce.config import RANKING_METRICS
 from recbce.errors import ArgumentError, RecbceError, RunError
 from recbce.evaluation import catalogue, stats
-from recbce.evaluation import metrics as ranking
 from recbce.evaluation.per_user import RunUsers, evaluate_users, recorded_data
 from recbce.runs.folder import DATA_FILE
 
-PER_USER = (*ranking.RANKING, *catalogue.PER_LIST)
+PER_USER = (*RANKING_METRICS, *catalogue.PER_LIST)
 METRIC = re.compile(r"^([a-z]+)(?:@(\d+))?$")
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import torch
 
-RANKING = ("recall", "ndcg", "hr", "precision", "map", "mrr")
-
 
 def discounts(max_k: int) -> torch.Tensor:
     return 1.0 / torch.log2(torch.arange(2, max_k + 2, dtype=torch.float64))
