@@ -6,14 +6,14 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.models.base import Batch, ScoringCache, Vectors
+from recbce.models.base import Batch, Vectors
+from recbce.models.embedding import EmbeddingScorer
 from recbce.models.pairs import PairScores, used_rows
 
 
-class DotProduct(nn.Module):
+class DotProduct(EmbeddingScorer):
     """ŷ_uv = p_u · q_v (+ b_v): σ(ŷ_uv) is read as the probability of an interaction.
 
     With `scorer: cosine` the vectors are L2-normalised first and the score is
@@ -38,24 +38,14 @@ class DotProduct(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, inputs=None, sparse: bool = False,
                  generator: torch.Generator | None = None):
-        super().__init__()
         history = getattr(inputs, "history", None)
         if config.history and history is None:
             raise ValueError("model.history needs each user's items (inputs.history)")
+        super().__init__(n_users, n_items, config, sparse_tables=sparse, sparse_bias=sparse,
+                         generator=generator)
         self.history_weight = config.history
         self.history = history if config.history else None
         self.context = config.context  # > 0: history [B, H] holds the items before each pair
-        self.cosine = config.scorer == "cosine"
-        self.temperature = config.temperature
-        self.cache = ScoringCache()  # the embedded item table, for score_all
-        self.user = nn.Embedding(n_users, config.dim, sparse=sparse)
-        self.item = nn.Embedding(n_items, config.dim, sparse=sparse)
-        # A user bias cannot change a user's ranking, so only items get one.
-        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if config.bias else None
-        nn.init.normal_(self.user.weight, std=config.init_std, generator=generator)
-        nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
-        if self.item_bias is not None:
-            nn.init.constant_(self.item_bias.weight, config.bias_init)
 
     @contextmanager
     def reading_history(self, history):
@@ -88,9 +78,7 @@ class DotProduct(nn.Module):
         else:  # sparse products over the items used (recbce.models.pairs)
             rows, renumbered = used_rows(items, self.item.num_embeddings)
             scores = PairScores.apply(p, self.embed(self.item(rows)), renumbered)
-        if self.item_bias is not None:
-            scores = scores + self.item_bias(items).squeeze(-1)
-        return scores
+        return self.with_item_bias(scores, items)
 
     def score_shared(self, users: torch.Tensor, items: torch.Tensor, pool: torch.Tensor,
                      mask: torch.Tensor | None = None, history: torch.Tensor | None = None):
@@ -105,15 +93,8 @@ class DotProduct(nn.Module):
         rows = self.item(lookup).split([len(part) for part in parts])
         mean = self.history_mean(rows[2], history) if use_history else None
         p = self.embed(self.user_vectors(users, mean))
-        q_items, q_pool = self.embed(rows[0]), self.embed(rows[1])
-        pos = (p * q_items).sum(-1)
-        if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
-            scored = lookup[:len(items) + len(pool)]  # the positives then the pool: a view, no copy
-            bias_items, bias_pool = self.item_bias(scored).split([len(items), len(pool)])
-            pos = pos + bias_items.squeeze(-1)
-            p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
-            q_pool = torch.cat([q_pool, bias_pool], dim=1)
-        return pos, (p @ q_pool.T if mask is None else torch.addmm(mask, p, q_pool.T))
+        scored = lookup[:len(items) + len(pool)]  # the positives then the pool: a view, no copy
+        return self.pool_scores(p, self.embed(rows[0]), self.embed(rows[1]), scored, len(items), mask)
 
     def history_items(self, history: torch.Tensor) -> torch.Tensor:
         """The items of a batch's `history` [B, H] to look up, flat (−1, no item, left out)."""
@@ -141,20 +122,13 @@ class DotProduct(nn.Module):
             mean = F.embedding_bag(items, self.item.weight, lengths.cumsum(0) - lengths, mode="mean")
         return torch.lerp(own, mean, self.history_weight)
 
-    def embed(self, vectors: torch.Tensor) -> torch.Tensor:
-        if not self.cosine:
-            return vectors
-        return F.normalize(vectors, dim=-1) / self.temperature**0.5
-
     @torch.no_grad()
     def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n_items] scores of every item, one matrix product; written into `out` if given
         (evaluation reuses one block instead of allocating, and page-faulting, one per chunk)."""
         p = self.embed(self.user_vectors(users))
         q = self.cache.get((self.item.weight,), lambda: self.embed(self.item.weight))
-        if self.item_bias is None:
-            return torch.mm(p, q.T, out=out)
-        return torch.addmm(self.item_bias.weight.T, p, q.T, out=out)
+        return self.against_all(p, q, out)
 
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]
@@ -182,14 +156,12 @@ class DotProduct(nn.Module):
             lines.append(f"v = {1 - self.history_weight:g}·h + {self.history_weight:g}·m")
         else:
             lines.append("v = h")
-        lines.append("user vector = v" if not self.cosine else
-                     f"user vector = v / ‖v‖ / {self.temperature**0.5:.6g}  (the temperature's square root)")
+        lines.append(self.embed_recipe())
         return lines, {"item_inputs": self.item.weight.clone()}
 
     @torch.no_grad()
     def export(self) -> Vectors:
         """p_u and q_v as `score_all` computes them: cosine, temperature and history mix folded in."""
         users = torch.arange(self.user.num_embeddings)
-        bias = None if self.item_bias is None else self.item_bias.weight[:, 0].clone()
-        return Vectors(self.embed(self.user_vectors(users)), self.embed(self.item.weight).clone(), bias)
+        return self.vectors(self.embed(self.user_vectors(users)), self.embed(self.item.weight))
 

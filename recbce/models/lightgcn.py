@@ -6,11 +6,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.models.base import Batch, ScoringCache, Vectors
+from recbce.models.base import Batch, Vectors
+from recbce.models.embedding import EmbeddingScorer
 from recbce.models.pairs import PairScores, used_rows
 
 
@@ -39,7 +38,7 @@ class Shared:
         return self
 
 
-class LightGCN(nn.Module):
+class LightGCN(EmbeddingScorer):
     """User and item embeddings E⁰ (one table [n_users + n_items, d] in two parts) propagated
     `model.layers` times over Â, the symmetrically normalised user-item graph of the training
     pairs; the final vectors are the mean of the layers, scored by a dot product plus an item
@@ -56,25 +55,16 @@ class LightGCN(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, config: ModelConfig, inputs=None, sparse: bool = False,
                  generator: torch.Generator | None = None):
-        super().__init__()
         graph = getattr(inputs, "graph", None)
         if graph is None:
             raise ValueError("model.kind lightgcn needs the user-item graph (inputs.graph)")
         if graph.shape != (n_users + n_items, n_users + n_items):
             raise ValueError(f"the graph has {graph.shape[0]} nodes, not {n_users} users + {n_items} items")
+        # Propagation spreads every step's gradient over the whole table: dense gradients.
+        super().__init__(n_users, n_items, config, sparse_tables=False, sparse_bias=sparse,
+                         generator=generator)
         self.graph = Shared(graph)
         self.layers = config.layers
-        self.cosine = config.scorer == "cosine"
-        self.temperature = config.temperature
-        # Propagation spreads every step's gradient over the whole table: dense gradients.
-        self.user = nn.Embedding(n_users, config.dim)
-        self.item = nn.Embedding(n_items, config.dim)
-        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if config.bias else None
-        nn.init.normal_(self.user.weight, std=config.init_std, generator=generator)
-        nn.init.normal_(self.item.weight, std=config.init_std, generator=generator)
-        if self.item_bias is not None:
-            nn.init.constant_(self.item_bias.weight, config.bias_init)
-        self.cache = ScoringCache()
 
     @contextmanager
     def reading_history(self, history):
@@ -105,11 +95,6 @@ class LightGCN(nn.Module):
             return self.embed(users), self.embed(items)
         return self.cache.get((self.user.weight, self.item.weight), compute)
 
-    def embed(self, vectors: torch.Tensor) -> torch.Tensor:
-        if not self.cosine:
-            return vectors
-        return F.normalize(vectors, dim=-1) / self.temperature**0.5
-
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(pos [B], neg [B, k] or [B, P]) from one propagation of the whole graph."""
         users, items = self.propagate()
@@ -121,13 +106,7 @@ class LightGCN(nn.Module):
             return scores[:, 0], scores[:, 1:]
         scored = torch.cat([batch.items, batch.pool])
         q_items, q_pool = self.embed(items[scored]).split([len(batch.items), len(batch.pool)])
-        pos = (p * q_items).sum(-1)
-        if self.item_bias is not None:  # b_v as one more coordinate: [p, 1]·[q, b] = p·q + b
-            bias_items, bias_pool = self.item_bias(scored).split([len(batch.items), len(batch.pool)])
-            pos = pos + bias_items.squeeze(-1)
-            p = torch.cat([p, p.new_ones(len(p), 1)], dim=1)
-            q_pool = torch.cat([q_pool, bias_pool], dim=1)
-        return pos, (p @ q_pool.T if batch.mask is None else torch.addmm(batch.mask, p, q_pool.T))
+        return self.pool_scores(p, q_items, q_pool, scored, len(batch.items), batch.mask)
 
     def pair_scores(self, p: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
                     items: torch.Tensor) -> torch.Tensor:
@@ -137,9 +116,7 @@ class LightGCN(nn.Module):
             scores = (p * table[rows]).sum(-1)
         else:  # one sparse product (recbce.models.pairs)
             scores = PairScores.apply(p, table, rows)
-        if self.item_bias is not None:
-            scores = scores + self.item_bias(items).squeeze(-1)
-        return scores
+        return self.with_item_bias(scores, items)
 
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of users [B] against items [B] or [B, k], shaped like `items`."""
@@ -150,10 +127,7 @@ class LightGCN(nn.Module):
     def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n_items]: every item, one matrix product over the cached propagated tables."""
         user_table, item_table = self.tables()
-        p = user_table[users]
-        if self.item_bias is None:
-            return torch.mm(p, item_table.T, out=out)
-        return torch.addmm(self.item_bias.weight.T, p, item_table.T, out=out)
+        return self.against_all(user_table[users], item_table, out)
 
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         """The batch's rows of E⁰ (the paper's L2 is on the layer-0 embeddings)."""
@@ -199,8 +173,7 @@ class LightGCN(nn.Module):
             lines.append("u_l = sum over the user's items i of item_layers[l - 1, i] / "
                          f"sqrt(n · item_degree[i]), l = 1..{self.layers}")
         lines.append(f"v = (h + u_1 + ... + u_{self.layers}) / {self.layers + 1}" if self.layers else "v = h")
-        lines.append("user vector = v" if not self.cosine else
-                     f"user vector = v / ‖v‖ / {self.temperature**0.5:.6g}  (the temperature's square root)")
+        lines.append(self.embed_recipe())
         arrays = {"item_inputs": self.item.weight.clone(), "item_degree": degree.float()}
         if self.layers:
             arrays["item_layers"] = torch.stack(layers)
@@ -209,6 +182,4 @@ class LightGCN(nn.Module):
     @torch.no_grad()
     def export(self) -> Vectors:
         """The propagated (and, under cosine, normalised) vectors score_all multiplies."""
-        users, items = self.tables()
-        bias = None if self.item_bias is None else self.item_bias.weight[:, 0].clone()
-        return Vectors(users.clone(), items.clone(), bias)
+        return self.vectors(*self.tables())
