@@ -13,6 +13,12 @@ MOVIELENS_CSV = ("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.0,96
                  "2,318,3.0,1445714835\n3,31,0.5,1306463578\n")
 AMAZON_CSV = ("A39HTATAQ9V7YF,B00004TMFE,5.0,1369699200\nA3JM6GV9MNOF9X,B0000535UX,3.0,1355443200\n"
               "A1Z513UWSAAO0F,B00004TMFE,5.0,1404691200\n")
+# Last.fm 1K: user, ISO time, artist-mbid, artist name, track-mbid (often empty), track name
+LASTFM_1K_TSV = ("user_000001\t2009-05-04T23:08:57Z\tf1b1cf71-bd35-4e99-8624-24a6e15f133a\tDeep Dish\t\t"
+                 "Fuck Me Im Famous\nuser_000001\t2009-05-04T13:54:10Z\t"
+                 "a7f7df4a-77d8-4f12-8acd-5c60c93f4de8\t坂本龍一\t\tComposition 0919\n"
+                 "user_000002\t2009-05-04T13:52:04Z\t"
+                 "a7f7df4a-77d8-4f12-8acd-5c60c93f4de8\t坂本龍一\t\tMc2\n")
 # Amazon books: ASINs are ISBN-10s (all digits, leading zeros kept) beside B0 codes
 AMAZON_BOOKS_CSV = ("A1D2C0WDCSHUWZ,0001234567,5.0,1369699200\nA3JM6GV9MNOF9X,B0000535UX,3.0,1355443200\n"
                     "A1D2C0WDCSHUWZ,1234567,4.0,1404691200\nA3JM6GV9MNOF9X,0001234567,2.0,1404691300\n")
@@ -169,3 +175,15 @@ def test_a_ratings_csv_that_is_not_movielens_reads_as_plain_csv(tmp_path):
     config, frame = load(path)
     assert config.header is False
     assert frame.iloc[1].tolist() == ["A3JM6GV9MNOF9X", "B0000535UX", 3.0, 1355443200]
+
+
+def test_a_lastfm_1k_tsv_takes_its_time_column_and_the_artist_after_it(tmp_path):
+    path = tmp_path / "userid-timestamp-artid-artname-traid-traname.tsv"
+    path.write_text(LASTFM_1K_TSV)
+    config, frame = load(path)
+    assert config.header is False
+    found = {f: getattr(config.columns, f) for f in config.columns.model_fields_set}
+    assert found == {"item": 2, "timestamp": 1}
+    assert list(frame.columns) == ["user", "item", "timestamp"]  # no rating: the empty column is not one
+    assert frame["item"].iloc[1] == "a7f7df4a-77d8-4f12-8acd-5c60c93f4de8"
+    assert frame["timestamp"].iloc[0] == 1241478537.0

@@ -19,6 +19,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recbce.config import ColumnsConfig, DataConfig
@@ -113,12 +114,16 @@ def kind(values: pd.Series) -> str:
 def iso_seconds(values: pd.Series) -> pd.Series:
     """Seconds since 1970 (UTC, float) of ISO 8601 dates and times ('2015-01-02',
     '2016-03-04T10:00:00Z'; no zone: UTC), NaN where a value is not one."""
-    times = pd.to_datetime(values.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
-    return (times - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    try:
+        times = pd.to_datetime(values.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
+        return (times - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    except (ValueError, OverflowError):  # e.g. a year past 2262, out of pandas' range
+        return pd.Series(np.nan, index=values.index)
 
 
 def are_dates(values: pd.Series) -> bool:
-    return len(values) > 0 and bool(iso_seconds(values).notna().all())
+    """Every value an ISO 8601 date, and not all numbers (a column of years is numbers)."""
+    return len(values) > 0 and kind(values.astype(str)) == "text" and bool(iso_seconds(values).notna().all())
 
 
 def normalised(name) -> str:
@@ -176,12 +181,20 @@ def named_columns(names: list, rows: pd.DataFrame | None, columns: ColumnsConfig
 def unnamed_columns(rows: pd.DataFrame, columns: ColumnsConfig) -> dict:
     """Without a header, rating and timestamp left out take positions 2 and 3; where the
     first row holds text there (an artist's name), the rating is the first column of numbers
-    after the ids instead (a play count), and the reader gives a column to one field only."""
+    after the ids instead (a play count), and the reader gives a column to one field only.
+    Where column 1 holds dates, it is the timestamp and the item is column 2."""
     left_out = [f for f in ("rating", "timestamp") if f not in columns.model_fields_set]
+    found = {}
+    # Dates where the item would be (Last.fm 1K: user, time, artist id, ...): the timestamp,
+    # and the item is the column after it.
+    if {"item", "timestamp"}.isdisjoint(columns.model_fields_set) and rows.shape[1] > 2 \
+            and are_dates(rows.iloc[:, 1]):
+        found = {"timestamp": 1, "item": 2}
     if "rating" not in left_out or rows.shape[1] <= 2 or kind(rows.iloc[:1, 2]) != "text":
-        return {}
-    numbers = [p for p in range(3, rows.shape[1]) if kind(rows.iloc[:, p]) != "text"]
-    return {"rating": numbers[0]} if numbers else {}
+        return found
+    numbers = [p for p in range(3, rows.shape[1])
+               if kind(rows.iloc[:, p]) != "text" and (rows.iloc[:, p].str.strip() != "").all()]
+    return found | ({"rating": numbers[0]} if numbers else {})
 
 
 def positions_left(names: list, found: dict, columns: ColumnsConfig) -> dict:
