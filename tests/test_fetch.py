@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recbce.cli.app import app
-from recbce.data import fetch, lightgcn
+from recbce.data import fetch, fetch_splits
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_escaping_entries_and_links_are_refused(tmp_path, entry):
     assert not Path("/tmp/recbce-absolute-evil.txt").exists()
 
 
-# --- the LightGCN splits (recbce/data/lightgcn.py) ------------------------------------------
+# --- the LightGCN splits (recbce/data/fetch_splits.py) ------------------------------------------
 
 TRAIN = "0 0 1 2\n1 2 3\n2 1\n"
 TEST = "0 3\n1 4\n2 0 2\n"
@@ -110,7 +110,8 @@ def serve_split(root, name="gowalla", train=TRAIN, test=TEST):
 def test_lightgcn_split_is_checked_and_the_settings_printed(server, tmp_path, monkeypatch):
     root, url = server
     serve_split(root)
-    monkeypatch.setitem(lightgcn.SPLITS, "gowalla", lightgcn.Counts(users=3, items=5, train=6, test=4))
+    monkeypatch.setitem(fetch_splits.SPLITS, "gowalla",
+                        fetch_splits.Counts(users=3, items=5, train=6, test=4))
     result = CliRunner().invoke(app, ["data", "fetch", "gowalla", "--cache", str(tmp_path / "c"),
                                       "--mirror", url, "-q"])
     assert result.exit_code == 0, result.output
@@ -118,7 +119,7 @@ def test_lightgcn_split_is_checked_and_the_settings_printed(server, tmp_path, mo
     assert train.read_text() == TRAIN and test.read_text() == TEST
     assert f"--set data.path={train} --set data.split.test_path={test}" in result.output.replace("\n", "")
     (root / "gowalla/train.txt").unlink()  # already there: checked again, not downloaded
-    assert lightgcn.fetch_split("gowalla", tmp_path / "c", url, progress=False) == (train, test)
+    assert fetch_splits.fetch_split("gowalla", tmp_path / "c", url, progress=False) == (train, test)
 
 
 def test_lightgcn_split_with_other_counts_is_deleted(server, tmp_path):
@@ -126,14 +127,15 @@ def test_lightgcn_split_with_other_counts_is_deleted(server, tmp_path):
     serve_split(root, "yelp2018")
     with pytest.raises(fetch.FetchError, match=r"yelp2018: the download does not match the published "
                        r"counts: users 3 \(published 31,668\), items 5 \(published 38,048\)"):
-        lightgcn.fetch_split("yelp2018", tmp_path / "c", url, progress=False)
+        fetch_splits.fetch_split("yelp2018", tmp_path / "c", url, progress=False)
     assert not list((tmp_path / "c/yelp2018").iterdir())
 
 
 def test_lightgcn_split_with_a_bad_line_names_it(server, tmp_path, monkeypatch):
     root, url = server
     serve_split(root, "amazon-book", train="0 1 2\n1 x 3\n")
-    monkeypatch.setitem(lightgcn.SPLITS, "amazon-book", lightgcn.Counts(users=2, items=4, train=4, test=4))
+    monkeypatch.setitem(fetch_splits.SPLITS, "amazon-book",
+                        fetch_splits.Counts(users=2, items=4, train=4, test=4))
     result = CliRunner().invoke(app, ["data", "fetch", "amazon-book", "--cache", str(tmp_path / "c"),
                                       "--mirror", url, "-q"])
     assert result.exit_code == 2 and "train.txt: line 2 is not 'user item item ...'" in result.output
@@ -147,4 +149,4 @@ def test_the_published_gowalla_counts_match_the_shared_copy():
     shared = Path(__file__).resolve().parents[2] / "shared/data/gowalla"
     if not (shared / "train.txt").is_file():
         pytest.skip(f"{shared} is absent here (../shared is not beside the checkout)")
-    lightgcn.check("gowalla", shared / "train.txt", shared / "test.txt")  # raises on any difference
+    fetch_splits.check("gowalla", shared / "train.txt", shared / "test.txt")  # raises on any difference

@@ -150,14 +150,14 @@ def data_fetch(
 
     Example: recbce data fetch gowalla --cache data/cache
     """
-    from recbce.data import lightgcn
+    from recbce.data import fetch_splits
     from recbce.data.fetch import DATASETS, GROUPLENS, FetchError, fetch
 
     progress = show_progress(verbosity(ctx, quiet, False)[0])
-    if name not in DATASETS and name not in lightgcn.SPLITS:
-        raise FetchError(f"unknown data set {name!r}; known: {', '.join(lightgcn.known_names())}")
-    if name in lightgcn.SPLITS:
-        train, test = lightgcn.fetch_split(name, cache, mirror or lightgcn.LIGHTGCN, progress)
+    if name not in DATASETS and name not in fetch_splits.SPLITS:
+        raise FetchError(f"unknown data set {name!r}; known: {', '.join(fetch_splits.known_names())}")
+    if name in fetch_splits.SPLITS:
+        train, test = fetch_splits.fetch_split(name, cache, mirror or fetch_splits.LIGHTGCN, progress)
         console.print(f"{train}\n{test}\nuse with: --set data.path={train} --set data.split.test_path={test}"
                       " (data.format adjacency, data.split.method predefined, as in configs/gowalla.yaml)",
                       highlight=False, soft_wrap=True, markup=False)
