@@ -29,7 +29,7 @@ def recommend(
                        "TSV or Parquet file of (user, item) rows, with a header; each user is folded "
                        "in from those items.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=0, help="--history: Adam steps per new "
-                     "user (0: the mean of the items' vectors)  [default: 50]")] = None,
+                     "user (0: the mean of the items' vectors)  [default: 100]")] = None,
 ):
     """Top-K items per user, in the data's own ids, items the user has seen excluded.
 

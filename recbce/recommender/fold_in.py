@@ -30,7 +30,7 @@ from recbce.models import Vectors
 from recbce.recommender.ids import IdIndex
 from recbce.training.losses import build_loss
 
-FOLD_IN_STEPS = 50  # Adam steps per new user (docs/results.md, "Users who arrive after training")
+FOLD_IN_STEPS = 100  # Adam steps per new user (docs/results.md, "Users who arrive after training")
 # A user's items per step, drawn with replacement: a step's cost does not grow with the user's
 # count (each row is scored against the whole pool), as training's history sample does not.
 POSITIVES_PER_STEP = 4
