@@ -94,7 +94,7 @@ class ModelConfig(Section):
     # The item biases' starting value (a logit). "prior": where a sigmoid loss (bce, gbce) has no
     # gradient for a constant score, σ(b) = w⁺/(w⁺ + k·w⁻) with k negatives per positive
     # (−log k = −6.9 for k = 1,024 and unit weights): the model starts at the loss's base rate
-    # instead of spending its first epochs pushing every score down (docs/results.md, issue 25).
+    # instead of spending its first epochs pushing every score down (docs/results.md, "The starter recipe").
     # Left out: "prior" where prior_supported accepts the config, else 0.0 (Config resolves it:
     # it depends on the loss and sampler); 0.0 here, so a ModelConfig alone is ready to build.
     bias_init: float | Literal["prior"] = 0.0

@@ -18,8 +18,8 @@ class DotProduct(EmbeddingScorer):
 
     With `scorer: cosine` the vectors are L2-normalised first and the score is
     cos(p_u, q_v) / temperature (+ b_v): still a dot product, of unit vectors. Unit
-    vectors cannot say how popular an item is; the item bias can, and on Gowalla it
-    is worth +0.006 validation Recall@20 (docs/results.md).
+    vectors cannot say how popular an item is; the item bias can (what it is worth on
+    Gowalla: docs/results.md, "Tuning the shipped configs").
 
     With `history: w` > 0, p_u is (1 − w)·e_u + w·(mean of q_j over the user's training
     items j), the aggregation of SimpleX (Mao et al., CIKM 2021): items are trained by

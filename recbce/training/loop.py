@@ -117,10 +117,8 @@ def keep_freed_memory(pad_bytes: int = 256 << 20) -> None:
     """Ask glibc to keep up to `pad_bytes` of freed heap instead of handing it back at once.
 
     A shared-pool step allocates and frees tens of MB of [B, P] temporaries; pages returned
-    to the OS fault back in on the next step (gowalla-best's step: 45-49 ms with a 256 MB or
-    1 GB pad, 102-105 ms with glibc's default; bench/results/train.md measures both). 256 MB
-    rather than 1 GB: the same speed, and a 2-epoch Gowalla run peaked at 707 MiB instead
-    of 884 MiB. Not glibc: no-op.
+    to the OS fault back in on the next step. 256 MB rather than 1 GB: as fast, with a lower
+    peak (bench/results/train.md measures the pads against glibc's default). Not glibc: no-op.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
