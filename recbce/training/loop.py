@@ -23,7 +23,7 @@ from recbce.errors import Diverged
 from recbce.evaluation.ranking import evaluate_split
 from recbce.models import Batch, Popularity
 from recbce.runs import plots, tracking
-from recbce.training import averaging, checkpoint, distributed, folder
+from recbce.training import averaging, checkpoint, distributed, hold
 from recbce.training.checkpoint import Interrupted, StopFlag
 from recbce.training.state import Hooks, OnEvaluation, Training, prepare
 
@@ -52,15 +52,15 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
         torch.set_num_threads(config.train.threads)
     keep_freed_memory()
     distributed.check_supported(config, context)
-    held = folder.Held()
+    held = hold.Held()
     try:
-        prints = distributed.run_on_main(lambda: folder.before_load(config, resume, held), context)
+        prints = distributed.run_on_main(lambda: hold.before_load(config, resume, held), context)
         dataset = load_dataset(config.data, config.seed)
         require_heldout(dataset, config.data.path)
         main = context.is_main
         run = prepare(config, dataset, context, log if main else _quiet, progress and main)
         run.hooks = hooks or Hooks()
-        folder.open_run(run, overwrite, resume, held, prints)
+        hold.open_run(run, overwrite, resume, held, prints)
         return supervise(run)
     finally:
         held.release()
@@ -68,7 +68,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
 
 def supervise(run: Training) -> dict | None:
     """Train, then finish (rank 0); run.json says how it ended, whatever ended it."""
-    folder.write_status(run, "running")
+    hold.write_status(run, "running")
     run.clock = time.perf_counter() - run.state.seconds  # the run's time so far counts
     try:
         with StopFlag() as stop:
@@ -77,11 +77,11 @@ def supervise(run: Training) -> dict | None:
     except Interrupted:
         raise
     except KeyboardInterrupt:  # Ctrl-C past the training loop: in the final evaluation
-        folder.write_status(run, "interrupted", "in the final evaluation")
+        hold.write_status(run, "interrupted", "in the final evaluation")
         raise Interrupted("interrupted in the final evaluation; the trained state is saved. Finish "
-                          f"with: {folder.resume_command(run.context)} {run.run_dir}") from None
+                          f"with: {hold.resume_command(run.context)} {run.run_dir}") from None
     except BaseException as err:
-        folder.record_failure(run, err)
+        hold.record_failure(run, err)
         raise
 
 
@@ -107,9 +107,9 @@ def interrupt(run: Training) -> None:
     state = run.state
     trained = state.stopped or state.epoch > run.config.train.epochs
     where = "after the last epoch" if trained else f"epoch {state.epoch}, step {state.step}"
-    folder.write_status(run, "interrupted", where)
+    hold.write_status(run, "interrupted", where)
     raise Interrupted(f"interrupted {'' if trained else 'at '}{where}; checkpoint saved. "
-                      f"{'Finish' if trained else 'Resume'} with: {folder.resume_command(run.context)} "
+                      f"{'Finish' if trained else 'Resume'} with: {hold.resume_command(run.context)} "
                       f"{run.run_dir}")
 
 
