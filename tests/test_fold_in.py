@@ -139,6 +139,22 @@ def test_with_context_the_mix_reads_the_latest_items_in_the_order_given(served):
     assert torch.allclose(plain.fold_in(in_order, steps=0)[0], plain.fold_in(reordered, steps=0)[0])
 
 
+def test_unknown_items_can_be_left_out_and_users_left_with_none_get_popular_items(served):
+    rec = Recommender.load(served["mf"])
+    history = {"a": [3, 99999, 5], "b": [88888]}
+    frame = rec.recommend_for_history(history, k=3, skip_unknown=True, popular_fallback=True)
+    alone = rec.recommend_for_history({"a": [3, 5]}, k=3)
+    a = frame[frame["user"] == "a"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, alone, check_dtype=False)  # the unknown item: as if never given
+    b = frame[frame["user"] == "b"]
+    assert (b["source"] == "popular").all() and b["item"].tolist() == rec.recommend(["nobody"], k=3,
+                                                                                  popular_fallback=True)["item"].tolist()
+    with pytest.raises(ArgumentError, match="no item the run knows for users b"):
+        rec.recommend_for_history(history, k=3, skip_unknown=True)
+    only_unknown = rec.recommend_for_history({"c": [77777]}, k=2, skip_unknown=True, popular_fallback=True)
+    assert only_unknown["source"].tolist() == ["popular", "popular"]
+
+
 @pytest.mark.parametrize("history, error, message", [
     ([1, 99999], UnknownIdError, "unknown item ids: 99999"),
     ([], ArgumentError, "no items given"),
@@ -211,3 +227,16 @@ def test_the_exported_new_user_formula_is_the_fold_in_start(served, name, tmp_pa
     given = [5, 9, 2, 30]
     expected = numpy_vector(tmp_path / "vectors", config, given)
     assert np.allclose(rec.fold_in(given, steps=0)[0][0].numpy(), expected, atol=1e-6)
+
+
+def test_the_cli_skips_unknown_items_when_asked(served, tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("user,item\nann,3\nann,99999\nbob,88888\n")
+    out = tmp_path / "recs.csv"
+    args = ["recommend", "--run", str(served["mf"]), "--history", str(path), "--k", "2", "--out", str(out)]
+    refused = runner.invoke(app, [*args, "--skip-unknown"])
+    assert refused.exit_code == 2 and "no item the run knows for users bob" in refused.output
+    result = runner.invoke(app, [*args, "--skip-unknown", "--popular-fallback"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame.groupby("user")["source"].first().to_dict() == {"ann": "history", "bob": "popular"}

@@ -28,6 +28,9 @@ def recommend(
     history: Annotated[Path | None, typer.Option("--history", help="Users the run never trained: a CSV, "
                        "TSV or Parquet file of (user, item) rows, with a header; each user is folded "
                        "in from those items.")] = None,
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="--history: leave out items the "
+                            "run never trained (a user left with none: --popular-fallback, else "
+                            "refused).")] = False,
     steps: Annotated[int | None, typer.Option("--steps", min=0, help="--history: Adam steps per new "
                      "user (0: the mean of the items' vectors)  [default: 100]")] = None,
 ):
@@ -47,9 +50,9 @@ def recommend(
         raise RecbceError("give one of --users ID[,ID...], --all or --history FILE")
     recommender = Recommender.load(run)
     if history is not None:
-        solve = {} if steps is None else {"steps": steps}
-        frame = recommender.recommend_for_history(read_history_file(history), k,
-                                                  exclude_given=not include_seen, **solve)
+        options = {"exclude_given": not include_seen, "skip_unknown": skip_unknown,
+                   "popular_fallback": popular_fallback} | ({} if steps is None else {"steps": steps})
+        frame = recommender.recommend_for_history(read_history_file(history), k, **options)
     else:
         frame = recommender.recommend(None if all_users else split_ids(users, "--users"), k,
                                       exclude_seen=not include_seen, popular_fallback=popular_fallback)

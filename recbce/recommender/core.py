@@ -67,11 +67,7 @@ class Recommender:
         top, scores = self.top_k(torch.from_numpy(rows[known]), k, exclude_seen)
         parts = [self.frame(self.users.values[rows[known]], top, scores, MODEL)]
         if not known.all():
-            asked = np.asarray(as_list(users), dtype=object)
-            best = self.item_counts.float().topk(k)
-            n = int((~known).sum())
-            parts.append(self.frame(asked[~known], best.indices.expand(n, -1), best.values.expand(n, -1),
-                                    POPULAR))
+            parts.append(self.popular(np.asarray(as_list(users), dtype=object)[~known], k))
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return frame[frame["score"] > -np.inf].reset_index(drop=True)  # users with < k unseen items
 
@@ -107,27 +103,41 @@ class Recommender:
         return torch.cat(tops), torch.cat(scores)
 
     def recommend_for_history(self, history, k: int = 10, exclude_given: bool = True,
-                              steps: int = FOLD_IN_STEPS, seed: int = 0) -> pd.DataFrame:
+                              steps: int = FOLD_IN_STEPS, seed: int = 0, skip_unknown: bool = False,
+                              popular_fallback: bool = False) -> pd.DataFrame:
         """Rows (user, rank, item, score, source 'history') for users the run never trained, from
         the items each just had: `history` is a frame with columns user and item, a dict
         {user: [items]} or one list of items (user 0). The model folds each user in from those
         items (recbce.recommender.fold_in: `steps` Adam steps on the run's loss, every trained
         table frozen; 0 keeps the start, the mean of the items' vectors); exclude_given leaves
-        the given items out of the user's list."""
+        the given items out of the user's list. Items the run never trained raise, or with
+        skip_unknown are left out; a user left with none is refused, or with popular_fallback
+        gets the most popular items (source 'popular')."""
         k = min(positive_k(k, "recommend_for_history"), len(self.items))
-        users, histories = self.fold_in(history, steps, seed)
+        users, histories = self.fold_in(history, steps, seed, skip_unknown)
+        if histories.unplaced and not popular_fallback:
+            raise ArgumentError(
+                f"history: no item the run knows for users {', '.join(map(str, histories.unplaced[:5]))}"
+                f"{' ...' if len(histories.unplaced) > 5 else ''}{FALLBACK_HINT}")
         vectors = self.vectors()
         given = (histories.owners() * len(self.items) + histories.items).sort().values
         top, scores = self.ranked(len(users), lambda start, stop, out: vectors.score(users[start:stop], out),
                                   given if exclude_given else None, k)
-        frame = self.frame(histories.users, top, scores, HISTORY)
+        frame = pd.concat([self.frame(histories.users, top, scores, HISTORY),
+                           self.popular(histories.unplaced, k)], ignore_index=True)
         return frame[frame["score"] > -np.inf].reset_index(drop=True)
 
-    def fold_in(self, history, steps: int = FOLD_IN_STEPS, seed: int = 0):
+    def fold_in(self, history, steps: int = FOLD_IN_STEPS, seed: int = 0, skip_unknown: bool = False):
         """(user vectors [U, d], Histories) of new users from their items: vectors that score as
         the exported ones do (users · items + item_bias), one row per user in histories.users."""
-        histories = read_histories(history, self.items)
+        histories = read_histories(history, self.items, skip_unknown)
         return fold_in(self.model, self.config, self.vectors(), histories, steps, seed), histories
+
+    def popular(self, owners, k: int) -> pd.DataFrame:
+        """Rows for `owners`: the k items with most training interactions, scored by that count."""
+        best = self.item_counts.float().topk(k)
+        return self.frame(np.asarray(owners, dtype=object), best.indices.expand(len(owners), -1),
+                          best.values.expand(len(owners), -1), POPULAR)
 
     def frame(self, owners, top: torch.Tensor, scores: torch.Tensor, source: str) -> pd.DataFrame:
         k = top.shape[1]

@@ -13,7 +13,7 @@ solved at once.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ class Histories:
     users: np.ndarray
     items: torch.Tensor
     offsets: torch.Tensor
+    unplaced: list = field(default_factory=list)  # users none of whose items the run knows (skipped)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -71,21 +72,31 @@ class Histories:
         return Histories(self.users[start:stop], self.items[lo:hi], self.offsets[start:stop] - lo)
 
 
-def read_histories(history, items: IdIndex) -> Histories:
+def read_histories(history, items: IdIndex, skip_unknown: bool = False) -> Histories:
     """Histories from a DataFrame with columns user and item (one row per interaction, in the
     order they happened), a dict {user: [items]}, or one list of items (one user, labelled 0).
-    Unknown items raise UnknownIdError."""
+    Items the run never trained raise UnknownIdError, or with skip_unknown are left out (a user
+    left with none is listed in `unplaced`)."""
     frame = history_frame(history)
+    if skip_unknown:
+        frame = frame.assign(row=items.find(frame["item"].tolist()))
+        known = frame["row"].to_numpy() >= 0
+        unplaced = list(pd.unique(frame["user"][~frame["user"].isin(frame["user"][known])]))
+        return with_offsets(frame[known], unplaced)
     rows = items.require(frame["item"].tolist(), " (items the run never trained cannot be folded in: "
-                                                 "leave them out)")
-    frame = frame.assign(row=rows)
+                                                 "leave them out, or skip_unknown=True / --skip-unknown)")
+    return with_offsets(frame.assign(row=rows), [])
+
+
+def with_offsets(frame: pd.DataFrame, unplaced: list) -> Histories:
+    """Histories of a frame of (user, row), each user's rows kept in their order."""
     codes, labels = pd.factorize(frame["user"], sort=False)
     order = np.argsort(codes, kind="stable")  # each user's items together, in the order given
     counts = np.bincount(codes, minlength=len(labels))
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return Histories(np.asarray(labels, dtype=object) if labels.dtype == object else np.asarray(labels),
                      torch.from_numpy(frame["row"].to_numpy()[order].astype(np.int64)),
-                     torch.from_numpy(offsets.astype(np.int64)))
+                     torch.from_numpy(offsets.astype(np.int64)), unplaced)
 
 
 def read_history_file(path: Path) -> pd.DataFrame:
@@ -144,6 +155,8 @@ def fold_in(model, config: Config, vectors: Vectors, histories: Histories, steps
         raise ArgumentError(f"model.kind {config.model.kind} cannot fold in new users")
     if steps < 0:
         raise ArgumentError(f"fold-in steps must be >= 0, not {steps}")
+    if not len(histories):
+        return vectors.items.new_zeros(0, vectors.items.shape[1])
     generator = torch.Generator().manual_seed(seed)
     starts = range(0, len(histories), BLOCK_USERS)
     with frozen(model):
