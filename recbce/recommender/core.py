@@ -114,17 +114,19 @@ class Recommender:
         skip_unknown are left out; a user left with none is refused, or with popular_fallback
         gets the most popular items (source 'popular')."""
         k = min(positive_k(k, "recommend_for_history"), len(self.items))
-        users, histories = self.fold_in(history, steps, seed, skip_unknown)
+        histories = read_histories(history, self.items, skip_unknown)
         if histories.unplaced and not popular_fallback:
             raise ArgumentError(
                 f"history: no item the run knows for users {', '.join(map(str, histories.unplaced[:5]))}"
                 f"{' ...' if len(histories.unplaced) > 5 else ''}{FALLBACK_HINT}")
         vectors = self.vectors()
+        users = fold_in(self.model, self.config, vectors, histories, steps, seed)
         given = (histories.owners() * len(self.items) + histories.items).sort().values
         top, scores = self.ranked(len(users), lambda start, stop, out: vectors.score(users[start:stop], out),
                                   given if exclude_given else None, k)
-        frame = pd.concat([self.frame(histories.users, top, scores, HISTORY),
-                           self.popular(histories.unplaced, k)], ignore_index=True)
+        parts = [self.frame(histories.users, top, scores, HISTORY)] if len(users) else []
+        parts += [self.popular(histories.unplaced, k)] if histories.unplaced else []
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return frame[frame["score"] > -np.inf].reset_index(drop=True)
 
     def fold_in(self, history, steps: int = FOLD_IN_STEPS, seed: int = 0, skip_unknown: bool = False):
