@@ -13,13 +13,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-@pytest.fixture
-def tiny_data(tmp_path: Path) -> Path:
-    """A small planted-taste log: 120 users, 60 items."""
-    path = tmp_path / "tiny.tsv"
+def write_tiny_log(folder: Path) -> Path:
+    """folder/tiny.tsv: a small planted-taste log, 120 users (ids 1..120), 60 items (1..60);
+    for module-scoped fixtures, which cannot take the function-scoped `tiny_data`."""
+    path = folder / "tiny.tsv"
     frame = synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1)
     frame.to_csv(path, sep="\t", header=False, index=False)
     return path
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """A small planted-taste log: 120 users, 60 items."""
+    return write_tiny_log(tmp_path)
 
 
 @pytest.fixture

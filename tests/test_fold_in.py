@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 import recbce
 from recbce.cli.app import app
 from recbce.config import ModelConfig
-from recbce.data import synth
 from recbce.data.dataset import Positives
 from recbce.data.graph import normalized_adjacency
 from recbce.data.history import ScoringInputs
@@ -21,6 +20,7 @@ from recbce.errors import ArgumentError
 from recbce.models import build_model
 from recbce.recommender import Recommender, UnknownIdError
 from recbce.runs.trained import load_trained
+from tests.conftest import write_tiny_log
 
 N_USERS, N_ITEMS = 6, 9
 USERS = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 5])
@@ -61,9 +61,7 @@ def test_a_trained_user_folded_in_from_its_own_vector_and_items_is_its_exported_
 def served(tmp_path_factory):
     """One tiny run per model kind (ids 1..120 users, 1..60 items), loaded as Recommenders."""
     tmp_path = tmp_path_factory.mktemp("fold")
-    data = tmp_path / "tiny.tsv"
-    synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1).to_csv(
-        data, sep="\t", header=False, index=False)
+    data = write_tiny_log(tmp_path)
     runs = {}
     by_ratio, by_time = {"test_ratio": 0.2, "valid_ratio": 0.1}, {"method": "leave_one_out"}
     for name, model, split in (("mf", {"history": 0.0}, by_ratio),

@@ -17,6 +17,7 @@ from recbce.cli.app import app
 from recbce.data.dataset import load_dataset
 from recbce.errors import RunError
 from recbce.runs import load_run
+from tests.conftest import write_tiny_log
 
 KS = [10, 50]  # 50 of 60 items: users with more than 10 training items have fewer candidates
 
@@ -24,12 +25,8 @@ KS = [10, 50]  # 50 of 60 items: users with more than 10 training items have few
 @pytest.fixture(scope="module")
 def listed(tmp_path_factory):
     """A tiny trained run evaluated on test with --lists and --per-user, in chunks of 16 users."""
-    from recbce.data import synth
-
     tmp = tmp_path_factory.mktemp("lists")
-    data = tmp / "tiny.tsv"
-    synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1).to_csv(
-        data, sep="\t", header=False, index=False)
+    data = write_tiny_log(tmp)
     run = recbce.train({"seed": 0, "run": {"dir": str(tmp / "runs"), "name": "listed"},
                         "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
                         "model": {"dim": 8}, "train": {"epochs": 2, "patience": 0},

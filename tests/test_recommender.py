@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import recbce
-from recbce.data import synth
 from recbce.errors import RecbceError
 from recbce.evaluation.ranking import ranked_top
 from recbce.recommender import Recommender, UnknownIdError
 from recbce.runs.trained import load_trained
+from tests.conftest import write_tiny_log
 
 
 def tiny_config(tmp_path, data, **model) -> dict:
@@ -28,9 +28,7 @@ def tiny_config(tmp_path, data, **model) -> dict:
 def trained(tmp_path_factory):
     """One tiny run (integer ids 1..120 and 1..60), with the data set and model it was trained on."""
     tmp_path = tmp_path_factory.mktemp("rec")
-    data = tmp_path / "tiny.tsv"
-    synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1).to_csv(
-        data, sep="\t", header=False, index=False)
+    data = write_tiny_log(tmp_path)
     run = recbce.train(tiny_config(tmp_path, data))
     config, dataset, model = load_trained(run.run_dir)
     return Recommender.load(run.run_dir), dataset, model

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 import recbce
 from recbce.cli.app import app
-from recbce.data import synth
 from recbce.evaluation.per_user import mean_and_error
 from recbce.runs.status import read_status
+from tests.conftest import write_tiny_log
 
 runner = CliRunner()
 SPACE = """
@@ -30,8 +30,7 @@ model.dim: {low: 4, high: 8, step: 4}
 def write_config(folder, **train):
     data = folder / "tiny.tsv"
     if not data.exists():
-        frame = synth.generate(n_users=120, n_items=60, min_per_user=5, max_per_user=20, seed=1)
-        frame.to_csv(data, sep="\t", header=False, index=False)
+        write_tiny_log(folder)
     raw = {"seed": 0, "run": {"dir": str(folder / "runs")},
            "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
            "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
