@@ -178,14 +178,15 @@ def solve(model, config: Config, vectors: Vectors, histories: Histories, steps: 
     given = Positives.from_pairs(histories.owners(), histories.items, n_users, n_items)
     optimizer = torch.optim.Adam([own], lr=config.train.lr)
     negatives = min(negatives_per_positive(config), n_items)
-    users_of_rows = torch.arange(n_users).repeat_interleave(POSITIVES_PER_STEP)
+    rows = torch.arange(n_users)
+    users_of_rows = rows.repeat_interleave(POSITIVES_PER_STEP)
     for _ in range(steps):
-        drawn = draw_history(given, torch.arange(n_users), POSITIVES_PER_STEP, generator)
+        drawn = draw_history(given, rows, POSITIVES_PER_STEP, generator)
         pool = torch.randint(n_items, (negatives,), generator=generator)
         users = model.users_from_items(own, mixed.items, mixed.offsets)
         pos = (users.unsqueeze(1) * vectors.items[drawn]).sum(-1) + bias[drawn]
         neg = torch.addmm(bias[pool], users, vectors.items[pool].T)
-        hit = given.contains(torch.arange(n_users).unsqueeze(1), pool.unsqueeze(0))  # accidental positives
+        hit = given.contains(rows.unsqueeze(1), pool.unsqueeze(0))  # accidental positives
         neg = neg.masked_fill(hit, -torch.inf)
         optimizer.zero_grad()
         loss(pos.reshape(-1), neg[users_of_rows]).backward()
