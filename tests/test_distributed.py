@@ -15,6 +15,7 @@ import sys
 import pandas as pd
 import pytest
 import torch
+import torch.distributed as dist
 import yaml
 
 from recbce.config import load_config
@@ -74,7 +75,7 @@ def launch(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def report(done: subprocess.CompletedProcess) -> str:
     # The whole stderr: a rank that aborts prints its reason first, and torchrun's summary
-    # after it would push that out of a tail (a one-off SIGABRT could not be diagnosed so).
+    # after it would push that out of a tail (a rank's abort in malloc was diagnosed so).
     return f"torchrun exited {done.returncode}; its stderr:\n{done.stderr}"
 
 
@@ -256,6 +257,26 @@ def test_global_batches_give_every_rank_the_same_step_count():
     parts = [distributed.local_part(batch, Context(rank=r, world_size=3)) for r in range(3)]
     assert torch.equal(torch.cat(parts), batch) and [len(p) for p in parts] == [3, 2, 2]
     assert distributed.local_part(batch, Context()) is batch
+
+
+def test_gradients_are_averaged_before_backward_goes_on(tmp_path):
+    """DDP's own hook left a sparse gradient's all-reduce running on gloo's thread while
+    autograd went on, and ranks crashed now and then: recbce's hook returns it finished."""
+    class Bucket:
+        def __init__(self, gradient):
+            self.gradient = gradient
+
+        def buffer(self):
+            return self.gradient
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        gradient = torch.sparse_coo_tensor([[0, 2, 0]], torch.tensor([[1.0], [2.0], [3.0]]), (4, 1))
+        done = distributed.average_before_going_on(None, Bucket(gradient))
+        assert done.done()
+        assert torch.equal(done.value().to_dense(), torch.tensor([[4.0], [0.0], [2.0], [0.0]]))
+    finally:
+        dist.destroy_process_group()
 
 
 def test_single_process_helpers_are_no_ops():

@@ -116,12 +116,31 @@ def replicate(model: torch.nn.Module, context: Context) -> torch.nn.Module:
     """The model wrapped for gradient averaging, or itself in a single process.
 
     Sparse embedding gradients go through DDP as sparse tensors (gloo supports
-    sparse all-reduce); rank 0's initial weights are broadcast to the others here.
+    sparse all-reduce), each all-reduced to the end before autograd goes on
+    (`average_before_going_on`); rank 0's initial weights are broadcast to the others here.
     """
     if not context.distributed:
         return model
     device_ids = [context.device.index] if context.device.type == "cuda" else None
-    return Replicated(model, device_ids=device_ids)
+    replicated = Replicated(model, device_ids=device_ids)
+    replicated.register_comm_hook(None, average_before_going_on)
+    return replicated
+
+
+def average_before_going_on(state, bucket):  # no annotations: DDP checks them as objects
+    """DDP communication hook: the bucket's gradient averaged over the ranks, the all-reduce
+    finished before autograd goes on.
+
+    DDP's own hook leaves the all-reduce of a sparse gradient running on gloo's thread, in
+    place on the gradient, while autograd goes on; on CPU that overlap corrupted the heap now
+    and then (a rank aborted in malloc; docs/results.md, "Two ranks that crashed now and then").
+    Dividing by the world size and then summing is what DDP's own hook computes, bit for bit."""
+    gradient = bucket.buffer()
+    gradient.div_(dist.get_world_size())
+    dist.all_reduce(gradient)
+    done = torch.futures.Future()
+    done.set_result(gradient)
+    return done
 
 
 def check_supported(config: Config, context: Context) -> None:
