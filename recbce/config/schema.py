@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from recbce.config.kinds import LOSS_KINDS
 from recbce.config.sections import (
     DataConfig,
     EvalConfig,
@@ -36,22 +37,10 @@ class Config(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         self._resolve_defaults()
-        positives_only = self.loss.name == "bce_pos_only"
-        if positives_only and (self.sampler.ratio != 0 or self.sampler.kind == "in_batch"):
-            raise ValueError("loss.name bce_pos_only trains without negatives: set sampler.ratio: 0 "
-                             "(with kind uniform or popularity)")
-        if not positives_only and self.sampler.ratio == 0 and self.sampler.kind != "in_batch":
-            raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
-                             "(0 only with loss.name bce_pos_only)")
+        loss_kind(self)
         if self.sampler.pool != "uniform" and self.sampler.kind != "shared":
             raise ValueError("sampler.pool applies to kind: shared only; for per-row "
                              "popularity negatives set sampler.kind: popularity")
-        if self.loss.name == "ccl" and (self.model.scorer != "cosine" or self.model.bias):
-            raise ValueError("loss.name ccl needs model.scorer: cosine and model.bias: false "
-                             "(its margin is a cosine)")
-        if self.loss.name == "decoupled_softmax" and self.model.scorer != "cosine":
-            raise ValueError("loss.name decoupled_softmax needs model.scorer: cosine (with dot "
-                             "scores it falls without bound as the vectors grow)")
         if self.model.context and not self.model.history:
             raise ValueError("model.context sets which items model.history mixes in: set "
                              "model.history > 0 (the weight of the mix) as well")
@@ -84,6 +73,23 @@ class Config(Section):
         return Path(self.run.dir) / self.run.name
 
 
+def loss_kind(config: Config) -> None:
+    """What the loss requires of the sampler and the scorer (recbce.config.kinds)."""
+    name, kind = config.loss.name, LOSS_KINDS[config.loss.name]
+    sampler = config.sampler
+    if not kind.negatives and (sampler.ratio != 0 or sampler.kind == "in_batch"):
+        raise ValueError(f"loss.name {name} trains without negatives: set sampler.ratio: 0 "
+                         "(with kind uniform or popularity)")
+    if kind.negatives and sampler.ratio == 0 and sampler.kind != "in_batch":
+        without = [other for other, spec in LOSS_KINDS.items() if not spec.negatives]
+        raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
+                         f"(0 only with loss.name {' or '.join(without)})")
+    if kind.no_bias and (config.model.scorer != "cosine" or config.model.bias):
+        raise ValueError(f"loss.name {name} needs model.scorer: cosine and model.bias: false ({kind.cosine})")
+    if kind.cosine and config.model.scorer != "cosine":
+        raise ValueError(f"loss.name {name} needs model.scorer: cosine ({kind.cosine})")
+
+
 def lightgcn_supported(config: Config) -> None:
     """Settings model.kind lightgcn does not implement, refused before anything trains."""
     if config.model.history or config.model.context:
@@ -110,8 +116,9 @@ def prior_problem(config: Config) -> str | None:
     loss = config.loss
     if not config.model.bias:
         return "model.bias_init: prior sets the item biases: set model.bias: true"
-    if loss.name not in ("bce", "gbce"):
-        return (f"model.bias_init: prior is where a sigmoid loss (bce, gbce) starts at its base "
+    if not LOSS_KINDS[loss.name].base_rate:
+        having = ", ".join(name for name, kind in LOSS_KINDS.items() if kind.base_rate)
+        return (f"model.bias_init: prior is where a sigmoid loss ({having}) starts at its base "
                 f"rate; loss.name {loss.name} has no single one: set a number")
     if loss.name == "bce" and (loss.pos_weight == 0 or loss.neg_weight == 0):
         return "model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0"

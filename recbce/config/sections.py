@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from recbce.config.kinds import LOSS_NAMES
+
 
 class Section(BaseModel):
     # allow_inf_nan=False: `1.0e+400` reads as infinity, and no setting means anything infinite
@@ -162,7 +164,7 @@ class SamplerConfig(Section):
 
 
 class LossConfig(Section):
-    name: Literal["bce", "bce_pos_only", "softmax", "decoupled_softmax", "bpr", "gbce", "ccl"] = "bce"
+    name: Literal[LOSS_NAMES] = "bce"  # what each requires: recbce.config.kinds
     pos_weight: float = Field(1.0, ge=0)
     neg_weight: float = Field(1.0, ge=0)  # bce, ccl
     temperature: float = Field(1.0, gt=0)  # softmax, decoupled_softmax

@@ -25,8 +25,6 @@ import torch.nn.functional as F
 from recbce.data.dataset import Dataset, Split
 from recbce.data.sampling import ItemSampler, make_generator
 
-SIGMOID_LOSSES = ("bce", "gbce", "bce_pos_only")  # trained on σ(ŷ) against 0/1 targets
-
 
 @dataclass
 class Labelled:

@@ -22,6 +22,7 @@ import torch
 
 from recbce import runs
 from recbce.config import EvalConfig
+from recbce.config.kinds import LOSS_KINDS
 from recbce.data.dataset import Dataset, Positives, Split
 from recbce.data.timeline import known_before
 from recbce.errors import RunError
@@ -287,9 +288,9 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
         write_per_user(per_user_path, result[1], dataset.user_ids)
         log(f"wrote per-user rows to {per_user_path}")
     if calibration or config.eval.calibration:
-        from recbce.evaluation.calibration import SIGMOID_LOSSES, calibrate
+        from recbce.evaluation.calibration import calibrate
 
-        if config.loss.name not in SIGMOID_LOSSES:
+        if not LOSS_KINDS[config.loss.name].sigmoid:
             log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "
                 "its calibration is shown for comparison only")
         plot = Path(run_dir) / f"reliability-{split}.png"

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from recbce.config import Config
+from recbce.config.kinds import LOSS_KINDS
 from recbce.errors import ConfigError
 from recbce.evaluation.ranking import Share
 
@@ -150,11 +151,9 @@ def check_supported(config: Config, context: Context) -> None:
     if config.train.batch_size < context.world_size:
         raise ConfigError(f"train.batch_size {config.train.batch_size} is smaller than the "
                           f"{context.world_size} processes: each needs at least one example per step")
-    if config.loss.name == "bce_pos_only":
-        # Its step scores the (empty) negatives without using them; under DDP that unused
-        # forward output halved the averaged sparse embedding gradients in our checks.
-        raise ConfigError("loss.name bce_pos_only is not supported under torchrun: train it in "
-                          "one process")
+    why = LOSS_KINDS[config.loss.name].distributed
+    if why:
+        raise ConfigError(f"loss.name {config.loss.name} is not supported under torchrun: {why}")
 
 
 def global_batches(order: torch.Tensor, batch_size: int, context: Context) -> list[torch.Tensor]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from recbce import runs
 from recbce.config import Config
+from recbce.config.kinds import LOSS_KINDS
 from recbce.data import fingerprint
 from recbce.errors import RunError
 from recbce.evaluation.sampled import WARNING as SAMPLED_WARNING
@@ -49,9 +50,8 @@ def open_run(run: Training, overwrite: bool, resume: bool, held: Held, prints: l
     else:
         distributed.run_on_main(lambda: start_run_dir(config, overwrite, held, prints), context)
         run.state = Progress()
-    if config.loss.name == "bce_pos_only":
-        log("warning: bce_pos_only trains without negatives; its minimum scores every pair +inf, "
-            "so the ranking it learns is arbitrary (see the README)")
+    if LOSS_KINDS[config.loss.name].warning:
+        log(f"warning: {LOSS_KINDS[config.loss.name].warning}")
     if config.eval.protocol == "sampled":
         log(f"note: {SAMPLED_WARNING}")
     if config.train.patience and (run.dataset.valid is None or not config.train.eval_every):

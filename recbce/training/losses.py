@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from recbce.config import LossConfig
+from recbce.config.kinds import LOSS_KINDS
 
 
 def bce(pos, neg, pos_weight: float = 1.0, neg_weight: float = 1.0):
@@ -138,12 +139,10 @@ LOSSES = {
 
 
 def build_loss(config: LossConfig, n_items: int):
-    """The configured loss with its parameters bound: a function of (pos, neg) only."""
-    params = {
-        "bce": {"pos_weight": config.pos_weight, "neg_weight": config.neg_weight},
-        "softmax": {"temperature": config.temperature},
-        "decoupled_softmax": {"temperature": config.temperature},
-        "gbce": {"n_items": n_items, "t": config.gbce_t},
-        "ccl": {"margin": config.margin, "neg_weight": config.neg_weight},
-    }.get(config.name, {})
+    """The configured loss with its parameters bound (recbce.config.kinds names them): a
+    function of (pos, neg) only."""
+    kind = LOSS_KINDS[config.name]
+    params = {keyword: getattr(config, key) for keyword, key in kind.params.items()}
+    if kind.catalogue_size:
+        params["n_items"] = n_items
     return partial(LOSSES[config.name], **params)

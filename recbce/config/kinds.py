@@ -1,0 +1,46 @@
+"""What each loss requires, stated once: the config rules, the prior bias, calibration, the
+checks under torchrun and the warnings at the start of a run read these facts.
+
+A new loss is its function in recbce.training.losses (one signature: `(pos, neg, **params)`,
+registered in its LOSSES) and one entry here; tests/test_kinds.py holds the two together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LossKind:
+    # The function's keyword -> the loss section's key that sets it (gbce's t is loss.gbce_t).
+    params: dict[str, str] = field(default_factory=dict)
+    catalogue_size: bool = False  # the function also takes n_items (gbce's α)
+    sigmoid: bool = False  # trains σ(ŷ) against 0/1 targets: its calibration is meaningful
+    base_rate: bool = False  # has one score with no gradient: model.bias_init prior starts there
+    negatives: bool = True  # False: trains on positives alone (sampler.ratio 0)
+    cosine: str | None = None  # why it needs model.scorer cosine, if it does
+    no_bias: bool = False  # needs model.bias false (with cosine: its margin is a cosine)
+    distributed: str | None = None  # why torchrun cannot run it, if it cannot
+    warning: str | None = None  # said when a run starts
+
+
+LOSS_KINDS: dict[str, LossKind] = {
+    "bce": LossKind(params={"pos_weight": "pos_weight", "neg_weight": "neg_weight"}, sigmoid=True,
+                    base_rate=True),
+    "bce_pos_only": LossKind(
+        sigmoid=True, negatives=False,
+        # It scores the (empty) negatives without using them; under DDP that unused forward
+        # output halved the averaged sparse embedding gradients in our checks.
+        distributed="train it in one process",
+        warning="bce_pos_only trains without negatives; its minimum scores every pair +inf, so the "
+                "ranking it learns is arbitrary (see the README)"),
+    "softmax": LossKind(params={"temperature": "temperature"}),
+    "decoupled_softmax": LossKind(params={"temperature": "temperature"},
+                                  cosine="with dot scores it falls without bound as the vectors grow"),
+    "bpr": LossKind(),
+    "gbce": LossKind(params={"t": "gbce_t"}, catalogue_size=True, sigmoid=True, base_rate=True),
+    "ccl": LossKind(params={"margin": "margin", "neg_weight": "neg_weight"},
+                    cosine="its margin is a cosine", no_bias=True),
+}
+
+LOSS_NAMES = tuple(LOSS_KINDS)
