@@ -1,12 +1,14 @@
-"""The facts each loss states once (recbce.config.kinds) against the losses themselves."""
+"""The facts each loss and sampler states once (recbce.config.kinds) against the losses and
+samplers themselves, and the rules that read them."""
 
 import inspect
 
 import pytest
 import torch
 
-from recbce.config import Config, LossConfig
-from recbce.config.kinds import LOSS_KINDS
+from recbce.config import Config, LossConfig, prior_problem
+from recbce.config.kinds import LOSS_KINDS, SAMPLER_KINDS, negatives_per_positive
+from recbce.data import sampling
 from recbce.starter import STARTER
 from recbce.training import losses
 
@@ -61,3 +63,25 @@ def test_sigmoid_losses_are_the_two_class_cross_entropy():
         if kind.sigmoid and kind.negatives:
             value = losses.build_loss(LossConfig(name=name), n_items=2)(pos, neg)  # gbce t=0 is bce
             assert torch.allclose(value, two_class, atol=1e-6), name
+
+
+def test_every_sampler_has_its_facts_and_every_fact_a_sampler():
+    assert set(SAMPLER_KINDS) == set(sampling.SAMPLERS)
+    for name in SAMPLER_KINDS:
+        assert name in STARTER.split("kind: shared")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLER_KINDS))
+def test_a_samplers_facts_set_its_defaults_and_its_negatives(name):
+    kind = SAMPLER_KINDS[name]
+    config = Config(sampler={"kind": name}, train={"batch_size": 64})
+    assert config.sampler.ratio == kind.default_ratio
+    expected = config.sampler.ratio if kind.ratio else 63
+    assert negatives_per_positive(name, config.sampler.ratio, 64) == expected
+    if not kind.pool:
+        with pytest.raises(ValueError, match="sampler.pool applies to kind: shared only"):
+            Config(sampler={"kind": name, "pool": "popularity"})
+    if not kind.ratio:  # the batch is the negatives: ratio 0 is no refusal, a batch of 1 has none
+        Config(sampler={"kind": name, "ratio": 0})
+        one_row = Config(sampler={"kind": name}, train={"batch_size": 1}, model={"bias_init": 0.0})
+        assert "train.batch_size >= 2" in prior_problem(one_row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from recbce.config.kinds import SAMPLER_KINDS
 from recbce.runs.registry import RunRecord, metric_value
 
 STATUS_STYLE = {"finished": "green", "interrupted": "yellow", "failed": "red", "running": "cyan",
@@ -51,7 +52,8 @@ def loss_name(config: dict) -> str:
 
 def ratio(config: dict) -> str:
     sampler = config.get("sampler") or {}
-    return "in-batch" if sampler.get("kind") == "in_batch" else str(sampler.get("ratio", "?"))
+    kind = SAMPLER_KINDS.get(sampler.get("kind"))
+    return str(sampler.get("ratio", "?")) if kind is None or kind.ratio else "in-batch"
 
 
 def fmt(value: float | None) -> str:

@@ -5,6 +5,7 @@ across sections; files: YAML in and out, `--set` overrides, one-line errors. Imp
 """
 
 from recbce.config.files import apply_override, load_config, read_yaml, set_key, to_yaml, validate
+from recbce.config.kinds import SHARED_POOL
 from recbce.config.schema import (
     Config,
     data_paths,
@@ -18,7 +19,6 @@ from recbce.config.schema import (
 from recbce.config.sections import (
     RANKING_METRICS,
     SAMPLED_METRICS,
-    SHARED_POOL,
     ColumnsConfig,
     DataConfig,
     EvalConfig,

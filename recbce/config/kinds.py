@@ -1,8 +1,11 @@
-"""What each loss requires, stated once: the config rules, the prior bias, calibration, the
-checks under torchrun and the warnings at the start of a run read these facts.
+"""What each loss and each sampler requires, stated once: the config rules, the prior bias,
+calibration, the checks under torchrun, fold-in, the tables and the warnings at the start of a
+run read these facts.
 
 A new loss is its function in recbce.training.losses (one signature: `(pos, neg, **params)`,
-registered in its LOSSES) and one entry here; tests/test_kinds.py holds the two together.
+registered in its LOSSES) and one entry here; a new sampler its class in
+recbce.data.sampling (registered in its SAMPLERS) and one entry here; tests/test_kinds.py
+holds them together.
 """
 
 from __future__ import annotations
@@ -44,3 +47,31 @@ LOSS_KINDS: dict[str, LossKind] = {
 }
 
 LOSS_NAMES = tuple(LOSS_KINDS)
+
+
+@dataclass(frozen=True)
+class SamplerKind:
+    # Draws sampler.ratio negatives per positive; False: the batch's other positives are its
+    # negatives (batch_size - 1 of them) and sampler.ratio is ignored.
+    ratio: bool = True
+    pool: bool = False  # one pool of items shared by every row of a batch (sampler.pool applies)
+    default_ratio: int = 4  # sampler.ratio when the config leaves it out
+
+
+SHARED_POOL = 256  # sampler.ratio's default for kind shared (the starter recipe's pool)
+
+SAMPLER_KINDS: dict[str, SamplerKind] = {
+    "uniform": SamplerKind(),
+    "popularity": SamplerKind(),
+    "in_batch": SamplerKind(ratio=False),
+    # One pool serves the whole batch, so 256 items cost little; the per-row samplers draw
+    # `ratio` items for every positive, so theirs stays the usual 4.
+    "shared": SamplerKind(pool=True, default_ratio=SHARED_POOL),
+}
+
+SAMPLER_NAMES = tuple(SAMPLER_KINDS)
+
+
+def negatives_per_positive(kind: str, ratio: int, batch_size: int) -> int:
+    """How many negatives a positive is scored against by sampler `kind`."""
+    return ratio if SAMPLER_KINDS[kind].ratio else batch_size - 1

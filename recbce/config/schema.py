@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from recbce.config.kinds import LOSS_KINDS
+from recbce.config.kinds import LOSS_KINDS, SAMPLER_KINDS, negatives_per_positive
 from recbce.config.sections import (
     DataConfig,
     EvalConfig,
@@ -38,7 +38,7 @@ class Config(Section):
     def _consistent(self) -> Config:
         self._resolve_defaults()
         loss_kind(self)
-        if self.sampler.pool != "uniform" and self.sampler.kind != "shared":
+        if self.sampler.pool != "uniform" and not SAMPLER_KINDS[self.sampler.kind].pool:
             raise ValueError("sampler.pool applies to kind: shared only; for per-row "
                              "popularity negatives set sampler.kind: popularity")
         if self.model.context and not self.model.history:
@@ -77,10 +77,11 @@ def loss_kind(config: Config) -> None:
     """What the loss requires of the sampler and the scorer (recbce.config.kinds)."""
     name, kind = config.loss.name, LOSS_KINDS[config.loss.name]
     sampler = config.sampler
-    if not kind.negatives and (sampler.ratio != 0 or sampler.kind == "in_batch"):
+    draws = SAMPLER_KINDS[sampler.kind].ratio  # else the batch's other positives are the negatives
+    if not kind.negatives and (sampler.ratio != 0 or not draws):
         raise ValueError(f"loss.name {name} trains without negatives: set sampler.ratio: 0 "
                          "(with kind uniform or popularity)")
-    if kind.negatives and sampler.ratio == 0 and sampler.kind != "in_batch":
+    if kind.negatives and sampler.ratio == 0 and draws:
         without = [other for other, spec in LOSS_KINDS.items() if not spec.negatives]
         raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
                          f"(0 only with loss.name {' or '.join(without)})")
@@ -122,8 +123,9 @@ def prior_problem(config: Config) -> str | None:
                 f"rate; loss.name {loss.name} has no single one: set a number")
     if loss.name == "bce" and (loss.pos_weight == 0 or loss.neg_weight == 0):
         return "model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0"
-    if config.sampler.kind == "in_batch" and config.train.batch_size < 2:
-        return "model.bias_init: prior needs negatives: in_batch takes train.batch_size >= 2"
+    if negatives_per_positive(config.sampler.kind, config.sampler.ratio, config.train.batch_size) < 1:
+        return (f"model.bias_init: prior needs negatives: sampler.kind {config.sampler.kind} takes "
+                "train.batch_size >= 2")
     return None
 
 

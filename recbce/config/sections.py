@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from recbce.config.kinds import LOSS_NAMES
+from recbce.config.kinds import LOSS_NAMES, SAMPLER_KINDS, SAMPLER_NAMES, SHARED_POOL
 
 
 class Section(BaseModel):
@@ -138,11 +138,8 @@ class ModelConfig(Section):
         return value
 
 
-SHARED_POOL = 256  # sampler.ratio's default for kind shared (the starter recipe's pool)
-
-
 class SamplerConfig(Section):
-    kind: Literal["uniform", "popularity", "in_batch", "shared"] = "shared"
+    kind: Literal[SAMPLER_NAMES] = "shared"  # what each does: recbce.config.kinds
     # Negatives per positive. in_batch ignores it (the batch's other positives are the
     # negatives); shared: the size of the one pool of items every row of a batch shares.
     # Left out: 256 for shared, 4 for the others (see _ratio_by_kind); a shared pool left out
@@ -156,10 +153,8 @@ class SamplerConfig(Section):
 
     @model_validator(mode="after")
     def _ratio_by_kind(self) -> SamplerConfig:
-        # One pool serves the whole batch, so 256 items cost little; the per-row samplers draw
-        # `ratio` items for every positive, so theirs stays the usual 4.
         if "ratio" not in self.model_fields_set:
-            self.__dict__["ratio"] = SHARED_POOL if self.kind == "shared" else 4
+            self.__dict__["ratio"] = SAMPLER_KINDS[self.kind].default_ratio
         return self
 
 

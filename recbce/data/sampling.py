@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from recbce.config import SamplerConfig
+from recbce.config.kinds import SAMPLER_KINDS
 from recbce.data.dataset import Positives
 from recbce.data.pairset import PairSet
 from recbce.errors import DataError
@@ -161,13 +162,25 @@ class InBatchSampler:
 
 
 def build_sampler(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor):
-    popular = config.pool == "popularity" if config.kind == "shared" else config.kind == "popularity"
+    """The configured sampler; `probs` ∝ count^alpha where it draws by popularity (the pool's
+    draw for a shared pool, the kind for per-row negatives)."""
+    popular = config.pool == "popularity" if SAMPLER_KINDS[config.kind].pool else config.kind == "popularity"
     probs = item_counts.double() ** config.alpha if popular else None
-    if config.kind == "shared":
-        return SharedPoolSampler(positives, config.ratio, probs)
-    if config.kind == "in_batch":
-        return InBatchSampler(positives, item_counts)
+    return SAMPLERS[config.kind](config, positives, item_counts, probs)
+
+
+def per_row(config: SamplerConfig, positives: Positives, item_counts: torch.Tensor, probs):
     return ItemSampler(positives, probs, exclude_positives=config.exclude_positives)
+
+
+# kind -> constructor(config, positives, item_counts, probs); what each kind requires of the
+# config is its entry in recbce.config.kinds.SAMPLER_KINDS.
+SAMPLERS = {
+    "uniform": per_row,
+    "popularity": per_row,
+    "in_batch": lambda config, positives, item_counts, probs: InBatchSampler(positives, item_counts),
+    "shared": lambda config, positives, item_counts, probs: SharedPoolSampler(positives, config.ratio, probs),
+}
 
 
 @dataclass

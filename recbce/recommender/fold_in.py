@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from recbce.config import Config
+from recbce.config import Config, kinds
 from recbce.data.dataset import Positives
 from recbce.data.history import draw_history
 from recbce.data.sniff import COMMON_NAMES, normalised
@@ -196,11 +196,10 @@ def solve(model, config: Config, vectors: Vectors, histories: Histories, steps: 
 
 
 def negatives_per_positive(config: Config) -> int:
-    """The run's negatives per positive: the sampler's ratio (the pool, for `shared`), the
-    batch's other positives for `in_batch`."""
-    if config.sampler.kind == "in_batch":
-        return config.train.batch_size - 1
-    return max(config.sampler.ratio, 1)
+    """The run's negatives per positive (at least one): the sampler's ratio (the pool, for
+    `shared`), or the batch's other positives (`in_batch`)."""
+    return max(kinds.negatives_per_positive(config.sampler.kind, config.sampler.ratio,
+                                            config.train.batch_size), 1)
 
 
 @contextmanager

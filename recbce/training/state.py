@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from recbce.config import Config
+from recbce.config.kinds import SAMPLER_KINDS, negatives_per_positive
 from recbce.data.dataset import Dataset
 from recbce.data.history import UserHistory, scoring_inputs
 from recbce.data.sampling import build_sampler, make_generator
@@ -78,8 +79,8 @@ def with_pool_size(config: Config, n_items: int) -> Config:
     error (recbce.data.sampling.SharedPoolSampler); a popularity pool draws with replacement,
     so any size is one."""
     sampler = config.sampler
-    if (sampler.kind != "shared" or sampler.pool != "uniform" or "ratio" in sampler.model_fields_set
-            or sampler.ratio <= n_items):
+    if (not SAMPLER_KINDS[sampler.kind].pool or sampler.pool != "uniform"
+            or "ratio" in sampler.model_fields_set or sampler.ratio <= n_items):
         return config
     return config.model_copy(update={"sampler": sampler.model_copy(update={"ratio": n_items})})
 
@@ -89,8 +90,7 @@ def with_prior_bias(config: Config, n_items: int) -> Config:
     (the run's config.yaml then records the value it started from)."""
     if config.model.bias_init != "prior":
         return config
-    sampler = config.sampler
-    negatives = config.train.batch_size - 1 if sampler.kind == "in_batch" else sampler.ratio
+    negatives = negatives_per_positive(config.sampler.kind, config.sampler.ratio, config.train.batch_size)
     start = prior_logit(config.loss, negatives, n_items)
     return config.model_copy(update={"model": config.model.model_copy(update={"bias_init": start})})
 
