@@ -1,5 +1,5 @@
-"""The facts each loss and sampler states once (recbce.config.kinds) against the losses and
-samplers themselves, and the rules that read them."""
+"""The facts each loss, sampler and model states once (recbce.config.kinds) against the
+registries themselves, and the rules that read them."""
 
 import inspect
 
@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from recbce.config import Config, LossConfig, prior_problem
-from recbce.config.kinds import LOSS_KINDS, SAMPLER_KINDS, negatives_per_positive
+from recbce.config.kinds import LOSS_KINDS, MODEL_KINDS, SAMPLER_KINDS, negatives_per_positive
 from recbce.data import sampling
+from recbce.models import MODELS
 from recbce.starter import STARTER
 from recbce.training import losses
 
@@ -85,3 +86,22 @@ def test_a_samplers_facts_set_its_defaults_and_its_negatives(name):
         Config(sampler={"kind": name, "ratio": 0})
         one_row = Config(sampler={"kind": name}, train={"batch_size": 1}, model={"bias_init": 0.0})
         assert "train.batch_size >= 2" in prior_problem(one_row)
+
+
+def test_every_model_has_its_facts_and_every_fact_a_model():
+    assert set(MODEL_KINDS) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_KINDS))
+def test_a_models_facts_set_its_default_mix_and_refuse_what_it_lacks(name):
+    kind = MODEL_KINDS[name]
+    config = Config(model={"kind": name})
+    assert config.model.history == (0.0 if kind.no_history else 0.5)
+    if kind.no_history:
+        with pytest.raises(ValueError, match=f"not implemented for model.kind {name}"):
+            Config(model={"kind": name, "history": 0.5})
+    if kind.dense_gradients:
+        with pytest.raises(ValueError, match=f"model.kind {name}'s are dense"):
+            Config(model={"kind": name}, train={"optimizer": "sparse_adam"})
+    else:
+        Config(model={"kind": name}, train={"optimizer": "sparse_adam"})

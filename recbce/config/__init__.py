@@ -9,7 +9,7 @@ from recbce.config.kinds import SHARED_POOL
 from recbce.config.schema import (
     Config,
     data_paths,
-    lightgcn_supported,
+    model_supported,
     prior_problem,
     prior_supported,
     validates,
@@ -36,7 +36,7 @@ __all__ = [
     "RANKING_METRICS", "SAMPLED_METRICS", "SHARED_POOL", "ColumnsConfig", "Config", "DataConfig",
     "EvalConfig", "LoggingConfig", "LossConfig",
     "ModelConfig", "RunConfig", "SamplerConfig", "SplitConfig", "TrainConfig", "apply_override",
-    "data_paths", "lightgcn_supported", "load_config", "metric_names", "prior_problem",
+    "data_paths", "load_config", "metric_names", "model_supported", "prior_problem",
     "prior_supported", "read_yaml", "set_key", "to_yaml", "validate", "validates",
     "with_absolute_data_paths", "with_data_paths",
 ]

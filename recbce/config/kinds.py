@@ -1,11 +1,12 @@
-"""What each loss and each sampler requires, stated once: the config rules, the prior bias,
-calibration, the checks under torchrun, fold-in, the tables and the warnings at the start of a
-run read these facts.
+"""What each loss, sampler and model requires, stated once: the config rules, the defaults
+that depend on the kind, the prior bias, calibration, the checks under torchrun, fold-in, the
+scoring inputs, the tables and the warnings at the start of a run read these facts.
 
 A new loss is its function in recbce.training.losses (one signature: `(pos, neg, **params)`,
 registered in its LOSSES) and one entry here; a new sampler its class in
-recbce.data.sampling (registered in its SAMPLERS) and one entry here; tests/test_kinds.py
-holds them together.
+recbce.data.sampling (registered in its SAMPLERS) and one entry here; a new model its module
+in recbce.models (registered in its MODELS) and one entry here. tests/test_kinds.py holds
+each registry and its entries together.
 """
 
 from __future__ import annotations
@@ -75,3 +76,22 @@ SAMPLER_NAMES = tuple(SAMPLER_KINDS)
 def negatives_per_positive(kind: str, ratio: int, batch_size: int) -> int:
     """How many negatives a positive is scored against by sampler `kind`."""
     return ratio if SAMPLER_KINDS[kind].ratio else batch_size - 1
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    # Why it cannot mix a user's items into the user's vector (model.history, model.context),
+    # if it cannot; model.history then defaults to 0 instead of 0.5.
+    no_history: str | None = None
+    # Why its embedding gradients are dense, if they are: train.optimizer sparse_adam refused.
+    dense_gradients: str | None = None
+    graph: bool = False  # reads the normalised user-item graph at scoring time
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    "mf": ModelKind(),
+    "lightgcn": ModelKind(no_history="the graph already mixes in each user's items",
+                          dense_gradients="propagation reaches every row", graph=True),
+}
+
+MODEL_NAMES = tuple(MODEL_KINDS)

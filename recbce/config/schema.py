@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from recbce.config.kinds import LOSS_KINDS, SAMPLER_KINDS, negatives_per_positive
+from recbce.config.kinds import LOSS_KINDS, MODEL_KINDS, SAMPLER_KINDS, negatives_per_positive
 from recbce.config.sections import (
     DataConfig,
     EvalConfig,
@@ -47,8 +47,7 @@ class Config(Section):
         if self.model.context and self.data.split.method not in ("leave_one_out", "temporal"):
             raise ValueError("model.context needs data.split.method leave_one_out or temporal: "
                              "held-out items must come after the training items they follow")
-        if self.model.kind == "lightgcn":
-            lightgcn_supported(self)
+        model_supported(self)
         if self.model.bias_init == "prior":
             prior_supported(self)
         if self.eval.metric not in metric_names(self.eval):
@@ -91,14 +90,16 @@ def loss_kind(config: Config) -> None:
         raise ValueError(f"loss.name {name} needs model.scorer: cosine ({kind.cosine})")
 
 
-def lightgcn_supported(config: Config) -> None:
-    """Settings model.kind lightgcn does not implement, refused before anything trains."""
-    if config.model.history or config.model.context:
-        raise ValueError("model.history and model.context are not implemented for model.kind "
-                         "lightgcn (the graph already mixes in each user's items): set them to 0")
-    if config.train.optimizer == "sparse_adam":
-        raise ValueError("train.optimizer sparse_adam needs sparse gradients; model.kind lightgcn's "
-                         "are dense (propagation reaches every row): use row_adam or adam")
+def model_supported(config: Config) -> None:
+    """Settings the model kind does not implement (recbce.config.kinds), refused before anything
+    trains."""
+    name, kind = config.model.kind, MODEL_KINDS[config.model.kind]
+    if kind.no_history and (config.model.history or config.model.context):
+        raise ValueError(f"model.history and model.context are not implemented for model.kind "
+                         f"{name} ({kind.no_history}): set them to 0")
+    if kind.dense_gradients and config.train.optimizer == "sparse_adam":
+        raise ValueError(f"train.optimizer sparse_adam needs sparse gradients; model.kind {name}'s "
+                         f"are dense ({kind.dense_gradients}): use row_adam or adam")
 
 
 # The config keys that name a data file, as (section path, field).

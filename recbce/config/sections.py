@@ -21,7 +21,14 @@ from pydantic import (
     model_validator,
 )
 
-from recbce.config.kinds import LOSS_NAMES, SAMPLER_KINDS, SAMPLER_NAMES, SHARED_POOL
+from recbce.config.kinds import (
+    LOSS_NAMES,
+    MODEL_KINDS,
+    MODEL_NAMES,
+    SAMPLER_KINDS,
+    SAMPLER_NAMES,
+    SHARED_POOL,
+)
 
 
 class Section(BaseModel):
@@ -90,7 +97,7 @@ class DataConfig(Section):
 class ModelConfig(Section):
     # Which model (recbce.models.MODELS): mf = matrix factorisation; lightgcn = embeddings
     # propagated over the user-item graph (He et al., SIGIR 2020).
-    kind: Literal["mf", "lightgcn"] = "mf"
+    kind: Literal[MODEL_NAMES] = "mf"  # what each requires: recbce.config.kinds
     dim: int = Field(64, ge=1, le=2**16)
     bias: bool = True
     # The item biases' starting value (a logit). "prior": where a sigmoid loss (bce, gbce) has no
@@ -115,10 +122,10 @@ class ModelConfig(Section):
 
     @model_validator(mode="after")
     def _history_by_kind(self) -> ModelConfig:
-        # lightgcn's graph already mixes each user's items in and it refuses the mix
-        # (lightgcn_supported), so its default is none; a value written is kept, and refused.
+        # A kind that cannot mix a user's items in (lightgcn: its graph already does) refuses
+        # the mix (model_supported), so its default is none; a value written is kept, and refused.
         if "history" not in self.model_fields_set:
-            self.__dict__["history"] = 0.5 if self.kind == "mf" else 0.0
+            self.__dict__["history"] = 0.0 if MODEL_KINDS[self.kind].no_history else 0.5
         return self
 
     @field_validator("bias_init", mode="before")

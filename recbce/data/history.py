@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from recbce.config import ModelConfig
+from recbce.config.kinds import MODEL_KINDS
 from recbce.data.dataset import Dataset, Positives
 from recbce.data.graph import normalized_adjacency
 from recbce.data.timeline import Timeline, known_before
@@ -67,5 +68,6 @@ class ScoringInputs:
 
 def scoring_inputs(dataset: Dataset, config: ModelConfig) -> ScoringInputs:
     """The inputs of a model scoring the test split of `dataset` (the default at load)."""
-    graph = normalized_adjacency(dataset.positives, dataset.n_users) if config.kind == "lightgcn" else None
+    reads_graph = MODEL_KINDS[config.kind].graph
+    graph = normalized_adjacency(dataset.positives, dataset.n_users) if reads_graph else None
     return ScoringInputs(history=UserHistory(dataset, config).scoring("test"), graph=graph)

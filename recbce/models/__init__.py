@@ -2,7 +2,8 @@
 
 Adding a model: write recbce/models/<name>.py with a class that implements `Scorer`
 (constructor `(n_users, n_items, config, inputs, sparse, generator)`), add one line to
-`MODELS`, and add its name to `ModelConfig.kind`'s choices. An embedding model subclasses
+`MODELS`, and state what it requires in recbce.config.kinds.MODEL_KINDS (its name is then a
+`model.kind`). An embedding model subclasses
 `EmbeddingScorer` (recbce/models/embedding.py: the tables, the item bias, the cosine scorer,
 whole-table scores and export) and builds only its user and item vectors.
 """
