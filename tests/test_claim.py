@@ -58,3 +58,20 @@ def test_an_empty_folder_is_claimed_and_a_held_one_refused(tmp_path):
     reclaim(run).release()
     with pytest.raises(RunError, match="run directory not found"):
         reclaim(tmp_path / "none")
+
+
+def test_a_fresh_run_into_an_existing_one_is_refused_before_its_data_is_read(make_config, tmp_path):
+    """The refusal comes first: a data file that cannot be read is not the error shown, and
+    the finished run is left as it was."""
+    from recbce.config import load_config
+    from recbce.errors import RunExists
+    from recbce.training.loop import train
+
+    train(load_config(make_config(train={"epochs": 1})), progress=False, log=lambda *_: None)
+    run = tmp_path / "runs" / "tiny"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("not\ta\trating\tfile\tat\tall\n")
+    with pytest.raises(RunExists, match="exists: pass --overwrite"):
+        train(load_config(make_config(data={"path": str(broken)})), progress=False, log=lambda *_: None)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

@@ -1,7 +1,7 @@
 """Run folders and what is written in them: atomic files, the run folder, the registry of runs,
 plots and trackers. `from recbce import runs` gives the atomic writers and the folder helpers."""
 
-from recbce.runs.claim import claim, reclaim  # noqa: F401
+from recbce.runs.claim import check_claimable, claim, reclaim  # noqa: F401
 from recbce.runs.files import (  # noqa: F401
     save_torch,
     write_bytes,

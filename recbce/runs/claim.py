@@ -22,14 +22,20 @@ RUN_PATTERNS = ("eval-*.json", "reliability-*.png", ".*.tmp")  # .*.tmp: recbce.
 RUN_FOLDERS = ("tensorboard",)
 
 
+def check_claimable(run_dir: Path, overwrite: bool) -> None:
+    """The refusals of `claim` that need no lock, so that a training can say them before it
+    loads anything (claim says them again under the lock): a link or a file, a folder recbce
+    did not write, an existing run without `overwrite`."""
+    run_dir = Path(run_dir)
+    _refuse_foreign(run_dir)
+    if not overwrite and run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+        raise RunExists(run_dir)
+
+
 def claim(run_dir: Path, overwrite: bool) -> RunLock:
     """Lock a new run folder, creating it; an existing recbce run is replaced with `overwrite`."""
     run_dir = Path(run_dir)
-    _check_is_folder(run_dir)
-    if run_dir.exists() and not _claimable(run_dir):
-        raise RunError(f"run directory {run_dir} exists and is not a recbce run (no run.json written "
-                       "by recbce): refusing to touch it; choose another run.name, or remove "
-                       "the folder yourself")
+    _refuse_foreign(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -73,6 +79,14 @@ def _claimable(run_dir: Path) -> bool:
     """Empty, holding only a lock file, or a run recbce wrote."""
     contents = [p.name for p in run_dir.iterdir()]
     return not contents or contents == [LOCK_FILE] or is_marked(run_dir)
+
+
+def _refuse_foreign(run_dir: Path) -> None:
+    _check_is_folder(run_dir)
+    if run_dir.exists() and not _claimable(run_dir):
+        raise RunError(f"run directory {run_dir} exists and is not a recbce run (no run.json written "
+                       "by recbce): refusing to touch it; choose another run.name, or remove "
+                       "the folder yourself")
 
 
 def _check_is_folder(run_dir: Path) -> None:

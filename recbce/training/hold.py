@@ -30,9 +30,12 @@ class Held:
             self.lock = None
 
 
-def before_load(config: Config, resume: bool, held: Held) -> list[dict]:
-    """Fingerprint the data files (before they are read); to resume, lock the run and check that
+def before_load(config: Config, resume: bool, overwrite: bool, held: Held) -> list[dict]:
+    """Fingerprint the data files (before they are read); a fresh run into a folder it may not
+    take is refused now, not after the data is loaded; to resume, lock the run and check that
     its data is the data it trained on. Runs on rank 0 (distributed.run_on_main)."""
+    if not resume:
+        runs.check_claimable(config.run_dir, overwrite)
     prints = fingerprint.take(config.data)
     if resume:
         held.lock = runs.reclaim(config.run_dir)

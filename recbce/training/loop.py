@@ -54,7 +54,7 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
     distributed.check_supported(config, context)
     held = hold.Held()
     try:
-        prints = distributed.run_on_main(lambda: hold.before_load(config, resume, held), context)
+        prints = distributed.run_on_main(lambda: hold.before_load(config, resume, overwrite, held), context)
         dataset = load_dataset(config.data, config.seed)
         require_heldout(dataset, config.data.path)
         main = context.is_main
