@@ -12,14 +12,9 @@ import shutil
 from pathlib import Path
 
 from recbce.errors import RunError, RunExists
-from recbce.runs.lock import LOCK_FILE, RunLock
-from recbce.runs.status import STATUS_FILE, is_marked
-
-# Everything a run folder can hold that recbce wrote (training, evaluate, the API).
-RUN_FILES = ("config.yaml", STATUS_FILE, "data.json", "metrics.jsonl", "checkpoint.pt", "model.pt",
-             "inference.pt", "summary.json", "curves.png")
-RUN_PATTERNS = ("eval-*.json", "reliability-*.png", ".*.tmp")  # .*.tmp: recbce.runs.files
-RUN_FOLDERS = ("tensorboard",)
+from recbce.runs.contents import LOCK_FILE, RUN_FILES, RUN_FOLDERS, RUN_PATTERNS
+from recbce.runs.lock import RunLock
+from recbce.runs.status import is_marked
 
 
 def check_claimable(run_dir: Path, overwrite: bool) -> None:

@@ -1,13 +1,5 @@
-"""The files a finished run leaves, and reading them back (recbce.runs.claim takes the folder).
-
-A run folder holds config.yaml (resolved), data.json (the data files' fingerprints),
-run.json (its status: recbce.runs.status), metrics.jsonl (one line per epoch),
-checkpoint.pt (while it may resume: recbce.training.checkpoint), model.pt (a plain dict,
-loadable with weights_only=True), inference.pt (what serving reads: recbce.runs.inference),
-summary.json, curves.png (recbce.runs.plots), eval-<split>.json (recbce evaluate) and, while
-a process holds it, .recbce.lock (recbce.runs.lock); each written atomically
-(recbce.runs.files).
-"""
+"""The files a finished run leaves, and reading them back (recbce.runs.claim takes the folder;
+recbce.runs.contents names every file)."""
 
 from __future__ import annotations
 
@@ -20,23 +12,21 @@ from recbce.config import Config, load_config, read_yaml, to_yaml, validate
 from recbce.data import fingerprint
 from recbce.data.layout import resolved
 from recbce.errors import DataChanged, RunError
+from recbce.runs.contents import CONFIG_FILE, DATA_FILE, MODEL_FILE, STATUS_FILE, SUMMARY_FILE
 from recbce.runs.files import first_line, save_torch, write_json, write_text
-from recbce.runs.status import STATUS_FILE, is_finished
-
-MODEL_FILE = "model.pt"
-DATA_FILE = "data.json"
+from recbce.runs.status import is_finished
 
 
 def write_config(run_dir: Path, config: Config) -> None:
     """config.yaml: the config as the run read its data (data.header auto decided, the columns
     found by name written in), so that a resume or an evaluation reads it the same way."""
-    write_text(run_dir / "config.yaml", to_yaml(config.model_copy(update={"data": resolved(config.data)})))
+    write_text(run_dir / CONFIG_FILE, to_yaml(config.model_copy(update={"data": resolved(config.data)})))
 
 
 def config_to_resume(run_dir: Path) -> Config:
     """The config of the run in `run_dir`, for --resume: the run continues in the folder where
     it is now, even if it was moved after it started (its config.yaml names the old place)."""
-    config = load_config(run_dir / "config.yaml")
+    config = load_config(run_dir / CONFIG_FILE)
     if config.run_dir.resolve() != run_dir.resolve():
         place = config.run.model_copy(update={"dir": str(run_dir.parent), "name": run_dir.name})
         config = config.model_copy(update={"run": place})
@@ -50,7 +40,7 @@ def nothing_to_resume(run_dir: Path, config: Config) -> bool:
     if not is_finished(run_dir):
         return False
     try:
-        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+        summary = json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
         return bool(summary.get("stopped")) or summary["epochs"] >= config.train.epochs
     except (OSError, ValueError, KeyError, TypeError):  # a damaged summary: resuming rewrites it
         return False
@@ -92,16 +82,16 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory not found: {run_dir}")
-    if not any((run_dir / name).is_file() for name in (STATUS_FILE, "config.yaml")):
+    if not any((run_dir / name).is_file() for name in (STATUS_FILE, CONFIG_FILE)):
         raise RunError(f"{run_dir}: not a recbce run folder (no run.json or config.yaml); give the "
                        "folder `recbce train` wrote, such as runs/<run.name>")
-    for name in ("config.yaml", MODEL_FILE):
+    for name in (CONFIG_FILE, MODEL_FILE):
         if not (run_dir / name).is_file():
             raise RunError(f"{run_dir}: no {name} (the run did not finish?)")
-    raw = read_yaml(run_dir / "config.yaml", RunError)
+    raw = read_yaml(run_dir / CONFIG_FILE, RunError)
     if not isinstance(raw, dict):
-        raise RunError(f"{run_dir / 'config.yaml'}: damaged (not a mapping of config sections)")
-    config = validate(raw, str(run_dir / "config.yaml"))
+        raise RunError(f"{run_dir / CONFIG_FILE}: damaged (not a mapping of config sections)")
+    config = validate(raw, str(run_dir / CONFIG_FILE))
     try:
         saved = torch.load(run_dir / MODEL_FILE, weights_only=True)
     except Exception as err:  # a corrupt file can fail in many ways inside torch

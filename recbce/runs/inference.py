@@ -19,9 +19,9 @@ import torch
 from recbce.data.dataset import Dataset, Positives
 from recbce.data.history import ScoringInputs
 from recbce.errors import RunError
+from recbce.runs.contents import INFERENCE_FILE
 from recbce.runs.files import save_torch
 
-INFERENCE_FILE = "inference.pt"
 FORMAT = 1
 
 

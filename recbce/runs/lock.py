@@ -14,8 +14,7 @@ import socket
 from pathlib import Path
 
 from recbce.errors import RunError
-
-LOCK_FILE = ".recbce.lock"
+from recbce.runs.contents import LOCK_FILE
 
 
 class RunLock:

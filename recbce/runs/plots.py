@@ -12,9 +12,9 @@ from pathlib import Path
 
 from recbce import runs
 from recbce.errors import MissingExtra, RunError
+from recbce.runs.contents import CURVES_FILE
 from recbce.runs.registry import RunRecord, read_run
 
-CURVES_FILE = "curves.png"
 FIGSIZE = (12.0, 3.6)  # inches; with DPI this fixes the PNG at 1200 x 360 pixels
 DPI = 100
 INSTALL_HINT = "pip install 'recbce[plot]'"

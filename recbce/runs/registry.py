@@ -12,6 +12,7 @@ from pathlib import Path
 
 from recbce.config import read_yaml
 from recbce.errors import RunError
+from recbce.runs.contents import CONFIG_FILE, METRICS_FILE, STATUS_FILE, SUMMARY_FILE
 from recbce.runs.status import effective_status, read_status
 
 
@@ -57,7 +58,7 @@ def section(config: dict, name: str) -> dict:
 
 
 def is_run(path: Path) -> bool:
-    return path.is_dir() and any((path / name).is_file() for name in ("run.json", "config.yaml"))
+    return path.is_dir() and any((path / name).is_file() for name in (STATUS_FILE, CONFIG_FILE))
 
 
 def read_run(run_dir: str | Path) -> RunRecord:
@@ -67,9 +68,9 @@ def read_run(run_dir: str | Path) -> RunRecord:
         raise RunError(f"run directory not found: {path}")
     if not is_run(path):
         raise RunError(f"{path}: not a run folder (no run.json or config.yaml)")
-    record = RunRecord(path=path, config=_read_yaml(path / "config.yaml") or {},
-                       history=_read_jsonl(path / "metrics.jsonl"),
-                       summary=_read_summary(path / "summary.json"))
+    record = RunRecord(path=path, config=_read_yaml(path / CONFIG_FILE) or {},
+                       history=_read_jsonl(path / METRICS_FILE),
+                       summary=_read_summary(path / SUMMARY_FILE))
     status = read_status(path)
     if status is not None:
         record.status = effective_status(status)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from recbce import __version__
 from recbce.errors import RunError
+from recbce.runs.contents import STATUS_FILE
 from recbce.runs.files import write_json
 
-STATUS_FILE = "run.json"
 MARKER = "recbce"
 ENDED = "interrupted (process ended)"
 

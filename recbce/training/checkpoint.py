@@ -17,8 +17,7 @@ import torch
 
 from recbce import runs
 from recbce.errors import RecbceError, RunError
-
-CHECKPOINT_FILE = "checkpoint.pt"
+from recbce.runs.contents import CHECKPOINT_FILE
 
 
 class Interrupted(RecbceError):

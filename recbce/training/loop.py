@@ -23,6 +23,7 @@ from recbce.errors import Diverged
 from recbce.evaluation.ranking import evaluate_split
 from recbce.models import Batch, Popularity
 from recbce.runs import plots, tracking
+from recbce.runs.contents import METRICS_FILE, SUMMARY_FILE
 from recbce.training import averaging, checkpoint, distributed, hold
 from recbce.training.checkpoint import Interrupted, StopFlag
 from recbce.training.state import Hooks, OnEvaluation, Training, prepare
@@ -93,7 +94,7 @@ def train_epochs(run: Training, stop: StopFlag) -> None:
         # Every rank scores its share of the evaluation; rank 0 decides whether to stop.
         stop_early = distributed.broadcast(end_epoch(run), context)
         if context.is_main:
-            runs.write_jsonl(run.run_dir / "metrics.jsonl", state.history)
+            runs.write_jsonl(run.run_dir / METRICS_FILE, state.history)
             tracking.log_epoch(config, state.history[-1])
         state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
         state.epoch_seconds, state.stopped = 0.0, stop_early
@@ -302,7 +303,7 @@ def finish(run: Training) -> dict:
     if tests is not None:
         summary["test"], summary["popularity"] = tests
     summary["curves"] = plots.save_training_curves(run_dir)
-    runs.write_json(run_dir / "summary.json", summary)
+    runs.write_json(run_dir / SUMMARY_FILE, summary)
     runs.write_status(run_dir, "finished")
     return summary
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from recbce import runs, yaml_loader
 from recbce.config import Config, apply_override, load_config, metric_names, read_yaml, set_key, validate
 from recbce.errors import ConfigError, RecbceError
+from recbce.runs.contents import METRICS_FILE
 from recbce.runs.plots import require_matplotlib, write_png
 from recbce.training.checkpoint import Interrupted
 
@@ -156,7 +157,7 @@ def fail(outcome: Outcome, err: Exception, log) -> None:
 
 def record(outcome: Outcome, summary: dict, run_dir: Path) -> None:
     """Test metrics from the summary; training time and throughput from the epoch log."""
-    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
     outcome.status, outcome.test = "finished", summary["test"]
     validated = dict.fromkeys(key for e in epochs for key in e if key.startswith("valid/"))
     outcome.valid = {key.removeprefix("valid/"): max(e[key] for e in epochs if key in e) for key in validated}

@@ -14,6 +14,7 @@ import pandas as pd
 from recbce import runs
 from recbce.config import load_config, to_yaml
 from recbce.errors import RecbceError
+from recbce.runs.contents import CONFIG_FILE
 from recbce.runs.plots import require_matplotlib, write_png
 from recbce.runs.registry import read_run
 from recbce.training.sweep import to_csv, to_markdown
@@ -86,11 +87,11 @@ def write_best(study, plan: Plan, log) -> dict | None:
         return None
     best = study.best_trial
     folder = trial_dir(plan, best.number)
-    if not (folder / "config.yaml").is_file():  # it ran on another machine (a shared --storage)
+    if not (folder / CONFIG_FILE).is_file():  # it ran on another machine (a shared --storage)
         log(f"note: the best trial, {folder.name}, ran on another machine: its folder, best.yaml "
             "and its test metrics are there")
         return None
-    config = load_config(folder / "config.yaml")
+    config = load_config(folder / CONFIG_FILE)
     config = config.model_copy(update={"run": config.run.model_copy(update={"name": "best"})})
     runs.write_text(plan.out / BEST_CONFIG, to_yaml(config))
     record = _read_record(plan.out / BEST_RECORD)
