@@ -1,4 +1,4 @@
-"""A training's hold on its run folder: the lock, the data check, run.json.
+"""A training's hold on its run folder (`Hold`): the refusals, the lock, the data check, run.json.
 
 Rank 0 alone touches the folder. It locks it before anything is written or deleted
 (recbce.runs.lock) and keeps the lock until the training ends, however it ends.
@@ -18,11 +18,36 @@ from recbce.training.checkpoint import Progress
 from recbce.training.state import Training
 
 
-class Held:
-    """The run folder's lock once taken (rank 0 only); `release` however the training ends."""
+class Hold:
+    """A training's hold on its run folder, taken once before anything is loaded: what it may
+    not take is refused first, the data files are fingerprinted before they are read, and the
+    lock (rank 0's) is kept from the claim to `release`, however the training ends."""
 
-    def __init__(self):
+    def __init__(self, config: Config, overwrite: bool, resume: bool):
+        self.config, self.overwrite, self.resume = config, overwrite, resume
         self.lock = None
+        self.prints: list[dict] = []
+
+    def before_load(self) -> None:
+        """A fresh run into a folder it may not take is refused now, not after the data is
+        loaded; to resume, lock the run and check that its data is the data it trained on.
+        On rank 0 (distributed.run_on_main)."""
+        run_dir = self.config.run_dir
+        if not self.resume:
+            runs.check_claimable(run_dir, self.overwrite)
+        self.prints = fingerprint.take(self.config.data)
+        if self.resume:
+            self.lock = runs.reclaim(run_dir)
+            check_data(run_dir, self.config, current=self.prints)
+
+    def claim(self, config: Config) -> None:
+        """A fresh run's folder: locked, run.json first of all, then `config` (the run's, its
+        defaults resolved for the data) and the data record. On rank 0."""
+        run_dir = self.config.run_dir
+        self.lock = runs.claim(run_dir, self.overwrite)
+        runs.write_status(run_dir, "running")  # recbce's marker, first of all
+        runs.write_config(run_dir, config)
+        write_data_record(run_dir, self.prints)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -30,28 +55,15 @@ class Held:
             self.lock = None
 
 
-def before_load(config: Config, resume: bool, overwrite: bool, held: Held) -> list[dict]:
-    """Fingerprint the data files (before they are read); a fresh run into a folder it may not
-    take is refused now, not after the data is loaded; to resume, lock the run and check that
-    its data is the data it trained on. Runs on rank 0 (distributed.run_on_main)."""
-    if not resume:
-        runs.check_claimable(config.run_dir, overwrite)
-    prints = fingerprint.take(config.data)
-    if resume:
-        held.lock = runs.reclaim(config.run_dir)
-        check_data(config.run_dir, config, current=prints)
-    return prints
-
-
-def open_run(run: Training, overwrite: bool, resume: bool, held: Held, prints: list[dict]) -> None:
+def open_run(run: Training, hold: Hold) -> None:
     """A fresh run folder (rank 0 claims it) or every rank's state back from the checkpoint."""
     config, context, log = run.config, run.context, run.log
-    if resume:
+    if hold.resume:
         run.state = checkpoint.load(run.run_dir, run.model, run.optimizer, run.generator, context.rank,
                                     context.world_size)
         log(f"resuming {run.run_dir} at epoch {run.state.epoch}, step {run.state.step}")
     else:
-        distributed.run_on_main(lambda: start_run_dir(config, overwrite, held, prints), context)
+        distributed.run_on_main(lambda: hold.claim(config), context)
         run.state = Progress()
     if LOSS_KINDS[config.loss.name].warning:
         log(f"warning: {LOSS_KINDS[config.loss.name].warning}")
@@ -61,13 +73,6 @@ def open_run(run: Training, overwrite: bool, resume: bool, held: Held, prints: l
         # written, not an error: a refit on all of train (valid_ratio 0) keeps its config's patience
         log(f"note: train.patience {config.train.patience} counts validation evaluations and this run "
             "has none (no validation split, or train.eval_every 0): it trains every epoch")
-
-
-def start_run_dir(config: Config, overwrite: bool, held: Held, prints: list[dict]) -> None:
-    held.lock = runs.claim(config.run_dir, overwrite)
-    runs.write_status(config.run_dir, "running")  # recbce's marker, first of all
-    runs.write_config(config.run_dir, config)
-    write_data_record(config.run_dir, prints)
 
 
 def write_status(run: Training, status: str, message: str = "") -> None:

@@ -53,18 +53,18 @@ def train_on(context: distributed.Context, config: Config, overwrite: bool, resu
         torch.set_num_threads(config.train.threads)
     keep_freed_memory()
     distributed.check_supported(config, context)
-    held = hold.Held()
+    folder = hold.Hold(config, overwrite, resume)
     try:
-        prints = distributed.run_on_main(lambda: hold.before_load(config, resume, overwrite, held), context)
+        distributed.run_on_main(folder.before_load, context)
         dataset = load_dataset(config.data, config.seed)
         require_heldout(dataset, config.data.path)
         main = context.is_main
         run = prepare(config, dataset, context, log if main else _quiet, progress and main)
         run.hooks = hooks or Hooks()
-        hold.open_run(run, overwrite, resume, held, prints)
+        hold.open_run(run, folder)
         return supervise(run)
     finally:
-        held.release()
+        folder.release()
 
 
 def supervise(run: Training) -> dict | None:
