@@ -3,6 +3,7 @@ worker processes, marks what was killed, and refuses bad input before any trial 
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,23 @@ def test_the_same_command_continues_the_study_up_to_trials_in_all(study):
     assert again.exit_code == 0 and len(pd.read_csv(result.out / "trials.csv")) == 16
 
 
+def test_a_trial_another_process_has_just_started_is_a_row_without_time(study, tmp_path):
+    """A shared study read while a trial elsewhere has its folder but no epoch yet (CI met it
+    under load): that trial's row has no seconds, and the summary is written."""
+    result, folder, _ = study
+    copy = tmp_path / "study"
+    shutil.copytree(result.out, copy)
+    frame = pd.read_csv(copy / "trials.csv")
+    started = int(frame[(frame["state"] == "complete") & (frame["rank"] > 1)]["trial"].iloc[0])
+    for name in ("metrics.jsonl", "summary.json"):
+        (copy / f"trial-{started:04d}" / name).unlink()
+    done = runner.invoke(app, ["tune", "-c", str(folder / "config.yaml"), "-s", str(folder / "space.yaml"),
+                               "--out", str(copy), "--trials", str(len(frame)), "-q"])
+    assert done.exit_code == 0, done.output
+    row = pd.read_csv(copy / "trials.csv").set_index("trial").loc[started]
+    assert pd.isna(row["seconds"]) and row["epochs"] == 0
+
+
 def test_bad_input_is_one_line_before_any_trial(tmp_path):
     config, space = write_config(tmp_path)
     (tmp_path / "nv").mkdir()
@@ -213,7 +231,6 @@ def postgres():
     to run as root, so as root the server runs as the unprivileged user nobody, in a folder of
     its own under the system's temporary folder (pytest's is private to root)."""
     import pwd
-    import shutil
     import tempfile
 
     if not (shutil.which("initdb") and shutil.which("pg_ctl")):

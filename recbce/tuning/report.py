@@ -43,7 +43,8 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
                      f"valid {plan.metric}": best_value(trial),
                      "se": trial.user_attrs.get("valid_se"),  # over validation users
                      "epochs": len(record.history) if record else None,
-                     "seconds": round(record.seconds, 1) if record else None,
+                     # a trial another process has just started has a folder and no epoch yet
+                     "seconds": round(record.seconds, 1) if record and record.seconds is not None else None,
                      "error": trial.user_attrs.get("error", "")})
     frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "se", "epochs",
                                         "seconds", "error"])
