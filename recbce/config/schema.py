@@ -78,8 +78,9 @@ def loss_kind(config: Config) -> None:
     sampler = config.sampler
     draws = SAMPLER_KINDS[sampler.kind].ratio  # else the batch's other positives are the negatives
     if not kind.negatives and (sampler.ratio != 0 or not draws):
+        per_row = [other for other, spec in SAMPLER_KINDS.items() if spec.ratio and not spec.pool]
         raise ValueError(f"loss.name {name} trains without negatives: set sampler.ratio: 0 "
-                         "(with kind uniform or popularity)")
+                         f"(with kind {' or '.join(per_row)})")
     if kind.negatives and sampler.ratio == 0 and draws:
         without = [other for other, spec in LOSS_KINDS.items() if not spec.negatives]
         raise ValueError("sampler.ratio: 0 draws no negatives: set an integer >= 1 "
