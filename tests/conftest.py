@@ -22,6 +22,11 @@ def write_tiny_log(folder: Path) -> Path:
     return path
 
 
+# The model defaults before the starter recipe became them (issue 25), written out so that each
+# test keeps training what it was written for.
+PRE_STARTER_MODEL = {"scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0}
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     """A small planted-taste log: 120 users, 60 items."""
@@ -37,9 +42,7 @@ def make_config(tmp_path: Path, tiny_data: Path):
             "seed": 0,
             "run": {"dir": str(tmp_path / "runs"), "name": "tiny"},
             "data": {"path": str(tiny_data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            # the defaults before the starter recipe became them (issue 25), written out so
-            # that each test keeps training what it was written for
-            "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+            "model": {"dim": 8, **PRE_STARTER_MODEL},
             "sampler": {"kind": "uniform", "ratio": 4},
             "train": {"epochs": 2, "batch_size": 256, "lr": 0.01, "patience": 0},
         }

@@ -15,6 +15,7 @@ import yaml
 import recbce
 from recbce.config import load_config
 from recbce.errors import ConfigError
+from tests.conftest import PRE_STARTER_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +96,7 @@ def test_the_readme_example_runs_as_written(tiny_data, tmp_path, monkeypatch):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs/quickstart.yaml").write_text(yaml.safe_dump({
         "data": {"path": str(tiny_data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-        "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+        "model": {"dim": 8, **PRE_STARTER_MODEL},
         "sampler": {"kind": "uniform", "ratio": 4},
         "train": {"epochs": 10, "batch_size": 256, "patience": 0}}))
     monkeypatch.chdir(tmp_path)

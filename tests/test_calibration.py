@@ -15,6 +15,7 @@ from recbce.data.dataset import load_dataset
 from recbce.evaluation.calibration import density, expected_calibration_error, labelled_pairs, log_loss
 from recbce.runs.trained import load_trained
 from recbce.training.loop import train
+from tests.conftest import PRE_STARTER_MODEL
 
 
 def reference_ece(probs, labels, bins):
@@ -55,8 +56,7 @@ def planted_config(tmp_path, loss: dict, epochs: int = 6):
     return validate({
         "seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": f"{loss['name']}{loss.get('gbce_t', '')}"},
         "data": {"path": str(path), "split": {"test_ratio": 0.2, "valid_ratio": 0.0}},
-        "model": {"dim": 16, "scorer": "dot", "temperature": 1.0,
-                  "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4}, "loss": loss,
+        "model": {"dim": 16, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4}, "loss": loss,
         "train": {"epochs": epochs, "batch_size": 256, "lr": 0.03, "eval_every": 0, "patience": 0},
     })
 

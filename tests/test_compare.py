@@ -20,12 +20,13 @@ from recbce.errors import ArgumentError, MissingExtra, RecbceError, RunError
 from recbce.evaluation import stats
 from recbce.evaluation.per_user import evaluate_users, mean_and_error
 from recbce.evaluation.ranking import evaluate_run
+from tests.conftest import PRE_STARTER_MODEL
 
 
 def tiny(tmp_path, data, name, seed=0, **train) -> dict:
     return {"seed": seed, "run": {"dir": str(tmp_path / "runs"), "name": name},
             "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+            "model": {"dim": 8, **PRE_STARTER_MODEL},
             "sampler": {"kind": "uniform", "ratio": 4},
             "train": {"epochs": 2, "batch_size": 256, "patience": 0, **train},
             "eval": {"k": [5, 10], "metric": "recall@10"}}

@@ -25,6 +25,7 @@ from recbce.evaluation.ranking import evaluate_run
 from recbce.training import checkpoint, distributed
 from recbce.training.distributed import Context
 from recbce.training.loop import train
+from tests.conftest import PRE_STARTER_MODEL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_TIMEOUT = 150
@@ -90,8 +91,7 @@ def workdir(tmp_path_factory):
 def write_config(workdir, name: str, epochs: int = 2, **sections) -> str:
     raw = {"run": {"dir": str(workdir / "runs"), "name": name},
            "data": {"path": str(workdir / "data.tsv"), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-           "model": {"dim": 16, "scorer": "dot", "temperature": 1.0,
-                     "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+           "model": {"dim": 16, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
            "train": {"epochs": epochs, "batch_size": 64, "lr": 0.01, "threads": 1, "device": "cpu",
                      "patience": 0}}
     for section, values in sections.items():

@@ -12,6 +12,7 @@ import pytest
 import recbce
 from recbce.errors import RecbceError, RunError
 from recbce.recommender.export import write_frame
+from tests.conftest import PRE_STARTER_MODEL
 
 MODELS = {
     "dot": {"bias": True},
@@ -27,8 +28,7 @@ def train_tiny(tmp_path, tiny_data, name: str, **model):
              else {"test_ratio": 0.2, "valid_ratio": 0.0})
     config = {"seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": name},
               "data": {"path": str(tiny_data), "split": split},
-              "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
-                        "bias_init": 0.0, "history": 0.0, **model},
+              "model": {"dim": 8, **PRE_STARTER_MODEL, **model},
               "sampler": {"kind": "uniform", "ratio": 4},
               "train": {"epochs": 2, "batch_size": 256, "patience": 0}}
     return recbce.train(config)

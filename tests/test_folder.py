@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from recbce.cli.app import app
 from recbce.data import synth
+from tests.conftest import PRE_STARTER_MODEL
 
 runner = CliRunner()
 
@@ -23,8 +24,7 @@ def setup(tmp_path):
         data, sep="\t", header=False, index=False)
     raw = {"run": {"dir": str(tmp_path / "runs"), "name": "shared"},
            "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-           "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
-                     "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+           "model": {"dim": 8, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
            "train": {"epochs": 2, "batch_size": 64, "threads": 1, "patience": 0}}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))

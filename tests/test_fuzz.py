@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from recbce.cli.app import app
 from recbce.config import Config
 from recbce.data import synth
+from tests.conftest import PRE_STARTER_MODEL
 
 SECONDS_PER_RUN = 30
 # FUZZ_N=1000 hunts with fresh random examples; the default replays a fixed set (no flakes).
@@ -71,8 +72,7 @@ VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3),
 def base_config(data_path: str) -> dict:
     return {"seed": 0, "run": {"dir": "runs", "name": "fuzz"},
             "data": {"path": data_path, "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            "model": {"dim": 4, "scorer": "dot", "temperature": 1.0,
-                      "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+            "model": {"dim": 4, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
             "train": {"epochs": 1, "batch_size": 256, "patience": 0},
             "eval": {"k": [5], "metric": "ndcg@5"}}
 

@@ -12,14 +12,13 @@ from recbce.errors import RecbceError
 from recbce.evaluation.ranking import ranked_top
 from recbce.recommender import Recommender, UnknownIdError
 from recbce.runs.trained import load_trained
-from tests.conftest import write_tiny_log
+from tests.conftest import PRE_STARTER_MODEL, write_tiny_log
 
 
 def tiny_config(tmp_path, data, **model) -> dict:
     return {"seed": 0, "run": {"dir": str(tmp_path / "runs"), "name": "tiny"},
             "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-            "model": {"dim": 8, "scorer": "dot", "temperature": 1.0,
-                      "bias_init": 0.0, "history": 0.0, **model},
+            "model": {"dim": 8, **PRE_STARTER_MODEL, **model},
             "sampler": {"kind": "uniform", "ratio": 4},
             "train": {"epochs": 2, "batch_size": 256, "patience": 0}}
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from recbce.data import synth
+from tests.conftest import PRE_STARTER_MODEL
 
 
 @pytest.fixture
@@ -23,8 +24,7 @@ def config_for(tmp_path):
     def make(name: str):
         raw = {"run": {"dir": str(tmp_path / "runs"), "name": name},
                "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-               "model": {"dim": 16, "scorer": "dot", "temperature": 1.0,
-                         "bias_init": 0.0, "history": 0.0}, "sampler": {"kind": "uniform", "ratio": 4},
+               "model": {"dim": 16, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
                # average_from 2: the kills in epoch 3 land after the weight average began,
                # so the checkpoint must carry it for the resumed run to end bit-identical
                "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
@@ -273,8 +273,7 @@ def test_resuming_a_finished_run_keeps_its_training_time(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"run": {"dir": str(tmp_path / "runs"), "name": "done"},
                                     "data": {"path": str(data), "split": {"valid_ratio": 0.0}},
-                                    "model": {"dim": 4, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0,
-                                              "history": 0.0},
+                                    "model": {"dim": 4, **PRE_STARTER_MODEL},
                                     "sampler": {"kind": "uniform", "ratio": 4},
                                     "train": {"epochs": 2, "batch_size": 64, "patience": 0}}))
     first = train(load_config(path), progress=False, log=lambda *a, **k: None)

@@ -15,6 +15,7 @@ from recbce.data.sampling import (
     make_generator,
 )
 from recbce.errors import DataError
+from tests.conftest import PRE_STARTER_MODEL
 
 
 def hits_as_mask(hits: torch.Tensor) -> torch.Tensor:
@@ -168,7 +169,7 @@ def write_run(tmp_path, train_rows, test_rows, **sections):
            "data": {"path": str(tmp_path / "train.tsv"),
                     "split": {"method": "predefined", "test_path": str(tmp_path / "test.tsv"),
                               "valid_ratio": 0.0}},
-           "model": {"scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+           "model": {**PRE_STARTER_MODEL},
            "sampler": {"kind": "uniform", "ratio": 4}}
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)

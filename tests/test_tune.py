@@ -18,7 +18,7 @@ import recbce
 from recbce.cli.app import app
 from recbce.evaluation.per_user import mean_and_error
 from recbce.runs.status import read_status
-from tests.conftest import write_tiny_log
+from tests.conftest import PRE_STARTER_MODEL, write_tiny_log
 
 runner = CliRunner()
 SPACE = """
@@ -34,7 +34,7 @@ def write_config(folder, **train):
         write_tiny_log(folder)
     raw = {"seed": 0, "run": {"dir": str(folder / "runs")},
            "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-           "model": {"dim": 8, "scorer": "dot", "temperature": 1.0, "bias_init": 0.0, "history": 0.0},
+           "model": {"dim": 8, **PRE_STARTER_MODEL},
            "sampler": {"kind": "uniform", "ratio": 4},
            "train": {"epochs": 5, "batch_size": 256, "lr": 0.01, "patience": 0, **train},
            "eval": {"k": [5, 10], "metric": "ndcg@10"}}
