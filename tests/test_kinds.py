@@ -78,7 +78,7 @@ def test_a_samplers_facts_set_its_defaults_and_its_negatives(name):
     config = Config(sampler={"kind": name}, train={"batch_size": 64})
     assert config.sampler.ratio == kind.default_ratio
     expected = config.sampler.ratio if kind.ratio else 63
-    assert negatives_per_positive(name, config.sampler.ratio, 64) == expected
+    assert negatives_per_positive(config) == expected
     if not kind.pool:
         with pytest.raises(ValueError, match="sampler.pool applies to kind: shared only"):
             Config(sampler={"kind": name, "pool": "popularity"})

@@ -73,9 +73,11 @@ SAMPLER_KINDS: dict[str, SamplerKind] = {
 SAMPLER_NAMES = tuple(SAMPLER_KINDS)
 
 
-def negatives_per_positive(kind: str, ratio: int, batch_size: int) -> int:
-    """How many negatives a positive is scored against by sampler `kind`."""
-    return ratio if SAMPLER_KINDS[kind].ratio else batch_size - 1
+def negatives_per_positive(config) -> int:
+    """How many negatives a positive is scored against under `config` (a recbce Config): the
+    sampler's ratio (the pool, for a shared pool), or the batch's other positives."""
+    sampler = config.sampler
+    return sampler.ratio if SAMPLER_KINDS[sampler.kind].ratio else config.train.batch_size - 1
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def prior_problem(config: Config) -> str | None:
                 f"rate; loss.name {loss.name} has no single one: set a number")
     if loss.name == "bce" and (loss.pos_weight == 0 or loss.neg_weight == 0):
         return "model.bias_init: prior needs loss.pos_weight and loss.neg_weight > 0"
-    if negatives_per_positive(config.sampler.kind, config.sampler.ratio, config.train.batch_size) < 1:
+    if negatives_per_positive(config) < 1:
         return (f"model.bias_init: prior needs negatives: sampler.kind {config.sampler.kind} takes "
                 "train.batch_size >= 2")
     return None

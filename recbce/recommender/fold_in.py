@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from recbce.config import Config, kinds
+from recbce.config import Config
+from recbce.config.kinds import negatives_per_positive
 from recbce.data.dataset import Positives
 from recbce.data.history import draw_history
 from recbce.data.sniff import COMMON_NAMES, normalised
@@ -177,7 +178,7 @@ def solve(model, config: Config, vectors: Vectors, histories: Histories, steps: 
     loss = build_loss(config.loss, n_items)
     given = Positives.from_pairs(histories.owners(), histories.items, n_users, n_items)
     optimizer = torch.optim.Adam([own], lr=config.train.lr)
-    negatives = min(negatives_per_positive(config), n_items)
+    negatives = min(max(negatives_per_positive(config), 1), n_items)  # the run's, at least one
     rows = torch.arange(n_users)
     users_of_rows = rows.repeat_interleave(POSITIVES_PER_STEP)
     for _ in range(steps):
@@ -193,13 +194,6 @@ def solve(model, config: Config, vectors: Vectors, histories: Histories, steps: 
         optimizer.step()
     with torch.no_grad():
         return model.users_from_items(own.detach(), mixed.items, mixed.offsets)
-
-
-def negatives_per_positive(config: Config) -> int:
-    """The run's negatives per positive (at least one): the sampler's ratio (the pool, for
-    `shared`), or the batch's other positives (`in_batch`)."""
-    return max(kinds.negatives_per_positive(config.sampler.kind, config.sampler.ratio,
-                                            config.train.batch_size), 1)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def check_claimable(run_dir: Path, overwrite: bool) -> None:
     did not write, an existing run without `overwrite`."""
     run_dir = Path(run_dir)
     _refuse_foreign(run_dir)
-    if not overwrite and run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+    if not overwrite and run_dir.is_dir() and _holds_files(run_dir):
         raise RunExists(run_dir)
 
 
@@ -37,7 +37,7 @@ def claim(run_dir: Path, overwrite: bool) -> RunLock:
         raise RunError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
     lock = RunLock.acquire(run_dir)
     try:
-        if any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+        if _holds_files(run_dir):
             if not overwrite:
                 raise RunExists(run_dir)
             remove_run_files(run_dir)
@@ -74,6 +74,11 @@ def _claimable(run_dir: Path) -> bool:
     """Empty, holding only a lock file, or a run recbce wrote."""
     contents = [p.name for p in run_dir.iterdir()]
     return not contents or contents == [LOCK_FILE] or is_marked(run_dir)
+
+
+def _holds_files(run_dir: Path) -> bool:
+    """Anything in the folder besides the lock."""
+    return any(p.name != LOCK_FILE for p in run_dir.iterdir())
 
 
 def _refuse_foreign(run_dir: Path) -> None:

@@ -90,7 +90,7 @@ def with_prior_bias(config: Config, n_items: int) -> Config:
     (the run's config.yaml then records the value it started from)."""
     if config.model.bias_init != "prior":
         return config
-    negatives = negatives_per_positive(config.sampler.kind, config.sampler.ratio, config.train.batch_size)
+    negatives = negatives_per_positive(config)
     start = prior_logit(config.loss, negatives, n_items)
     return config.model_copy(update={"model": config.model.model_copy(update={"bias_init": start})})
 
