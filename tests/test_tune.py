@@ -16,8 +16,11 @@ from typer.testing import CliRunner
 
 import recbce
 from recbce.cli.app import app
+from recbce.config import load_config
+from recbce.errors import ConfigError
 from recbce.evaluation.per_user import mean_and_error
 from recbce.runs.status import read_status
+from recbce.tuning.trials import error_of_mean
 from tests.conftest import PRE_STARTER_MODEL, write_tiny_log
 
 runner = CliRunner()
@@ -148,7 +151,8 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path):
         (["-c", str(no_valid), "-s", str(space)], "has none: set data.split.valid_ratio"),
         (["-c", str(config), "-s", str(space), "--storage", "nosuchdb://x"], "--storage nosuchdb://x"),
         (["-c", str(config), "-s", str(space), "--pruner", "sometimes"], "--pruner must be one of"),
-        (["-c", str(config), "-s", str(space), "--trials", "0"], "--trials and --workers"),
+        (["-c", str(config), "-s", str(space), "--trials", "0"], "--trials, --workers and --seeds"),
+        (["-c", str(config), "-s", str(space), "--seeds", "0"], "--trials, --workers and --seeds"),
     ]
     for args, expected in cases:
         result = runner.invoke(app, ["tune", *args, "--out", str(out)])
@@ -170,6 +174,40 @@ def test_a_study_with_another_space_is_refused(tmp_path):
     result = runner.invoke(app, ["tune", "-c", str(config), "-s", str(other), "--out", str(out)])
     assert result.exit_code == 2 and "exists with another space" in result.output
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_trial_of_several_seeds_is_worth_the_mean_of_its_runs(tmp_path):
+    """--seeds 2: a trial trains the config's seed and the next in two run folders; its value is
+    their mean validation, its test (the best trial's, once) their mean test; the study cannot be
+    continued with another --seeds."""
+    config, _ = write_config(tmp_path, epochs=2)
+    space = tmp_path / "lr.yaml"
+    space.write_text("train.lr: [0.05, 0.02]\n")
+    out = tmp_path / "out"
+    result = recbce.tune(config, space, trials=2, out=out, seed=0, seeds=2, pruner="none")
+    frame = result.trials.set_index("trial")
+    for trial, row in frame.iterrows():
+        folders = [out / f"trial-{trial:04d}", out / f"trial-{trial:04d}-run2"]
+        assert [load_config(f / "config.yaml").seed for f in folders] == [0, 1]
+        bests = [json.loads((f / "summary.json").read_text())["best_valid"] for f in folders]
+        assert bests[0] != bests[1] and row["valid ndcg@10"] == pytest.approx(sum(bests) / 2, abs=1e-12)
+        assert row["per seed"] == f"{bests[0]:.4f} {bests[1]:.4f}"
+        errors = [mean_and_error(f, "valid")["ndcg@10"][1] for f in folders]  # a seeded split
+        assert row["se"] == pytest.approx((errors[0] ** 2 + errors[1] ** 2) ** 0.5 / 2, rel=1e-9)
+    best = [out / f"trial-{int(frame['valid ndcg@10'].idxmax()):04d}{end}" for end in ("", "-run2")]
+    tests = [json.loads((f / "eval-test.json").read_text()) for f in best]
+    assert result.test == pytest.approx({m: (tests[0][m] + tests[1][m]) / 2 for m in tests[0]}, abs=1e-12)
+    with pytest.raises(ConfigError, match="exists with another --seeds"):
+        recbce.tune(config, space, trials=3, out=out, seed=0, seeds=1)
+
+
+def test_runs_that_held_out_the_same_users_are_averaged_user_by_user(study):
+    """Two runs of one fixed split: the standard error of their mean is taken over each user's
+    mean (here one run twice: its own error), not as if the runs were independent."""
+    result, _, _ = study
+    folder = result.out / f"trial-{int(result.trials.iloc[0]['trial']):04d}"
+    error = mean_and_error(folder, "valid")["ndcg@10"][1]
+    assert error_of_mean([folder, folder], "ndcg@10") == pytest.approx(error, rel=1e-12)
 
 
 def cli(*args):

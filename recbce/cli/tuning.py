@@ -25,6 +25,8 @@ def tune(
                    "runs/tune-<config>).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampler.")] = 0,
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs per trial (the config's seed, +1, ...); "
+                     "the trial's value is their mean validation.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no per-trial lines.")]
     = False,
 ):
@@ -39,7 +41,8 @@ def tune(
 
     quiet = verbosity(ctx, quiet, False)[0]
     result = run_tune(config, space, trials=trials, timeout=timeout, workers=workers, storage=storage,
-                      study=study, out=out, seed=seed, pruner=pruner, progress=show_progress(quiet),
+                      study=study, out=out, seed=seed, pruner=pruner, seeds=seeds,
+                      progress=show_progress(quiet),
                       log=(lambda *a, **k: None) if quiet else console.print)
     print_wide(trials_table(result.trials, f"trials of {result.out}"))
     if result.best_config is None:

@@ -19,7 +19,7 @@ from recbce.runs.plots import require_matplotlib, write_png
 from recbce.runs.registry import read_run
 from recbce.training.sweep import to_csv, to_markdown
 from recbce.tuning.study import Plan, require_optuna
-from recbce.tuning.trials import trial_dir
+from recbce.tuning.trials import trial_dir, trial_dirs
 
 BEST_CONFIG = "best.yaml"
 BEST_RECORD = "best.json"
@@ -34,20 +34,21 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
     validation and its standard error over validation users, epochs, seconds and the error of a
     failed trial."""
     keys = [d.key for d in plan.dimensions]
+    per_seed = ["per seed"] if plan.seeds > 1 else []
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        record = _run_record(plan, trial.number)
+        records = [_run_record(folder) for folder in trial_dirs(plan, trial.number)]
+        seeds = trial.user_attrs.get("valid_seeds")  # --seeds: each run's best validation
         state = "interrupted" if trial.user_attrs.get("interrupted") else STATES[trial.state.name]
         rows.append({"trial": trial.number, "state": state,
                      **{key: trial.params.get(key) for key in keys},
                      f"valid {plan.metric}": best_value(trial),
+                     "per seed": " ".join(f"{value:.4f}" for value in seeds) if seeds else None,
                      "se": trial.user_attrs.get("valid_se"),  # over validation users
-                     "epochs": len(record.history) if record else None,
-                     # a trial another process has just started has a folder and no epoch yet
-                     "seconds": round(record.seconds, 1) if record and record.seconds is not None else None,
-                     "error": trial.user_attrs.get("error", "")})
-    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", "se", "epochs",
-                                        "seconds", "error"])
+                     "epochs": len(records[0].history) if records[0] else None,
+                     "seconds": _seconds(records), "error": trial.user_attrs.get("error", "")})
+    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", *per_seed, "se",
+                                        "epochs", "seconds", "error"])
     finished = frame["state"] == "complete"
     ranks = frame.loc[finished, f"valid {plan.metric}"].rank(ascending=False, method="first")
     frame.insert(0, "rank", ranks.astype("Int64"))
@@ -61,11 +62,18 @@ def best_value(trial) -> float | None:
     return max(trial.intermediate_values.values()) if trial.intermediate_values else None
 
 
-def _run_record(plan: Plan, number: int):
+def _run_record(folder: Path):
     try:
-        return read_run(trial_dir(plan, number))
+        return read_run(folder)
     except RecbceError:
         return None
+
+
+def _seconds(records: list) -> float | None:
+    """The trial's training time over its runs; a trial another process has just started has a
+    folder and no epoch yet (None)."""
+    times = [record.seconds for record in records if record is not None and record.seconds is not None]
+    return round(sum(times), 1) if times else None
 
 
 def write_tables(frame: pd.DataFrame, out: Path) -> tuple[Path, Path]:
@@ -97,15 +105,24 @@ def write_best(study, plan: Plan, log) -> dict | None:
     runs.write_text(plan.out / BEST_CONFIG, to_yaml(config))
     record = _read_record(plan.out / BEST_RECORD)
     if record is None or record.get("trial") != best.number:
-        from recbce.evaluation.ranking import evaluate_run
-
         log(f"scoring the best trial ({folder.name}) on test, once")
         record = {"trial": best.number, "run_dir": str(folder), "metric": plan.metric,
                   "valid": best.value, "params": best.params,
-                  "test": evaluate_run(folder, "test", log=_silent),
+                  **test_of(trial_dirs(plan, best.number)),
                   "note": "test scored once, for the trial chosen on validation; never used to choose"}
         runs.write_json(plan.out / BEST_RECORD, record)
     return record
+
+
+def test_of(folders: list[Path]) -> dict:
+    """{"test": metrics} of a trial's run; of several runs (--seeds), their mean, and each run's."""
+    from recbce.evaluation.ranking import evaluate_run
+
+    each = [evaluate_run(folder, "test", log=_silent) for folder in folders]
+    if len(each) == 1:
+        return {"test": each[0]}
+    mean = {name: sum(run[name] for run in each) / len(each) for name in each[0]}
+    return {"test": mean, "test_runs": {folder.name: run for folder, run in zip(folders, each, strict=True)}}
 
 
 def _read_record(path: Path) -> dict | None:

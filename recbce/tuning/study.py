@@ -21,6 +21,7 @@ from recbce.tuning.space import Dimension
 
 STUDY_FILE = "study.journal"
 PRUNERS = ("median", "hyperband", "none")
+IDENTITY = {"space": "space", "config": "config", "seeds": "--seeds (runs per trial)"}
 INSTALL_HINT = "pip install 'recbce[tune]'"
 
 
@@ -40,6 +41,7 @@ class Plan:
     pruner: str
     threads: int | None  # torch threads per worker (train.threads), None: the config's own
     metric: str  # eval.metric, on validation: the objective
+    seeds: int = 1  # runs per trial (config seed, seed + 1, ...): the objective is their mean
 
 
 def require_optuna():
@@ -98,8 +100,10 @@ def make_pruner(plan: Plan):
 
 
 def identity(plan: Plan) -> dict:
-    """What makes two commands the same study: the space and the base config."""
-    return json.loads(json.dumps({"space": [d.as_dict() for d in plan.dimensions], "config": plan.base}))
+    """What makes two commands the same study: the space, the base config and the seeds a trial
+    trains (a study recorded before --seeds existed trained one)."""
+    return json.loads(json.dumps({"space": [d.as_dict() for d in plan.dimensions], "config": plan.base,
+                                  "seeds": plan.seeds}))
 
 
 def check_same_study(study, plan: Plan) -> None:
@@ -110,9 +114,9 @@ def check_same_study(study, plan: Plan) -> None:
         study.set_user_attr("metric", plan.metric)
         return
     where = plan.storage or str(plan.out / STUDY_FILE)
-    for part in ("space", "config"):
-        if recorded.get(part) != mine[part]:
-            raise ConfigError(f"study {plan.study_name!r} in {where} exists with another {part}: "
+    for part in ("space", "config", "seeds"):
+        if recorded.get(part, 1 if part == "seeds" else None) != mine[part]:
+            raise ConfigError(f"study {plan.study_name!r} in {where} exists with another {IDENTITY[part]}: "
                               "continue it with the same config and space, or choose another "
                               "--study or --out")
 

@@ -1,5 +1,9 @@
 """Trials: each one an ordinary run folder (trial-NNNN) under the study folder, trained with
 its drawn values, scored on validation only, and cut short by the pruner when it is losing.
+With `--seeds S` a trial trains S runs (trial-NNNN, then trial-NNNN-run2 ... with the config's
+seed + 1 ...) and its value is their mean validation: one validation item per user, or one
+seed, is a noisy figure, and the best of many noisy trials is the luckiest. The pruner watches
+the first run.
 
 A worker asks the study for trials until it holds `trials` in all. On one machine the
 workers share the study folder, and a file lock there makes "count, then ask" one step, so
@@ -30,7 +34,14 @@ ASK_LOCK = ".tune.lock"
 
 
 def trial_dir(plan: Plan, number: int) -> Path:
+    """The trial's (first) run folder: what best.yaml, the tables and the pruner's mark name."""
     return plan.out / f"trial-{number:04d}"
+
+
+def trial_dirs(plan: Plan, number: int) -> list[Path]:
+    """Every run folder of a trial, one per seed it trains."""
+    first = trial_dir(plan, number)
+    return [first] + [first.with_name(f"{first.name}-run{index + 1}") for index in range(1, plan.seeds)]
 
 
 def work(plan: Plan, worker: int = 0, on_trial: Callable[[object], None] | None = None) -> None:
@@ -76,12 +87,9 @@ def ask_lock(folder: Path) -> Iterator[None]:
 
 
 def run_trial(study, trial, plan: Plan) -> None:
-    """Train the trial's run and tell the study how it ended; a trial that fails is recorded
+    """Train the trial's runs and tell the study how it ended; a trial that fails is recorded
     with its one-line error and the study goes on. Ctrl-C marks the trial and is raised."""
-    from recbce.training.loop import train  # torch-heavy: only where trials run
-
     optuna = require_optuna()
-    folder = trial_dir(plan, trial.number)
     pruned_at: list[int] = []
 
     def report(epoch: int, value: float) -> bool:
@@ -91,37 +99,69 @@ def run_trial(study, trial, plan: Plan) -> None:
             return True
         return False
 
+    folders = trial_dirs(plan, trial.number)
     try:
-        config = trial_config(plan, draw(trial, list(plan.dimensions)), folder)
-        summary = train(config, progress=False, log=_silent, on_evaluation=report, score_test=False)
+        bests, config = train_runs(plan, draw(trial, list(plan.dimensions)), folders, report, pruned_at)
     except (KeyboardInterrupt, Interrupted):
         trial.set_user_attr("interrupted", "interrupted (Ctrl-C or a stop signal)")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         # The trial's own resume hint would train it outside the study: the study is what resumes.
-        raise Interrupted(f"study interrupted in {folder.name} (marked interrupted, not counted): "
+        raise Interrupted(f"study interrupted in {folders[0].name} (marked interrupted, not counted): "
                           "run the same command again to continue it") from None
     except Exception as err:  # a combination the config rules refuse, a NaN: the study goes on
         trial.set_user_attr("error", first_line(err))
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
     if pruned_at:
-        runs.write_status(folder, "pruned", f"stopped after epoch {pruned_at[0]} by the {plan.pruner} "
-                          "pruner: its validation was behind the other trials'")
+        runs.write_status(folders[0], "pruned", f"stopped after epoch {pruned_at[0]} by the "
+                          f"{plan.pruner} pruner: its validation was behind the other trials'")
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    else:
-        if config.eval.protocol == "full":  # a sampled protocol has no per-user ranking to spread
-            from recbce.evaluation.per_user import mean_and_error
+        return
+    if len(bests) > 1:
+        trial.set_user_attr("valid_seeds", bests)
+    if config.eval.protocol == "full":  # a sampled protocol has no per-user ranking to spread
+        trial.set_user_attr("valid_se", error_of_mean(folders, plan.metric))
+    study.tell(trial, sum(bests) / len(bests))
 
-            trial.set_user_attr("valid_se", mean_and_error(folder, "valid")[plan.metric][1])
-        study.tell(trial, summary["best_valid"])
+
+def train_runs(plan: Plan, values: dict, folders: list[Path], report, pruned_at: list[int]):
+    """The trial's runs, one per seed, the first one watched by the pruner: their best
+    validation figures (none after a pruned first run) and the first run's config."""
+    from recbce.training.loop import train  # torch-heavy: only where trials run
+
+    bests, first = [], None
+    for index, folder in enumerate(folders):
+        config = trial_config(plan, values, folder, index)
+        first = first or config
+        summary = train(config, progress=False, log=_silent, on_evaluation=report if index == 0 else None,
+                        score_test=False)
+        if pruned_at:
+            break
+        bests.append(summary["best_valid"])
+    return bests, first
 
 
-def trial_config(plan: Plan, values: dict, folder: Path) -> Config:
-    """The base config with the trial's values, writing to its own folder (ConfigError naming
-    the trial when a rule across keys refuses the combination)."""
+def error_of_mean(folders: list[Path], metric: str) -> float:
+    """The standard error over validation users of the runs' mean: user by user when the runs
+    held out the same pairs (a fixed split), else as independent figures (a seeded split)."""
+    from recbce.evaluation.per_user import errors_over_users, evaluate_users
+
+    evaluated = [evaluate_users(folder, "valid") for folder in folders]
+    if len({run.heldout for run in evaluated}) == 1:
+        mean = sum(run.table[metric] for run in evaluated) / len(evaluated)
+        return errors_over_users(mean.to_frame())[metric][1]
+    errors = [errors_over_users(run.table[[metric]])[metric][1] for run in evaluated]
+    return sum(error ** 2 for error in errors) ** 0.5 / len(errors)
+
+
+def trial_config(plan: Plan, values: dict, folder: Path, offset: int = 0) -> Config:
+    """The base config with the trial's values and its seed + offset, writing to its own folder
+    (ConfigError naming the trial when a rule across keys refuses the combination)."""
     raw = copy.deepcopy(plan.base)
     for key, value in values.items():
         set_key(raw, key, value)
+    if offset:
+        set_key(raw, "seed", raw.get("seed", Config.model_fields["seed"].default) + offset)
     set_key(raw, "run.dir", str(folder.parent))
     set_key(raw, "run.name", folder.name)
     if plan.threads and "threads" not in raw.get("train", {}):
@@ -142,13 +182,18 @@ def mark_ended_trials(study, plan: Plan) -> None:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         except Exception:  # another worker marked it first
             continue
-        folder = Path(trial.user_attrs.get("run_dir", trial_dir(plan, trial.number)))
-        try:
-            status = read_status(folder)
-            if status is not None and effective_status(status) == ENDED:
-                runs.write_status(folder, "interrupted", "the tuning process ended (killed)")
-        except RunError:
-            pass
+        for folder in trial_dirs(plan, trial.number):
+            mark_interrupted(folder)
+
+
+def mark_interrupted(folder: Path) -> None:
+    """A run whose process was killed mid-training is marked interrupted."""
+    try:
+        status = read_status(folder)
+        if status is not None and effective_status(status) == ENDED:
+            runs.write_status(folder, "interrupted", "the tuning process ended (killed)")
+    except RunError:
+        pass
 
 
 def process_gone(tag: dict) -> bool:

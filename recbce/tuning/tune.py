@@ -40,13 +40,13 @@ class TuneResult:
 
 def make_plan(config: Config, source: str, space_path: Path, out: Path, trials: int = 20,
               timeout: float | None = None, workers: int = 1, storage: str | None = None,
-              study: str | None = None, seed: int = 0, pruner: str = "median") -> Plan:
+              study: str | None = None, seed: int = 0, pruner: str = "median", seeds: int = 1) -> Plan:
     """The study's plan from the command's arguments; ConfigError (one line) for any of them."""
     if not validates(config):
         raise ConfigError(f"{source}: a study chooses on validation and this config has none: set "
                           "data.split.valid_ratio > 0 (or a predefined valid_path) and train.eval_every > 0")
-    if trials < 1 or workers < 1:
-        raise ConfigError("--trials and --workers must be at least 1")
+    if trials < 1 or workers < 1 or seeds < 1:
+        raise ConfigError("--trials, --workers and --seeds must be at least 1")
     if timeout is not None and timeout <= 0:
         raise ConfigError("--timeout must be a number of seconds above 0")
     if pruner not in PRUNERS:
@@ -55,12 +55,13 @@ def make_plan(config: Config, source: str, space_path: Path, out: Path, trials: 
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
     return Plan(base=config.model_dump(exclude_unset=True), source=source, dimensions=tuple(space),
                 out=Path(out), study_name=study or Path(out).name, storage=storage, trials=trials,
-                timeout=timeout, seed=seed, pruner=pruner, threads=threads, metric=config.eval.metric)
+                timeout=timeout, seed=seed, pruner=pruner, threads=threads, metric=config.eval.metric,
+                seeds=seeds)
 
 
 def tune(config: str | Path | Config, space: str | Path, trials: int = 20, timeout: float | None = None,
          workers: int = 1, storage: str | None = None, study: str | None = None,
-         out: str | Path | None = None, seed: int = 0, pruner: str = "median",
+         out: str | Path | None = None, seed: int = 0, pruner: str = "median", seeds: int = 1,
          progress: bool = False, log=None) -> TuneResult:
     """Run (or continue) a study up to `trials` in all; see the module docstring and the README."""
     log = log or _silent
@@ -68,7 +69,7 @@ def tune(config: str | Path | Config, space: str | Path, trials: int = 20, timeo
     loaded = config if isinstance(config, Config) else load_config(config)
     out = Path(out) if out is not None else Path("runs") / f"tune-{Path(source).stem}"
     plan = make_plan(loaded, source, Path(space), out, trials, timeout, workers, storage, study, seed,
-                     pruner)
+                     pruner, seeds)
     require_optuna()
     start_study_folder(plan)
     study_ = open_study(plan)  # refuses another space or config before any trial runs
