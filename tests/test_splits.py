@@ -1,4 +1,5 @@
 import pandas as pd
+from conftest import SHARED_DATA
 
 from recbce.data.splits import holdout, kcore, leave_one_out, temporal
 
@@ -66,3 +67,46 @@ def test_holdout_takes_floor_of_ratio_of_each_user_and_leaves_one():
     held = test.groupby("user").size().reindex(list(sizes), fill_value=0)
     assert held.tolist() == [min(int(u * 0.3), u - 1) for u in sizes]
     assert sorted(train.item.tolist() + test.item.tolist()) == list(range(len(frame)))
+
+
+def holdout_by_argsort(frame: pd.DataFrame, ratio: float, seed: int):
+    """The holdout as it was before its linear-time sort (NumPy's comparison argsort): the
+    reference the splits must equal, row for row."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    users = pd.factorize(frame["user"])[0].astype(np.int64)
+    order = np.argsort((users << 32) | rng.integers(0, 2**32, len(frame)))
+    sizes = np.bincount(users)
+    quota = np.minimum(np.floor(sizes * ratio).astype(np.int64), sizes - 1)
+    held = np.repeat(np.tile([True, False], len(sizes)), np.column_stack([quota, sizes - quota]).ravel())
+    return frame.iloc[order[~held]], frame.iloc[order[held]]
+
+
+def shared_frames():
+    """ml-100k and Gowalla's train as read for training, where ../shared is beside the repo."""
+    from recbce.config.sections import DataConfig
+    from recbce.data.readers import read_interactions
+
+    files = {"ml-100k": ("ml-100k/u.data", "movielens"), "gowalla": ("gowalla/train.txt", "adjacency")}
+    for name, (path, fmt) in files.items():
+        path = SHARED_DATA / path
+        if path.is_file():
+            yield name, read_interactions(path, DataConfig(path=str(path), format=fmt))
+
+
+def test_holdout_is_the_comparison_sorts_split_row_for_row():
+    """Generated logs (users in file order and shuffled, repeated pairs, one-row users) and the
+    shipped data sets: the same train and held-out rows in the same order as before."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    frames = [("generated", pd.DataFrame({"user": rng.integers(0, 5_000, 200_000),
+                                          "item": rng.integers(0, 900, 200_000)})),
+              ("sorted users", pd.DataFrame({"user": np.repeat(np.arange(3_000), 7), "item": 1})),
+              *shared_frames()]
+    for name, frame in frames:
+        for ratio, seed in ((0.1, 0), (0.25, 3)):
+            new, old = holdout(frame, ratio, seed), holdout_by_argsort(frame, ratio, seed)
+            for part, reference in zip(new, old, strict=True):
+                assert part.index.equals(reference.index), (name, ratio, seed)

@@ -78,7 +78,10 @@ def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame,
     rng = np.random.default_rng(seed)
     users = pd.factorize(frame["user"])[0].astype(np.int64)
     # One sort on (user, random tie-breaker): rows grouped by user, random within a user.
-    order = np.argsort((users << 32) | rng.integers(0, 2**32, len(frame)))
+    # torch's stable sort of integers is a radix sort, linear in the rows; its order is NumPy's
+    # argsort's wherever the keys differ (they tie only for one user's equal 32-bit draws).
+    keys = torch.from_numpy((users << 32) | rng.integers(0, 2**32, len(frame)))
+    order = torch.sort(keys, stable=True).indices.numpy()
     # The groups come in user-code order, so each user's held rows are the first `quota`
     # of a run of `sizes` rows: a repeat of (True x quota, False x rest) per user.
     sizes = np.bincount(users)
