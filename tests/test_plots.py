@@ -90,7 +90,7 @@ def test_the_examples_per_second_axis_has_no_offset_over_its_title(tmp_path, mon
     monkeypatch.setattr(plots, "write_png", lambda figure, out: drawn.setdefault("figure", figure))
     history = [{"epoch": e, "loss": 0.5 / e, "examples_per_s": 12_345_678.0 + e * 1000.0,
                 "valid/ndcg@20": 0.1 * e} for e in (1, 2, 3)]
-    plots.draw([RunRecord(path=tmp_path / "fast", config={"eval": {"metric": "ndcg@20"}}, history=history)],
+    plots.draw([RunRecord(path=tmp_path / "fast", config={"eval": {"metric": "ndcg@20"}}, epoch_log=history)],
                tmp_path / "curves.png")
     figure = drawn["figure"]
     figure.canvas.draw()

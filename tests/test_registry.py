@@ -87,7 +87,7 @@ def record(name, test=None, valid=None, seconds=1.0):
     if valid is not None:
         history[0]["valid/recall@20"] = valid
     summary = {"train_seconds": seconds, "test": {"recall@20": test}} if test is not None else None
-    return RunRecord(path=Path(name), history=history, summary=summary,
+    return RunRecord(path=Path(name), epoch_log=history, summary=summary,
                      config={"eval": {"metric": "recall@20"}})
 
 

@@ -330,3 +330,20 @@ def test_a_run_folder_moved_before_resuming_continues_where_it_is_now(config_for
     resumed = train(resumed_config, resume=True, progress=False, log=lambda message: None)
     assert (moved / "model.pt").is_file() and not run_dir.exists()
     assert resumed["test"] == summary["test"]
+
+
+def test_a_checkpoint_of_before_the_epoch_log_rename_still_resumes(tmp_path):
+    """Checkpoints written before the epoch records were called epoch_log (key "history")."""
+    import torch
+
+    from recbce.training import checkpoint
+
+    model, generator = torch.nn.Linear(2, 1), torch.Generator()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1)
+    records = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.4}]
+    checkpoint.save(tmp_path, model, optimizer, generator, checkpoint.Progress(epoch=3, epoch_log=records))
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    saved["progress"]["history"] = saved["progress"].pop("epoch_log")
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    progress = checkpoint.load(tmp_path, model, optimizer, generator)
+    assert progress.epoch == 3 and progress.epoch_log == records

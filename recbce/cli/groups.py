@@ -63,7 +63,7 @@ def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
     updated = record.updated or "no run.json"
     console.print(f"{escape(str(record.path))}: {views.status(record)}{note} ({updated})", highlight=False)
     console.print(yaml.safe_dump(record.config, sort_keys=False).rstrip(), highlight=False, markup=False)
-    if record.history:
+    if record.epoch_log:
         print_wide(views.epochs_table(record, metric_key(record)))
     if record.summary and "test" in record.summary:
         print_metrics({"model": record.summary["test"], "popularity": record.summary["popularity"]},

@@ -23,7 +23,7 @@ def runs_table(records: list[RunRecord], title: str, extra_metric: str | None = 
     for record in records:
         cells = [record.name, status(record), loss_name(record.config), ratio(record.config),
                  record.metric, fmt(record.best_valid()), fmt(record.test()),
-                 str(len(record.history)), fmt_seconds(record.seconds)]
+                 str(len(record.epoch_log)), fmt_seconds(record.seconds)]
         if extra_metric:
             cells.append(fmt(metric_value(record, extra_metric)))
         table.add_row(*cells)
@@ -31,11 +31,11 @@ def runs_table(records: list[RunRecord], title: str, extra_metric: str | None = 
 
 
 def epochs_table(record: RunRecord, key: str) -> Table:
-    """Per epoch: loss, throughput, seconds and the selection metric (history key `key`)."""
+    """Per epoch: loss, throughput, seconds and the selection metric (epoch log key `key`)."""
     table = Table(title="epochs")
     for column in ("epoch", "loss", "examples/s", "seconds", key):
         table.add_column(column, justify="right")
-    for row in record.history:
+    for row in record.epoch_log:
         table.add_row(str(row["epoch"]), f"{row['loss']:.4f}", f"{row['examples_per_s']:,.0f}",
                       f"{row['seconds']:.2f}", fmt(row.get(key)))
     return table

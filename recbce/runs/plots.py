@@ -35,7 +35,7 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
     """Overlay the curves of one or more run folders in one PNG at `out`."""
     records = [read_run(path) for path in run_dirs]
     for record in records:
-        if not record.history:
+        if not record.epoch_log:
             raise RunError(f"{record.path}: no finished epoch to plot (metrics.jsonl is empty)")
     out = Path(out)
     try:
@@ -63,11 +63,11 @@ def draw(records: list[RunRecord], out: Path) -> Path:
     metrics = sorted({r.metric for r in records})
     for record in records:
         label = record.name if len(records) > 1 else None
-        epochs = [r["epoch"] for r in record.history]
-        loss_axes.plot(epochs, [r["loss"] for r in record.history], marker=".", label=label)
-        speed_axes.plot(epochs, [r["examples_per_s"] for r in record.history], marker=".", label=label)
+        epochs = [r["epoch"] for r in record.epoch_log]
+        loss_axes.plot(epochs, [r["loss"] for r in record.epoch_log], marker=".", label=label)
+        speed_axes.plot(epochs, [r["examples_per_s"] for r in record.epoch_log], marker=".", label=label)
         key = metric_key(record)
-        evaluated = [r for r in record.history if key in r]
+        evaluated = [r for r in record.epoch_log if key in r]
         metric_axes.plot([r["epoch"] for r in evaluated], [r[key] for r in evaluated], marker="o",
                          label=label)
     split = "test" if all(metric_key(r).startswith("test/") for r in records) else "validation"
@@ -116,8 +116,8 @@ def reliability_diagram(table: dict, ece: float, out: Path, adaptive_ece: float 
 
 
 def metric_key(record: RunRecord) -> str:
-    """The history key of the run's selection metric: valid/<m>, or test/<m> without a valid split."""
+    """The epoch log key of the run's selection metric: valid/<m>, or test/<m> without a valid split."""
     valid = f"valid/{record.metric}"
-    if any(valid in r for r in record.history):
+    if any(valid in r for r in record.epoch_log):
         return valid
     return f"test/{record.metric}"

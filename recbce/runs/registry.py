@@ -23,7 +23,7 @@ class RunRecord:
     message: str = ""
     updated: str = ""
     config: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
+    epoch_log: list[dict] = field(default_factory=list)
     summary: dict | None = None
     label: str = ""  # its name in a listing, when more than the folder's own name
 
@@ -39,7 +39,7 @@ class RunRecord:
     def best_valid(self, metric: str | None = None) -> float | None:
         """The best validation value of `metric` over the epochs (the metric that picks the model)."""
         key = f"valid/{metric or self.metric}"
-        values = [record[key] for record in self.history if key in record]
+        values = [record[key] for record in self.epoch_log if key in record]
         return max(values) if values else None
 
     def test(self, metric: str | None = None) -> float | None:
@@ -49,7 +49,7 @@ class RunRecord:
     def seconds(self) -> float | None:
         if self.summary and "train_seconds" in self.summary:
             return self.summary["train_seconds"]
-        return sum(r.get("seconds", 0.0) for r in self.history) if self.history else None
+        return sum(r.get("seconds", 0.0) for r in self.epoch_log) if self.epoch_log else None
 
 
 def section(config: dict, name: str) -> dict:
@@ -69,7 +69,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
     if not is_run(path):
         raise RunError(f"{path}: not a run folder (no run.json or config.yaml)")
     record = RunRecord(path=path, config=_read_yaml(path / CONFIG_FILE) or {},
-                       history=_read_jsonl(path / METRICS_FILE),
+                       epoch_log=_read_jsonl(path / METRICS_FILE),
                        summary=_read_summary(path / SUMMARY_FILE))
     status = read_status(path)
     if status is not None:

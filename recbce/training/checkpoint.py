@@ -4,7 +4,7 @@ file is recbce.runs.status's).
 A checkpoint is a plain dict of tensors and numbers (loadable with
 weights_only=True) holding everything a resumed run needs to continue exactly
 where the interrupted one was: model, optimizer, the generator state, the
-epoch's permutation and the next step, the history and the best model so far.
+epoch's permutation and the next step, the epoch log and the best model so far.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Progress:
     step: int = 0  # next batch of that epoch
     order: torch.Tensor | None = None  # that epoch's permutation of the training pairs
     loss_sum: float = 0.0  # over that epoch's finished steps
-    history: list = field(default_factory=list)
+    epoch_log: list = field(default_factory=list)  # one record per finished epoch (metrics.jsonl)
     best_metric: float | None = None
     best_epoch: int | None = None
     best_state: dict | None = None
@@ -80,7 +80,10 @@ def load(run_dir: Path, model, optimizer, generator: torch.Generator, rank: int 
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["rank_generators"][rank] if world_size > 1 else saved["generator"])
-        return Progress(**saved["progress"])
+        progress = dict(saved["progress"])
+        if "history" in progress:  # its name in checkpoints written before the rename
+            progress["epoch_log"] = progress.pop("history")
+        return Progress(**progress)
     except Exception as err:
         raise RunError(f"{path}: cannot resume from it: {str(err).splitlines()[0]}") from None
 

@@ -94,8 +94,8 @@ def train_epochs(run: Training, stop: StopFlag) -> None:
         # Every rank scores its share of the evaluation; rank 0 decides whether to stop.
         stop_early = distributed.broadcast(end_epoch(run), context)
         if context.is_main:
-            runs.write_jsonl(run.run_dir / METRICS_FILE, state.history)
-            tracking.log_epoch(config, state.history[-1])
+            runs.write_jsonl(run.run_dir / METRICS_FILE, state.epoch_log)
+            tracking.log_epoch(config, state.epoch_log[-1])
         state.epoch, state.step, state.order, state.loss_sum = state.epoch + 1, 0, None, 0.0
         state.epoch_seconds, state.stopped = 0.0, stop_early
         save_checkpoint(run)
@@ -172,7 +172,7 @@ def train_epoch(run: Training, stop: StopFlag) -> bool:
             if every and state.step % every == 0 and state.step < len(batches):
                 save_checkpoint(run)
     seconds = carried + time.perf_counter() - started
-    state.history.append({
+    state.epoch_log.append({
         "epoch": state.epoch,
         "loss": state.loss_sum / len(state.order),
         "seconds": round(seconds, 3),
@@ -238,7 +238,7 @@ def end_epoch(run: Training) -> bool:
     """Average if due, evaluate if due, keep the best model; True when early stopping says stop.
     Under torchrun every rank scores its share of the evaluation; rank 0 keeps the rest."""
     config, dataset, state, log, context = run.config, run.dataset, run.state, run.log, run.context
-    every, record = config.train.eval_every, state.history[-1]
+    every, record = config.train.eval_every, state.epoch_log[-1]
     averaging_now = bool(config.train.average_from) and state.epoch >= config.train.average_from
     if averaging_now and context.is_main:
         state.average, state.averaged_epochs = averaging.update(state.average, state.averaged_epochs,
@@ -294,7 +294,7 @@ def finish(run: Training) -> dict:
     runs.save_inference(run_dir, dataset, scoring_inputs(dataset, config.model))
     summary = {
         "run_dir": str(run_dir),
-        "epochs": len(state.history),
+        "epochs": len(state.epoch_log),
         "best_epoch": state.best_epoch,
         "train_seconds": round(state.seconds, 3),  # as of the last checkpoint, every session summed
         "best_valid": state.best_metric,

@@ -45,7 +45,7 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
                      f"valid {plan.metric}": best_value(trial),
                      "per seed": " ".join(f"{value:.4f}" for value in seeds) if seeds else None,
                      "se": trial.user_attrs.get("valid_se"),  # over validation users
-                     "epochs": len(records[0].history) if records[0] else None,
+                     "epochs": len(records[0].epoch_log) if records[0] else None,
                      "seconds": _seconds(records), "error": trial.user_attrs.get("error", "")})
     frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", *per_seed, "se",
                                         "epochs", "seconds", "error"])
