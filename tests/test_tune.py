@@ -191,7 +191,7 @@ def test_a_trial_of_several_seeds_is_worth_the_mean_of_its_runs(tmp_path):
         assert [load_config(f / "config.yaml").seed for f in folders] == [0, 1]
         bests = [json.loads((f / "summary.json").read_text())["best_valid"] for f in folders]
         assert bests[0] != bests[1] and row["valid ndcg@10"] == pytest.approx(sum(bests) / 2, abs=1e-12)
-        assert row["per seed"] == f"{bests[0]:.4f} {bests[1]:.4f}"
+        assert row["per run"] == f"{bests[0]:.4f} {bests[1]:.4f}"
         errors = [mean_and_error(f, "valid")["ndcg@10"][1] for f in folders]  # a seeded split
         assert row["se"] == pytest.approx((errors[0] ** 2 + errors[1] ** 2) ** 0.5 / 2, rel=1e-9)
     best = [out / f"trial-{int(frame['valid ndcg@10'].idxmax()):04d}{end}" for end in ("", "-run2")]
@@ -199,6 +199,45 @@ def test_a_trial_of_several_seeds_is_worth_the_mean_of_its_runs(tmp_path):
     assert result.test == pytest.approx({m: (tests[0][m] + tests[1][m]) / 2 for m in tests[0]}, abs=1e-12)
     with pytest.raises(ConfigError, match="exists with another --seeds"):
         recbce.tune(config, space, trials=3, out=out, seed=0, seeds=1)
+
+
+def test_one_recipe_for_several_data_sets_is_scored_relative_to_each_reference(tmp_path):
+    """Two base configs (here the tiny log scored by two metrics): every trial trains both; its
+    value is the mean of each validation figure over its reference; best.yaml and best-2.yaml
+    train each, and each is scored on test once."""
+    first, _ = write_config(tmp_path, epochs=2)
+    (tmp_path / "b").mkdir()
+    second, _ = write_config(tmp_path / "b", epochs=2)
+    raw = yaml.safe_load(second.read_text())
+    raw["eval"]["metric"] = "recall@5"
+    second.write_text(yaml.safe_dump(raw))
+    space = tmp_path / "lr.yaml"
+    space.write_text("train.lr: [0.05, 0.02]\n")
+    out = tmp_path / "out"
+    result = recbce.tune([first, second], space, trials=2, out=out, references=[0.5, 0.25], pruner="none")
+    assert result.metric == "relative" and "valid relative" in result.trials.columns
+    for trial, row in result.trials.set_index("trial").iterrows():
+        runs = [out / f"trial-{trial:04d}", out / f"trial-{trial:04d}-run2"]
+        bests = [json.loads((f / "summary.json").read_text())["best_valid"] for f in runs]
+        assert row["valid relative"] == pytest.approx((bests[0] / 0.5 + bests[1] / 0.25) / 2, abs=1e-12)
+        metrics = ["ndcg@10", "recall@5"]
+        errors = [mean_and_error(f, "valid")[m][1] for f, m in zip(runs, metrics, strict=True)]
+        assert row["se"] == pytest.approx(((errors[0] / 0.5) ** 2 + (errors[1] / 0.25) ** 2) ** 0.5 / 2)
+    best = int(result.trials.iloc[0]["trial"])
+    assert [c.eval.metric for c in result.best_configs] == ["ndcg@10", "recall@5"]
+    assert [c.run.name for c in result.best_configs] == ["best", "best-2"]
+    folders = [out / f"trial-{best:04d}{end}" for end in ("", "-run2")]
+    tests = [json.loads((folder / "eval-test.json").read_text()) for folder in folders]
+    assert result.tests == tests and result.test == tests[0]
+    assert [entry["best"] for entry in json.loads((out / "best.json").read_text())["configs"]] == \
+        ["best.yaml", "best-2.yaml"]
+    alone = runner.invoke(app, ["tune", "-c", str(first), "-c", str(second), "-s", str(space), "--out",
+                                str(tmp_path / "none")])
+    assert alone.exit_code == 2 and "2 configs need --reference 2 times" in alone.output
+    one = runner.invoke(app, ["tune", "-c", str(first), "-s", str(space), "--reference", "0.5", "--out",
+                              str(tmp_path / "none")])
+    assert one.exit_code == 2 and "--reference is for several --config" in one.output
+    assert not (tmp_path / "none").exists()
 
 
 def test_runs_that_held_out_the_same_users_are_averaged_user_by_user(study):

@@ -12,7 +12,8 @@ from recbce.cli.console import console, print_wide, show_progress, verbosity
 
 def tune(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", "-c", help="The base YAML config (must validate).")],
+    config: Annotated[list[Path], typer.Option("--config", "-c", help="The base YAML config (must "
+                      "validate); again for other data sets every trial also trains.")],
     space: Annotated[Path, typer.Option("--space", "-s", help="YAML: config keys and what may vary.")],
     trials: Annotated[int, typer.Option("--trials", "-n", help="Trials in the study, in all.")] = 20,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Start no trial after this many "
@@ -27,6 +28,9 @@ def tune(
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per trial (the config's seed, +1, ...); "
                      "the trial's value is their mean validation.")] = 1,
+    reference: Annotated[list[float] | None, typer.Option("--reference", help="With several --config: "
+                         "each one's figure, in order; a trial scores the mean of validation / "
+                         "reference.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no per-trial lines.")]
     = False,
 ):
@@ -35,6 +39,8 @@ def tune(
     Running the same command again continues the study up to --trials in all.
 
     Example: recbce tune -c configs/ml100k-starter.yaml -s configs/spaces/ml100k.yaml --trials 100
+
+    One recipe for several data sets: -c a.yaml -c b.yaml --reference 0.26 --reference 0.21
     """
     from recbce.cli.views import trials_table
     from recbce.tuning.tune import tune as run_tune
@@ -42,16 +48,17 @@ def tune(
     quiet = verbosity(ctx, quiet, False)[0]
     result = run_tune(config, space, trials=trials, timeout=timeout, workers=workers, storage=storage,
                       study=study, out=out, seed=seed, pruner=pruner, seeds=seeds,
+                      references=reference or (),
                       progress=show_progress(quiet),
                       log=(lambda *a, **k: None) if quiet else console.print)
     print_wide(trials_table(result.trials, f"trials of {result.out}"))
     if result.best_config is None:
         console.print("no trial finished: nothing to choose (see the error column)", highlight=False)
         raise typer.Exit(1)
-    metric = result.best_config.eval.metric
-    console.print(f"best: valid {metric} {result.best_value:.4f} -> {result.out / 'best.yaml'} "
-                  f"(recbce train --config {result.out / 'best.yaml'})", highlight=False, soft_wrap=True)
-    shown = ", ".join(f"{name} {value:.4f}" for name, value in result.test.items())
-    console.print(f"test metrics of the chosen trial (scored once, after choosing on validation): "
-                  f"{shown}", highlight=False, soft_wrap=True)
+    console.print(f"best: valid {result.metric} {result.best_value:.4f}", highlight=False)
+    for config, test in zip(result.best_configs, result.tests, strict=True):
+        path = result.out / f"{config.run.name}.yaml"
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in test.items())
+        console.print(f"{path} (recbce train --config {path}): test metrics of the chosen trial (scored "
+                      f"once, after choosing on validation): {shown}", highlight=False, soft_wrap=True)
     console.print("wrote " + ", ".join(str(path) for path in result.files), highlight=False, soft_wrap=True)

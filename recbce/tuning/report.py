@@ -34,20 +34,20 @@ def trials_frame(study, plan: Plan) -> pd.DataFrame:
     validation and its standard error over validation users, epochs, seconds and the error of a
     failed trial."""
     keys = [d.key for d in plan.dimensions]
-    per_seed = ["per seed"] if plan.seeds > 1 else []
+    per_run = ["per run"] if len(plan.bases) * plan.seeds > 1 else []
     rows = []
     for trial in study.get_trials(deepcopy=False):
         records = [_run_record(folder) for folder in trial_dirs(plan, trial.number)]
-        seeds = trial.user_attrs.get("valid_seeds")  # --seeds: each run's best validation
+        each = trial.user_attrs.get("valid_runs")  # several runs: each one's best validation
         state = "interrupted" if trial.user_attrs.get("interrupted") else STATES[trial.state.name]
         rows.append({"trial": trial.number, "state": state,
                      **{key: trial.params.get(key) for key in keys},
                      f"valid {plan.metric}": best_value(trial),
-                     "per seed": " ".join(f"{value:.4f}" for value in seeds) if seeds else None,
+                     "per run": " ".join(f"{value:.4f}" for value in each) if each else None,
                      "se": trial.user_attrs.get("valid_se"),  # over validation users
                      "epochs": len(records[0].epoch_log) if records[0] else None,
                      "seconds": _seconds(records), "error": trial.user_attrs.get("error", "")})
-    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", *per_seed, "se",
+    frame = pd.DataFrame(rows, columns=["trial", "state", *keys, f"valid {plan.metric}", *per_run, "se",
                                         "epochs", "seconds", "error"])
     finished = frame["state"] == "complete"
     ranks = frame.loc[finished, f"valid {plan.metric}"].rank(ascending=False, method="first")
@@ -100,22 +100,37 @@ def write_best(study, plan: Plan, log) -> dict | None:
         log(f"note: the best trial, {folder.name}, ran on another machine: its folder, best.yaml "
             "and its test metrics are there")
         return None
-    config = load_config(folder / CONFIG_FILE)
-    config = config.model_copy(update={"run": config.run.model_copy(update={"name": "best"})})
-    runs.write_text(plan.out / BEST_CONFIG, to_yaml(config))
+    folders = trial_dirs(plan, best.number)
+    for index, name in enumerate(best_names(plan)):  # each config's first run: its seed as given
+        write_best_config(folders[index * plan.seeds], plan.out / name)
     record = _read_record(plan.out / BEST_RECORD)
     if record is None or record.get("trial") != best.number:
         log(f"scoring the best trial ({folder.name}) on test, once")
+        tests = [test_of(folders[c * plan.seeds:(c + 1) * plan.seeds]) for c in range(len(plan.bases))]
         record = {"trial": best.number, "run_dir": str(folder), "metric": plan.metric,
-                  "valid": best.value, "params": best.params,
-                  **test_of(trial_dirs(plan, best.number)),
+                  "valid": best.value, "params": best.params, **tests[0],
                   "note": "test scored once, for the trial chosen on validation; never used to choose"}
+        if len(tests) > 1:  # each config's test, by its best-K.yaml; "test" above is the first's
+            names = best_names(plan)
+            record["configs"] = [{"best": name, **test} for name, test in zip(names, tests, strict=True)]
         runs.write_json(plan.out / BEST_RECORD, record)
     return record
 
 
+def best_names(plan: Plan) -> list[str]:
+    """best.yaml for the (first) config; best-2.yaml ... for the others, in order."""
+    return [BEST_CONFIG] + [f"best-{index + 1}.yaml" for index in range(1, len(plan.bases))]
+
+
+def write_best_config(folder: Path, path: Path) -> None:
+    """The run's config, named `best`: `recbce train` trains it as it is."""
+    config = load_config(folder / CONFIG_FILE)
+    config = config.model_copy(update={"run": config.run.model_copy(update={"name": path.stem})})
+    runs.write_text(path, to_yaml(config))
+
+
 def test_of(folders: list[Path]) -> dict:
-    """{"test": metrics} of a trial's run; of several runs (--seeds), their mean, and each run's."""
+    """{"test": metrics} of a config's run; of several runs (--seeds), their mean, and each run's."""
     from recbce.evaluation.ranking import evaluate_run
 
     each = [evaluate_run(folder, "test", log=_silent) for folder in folders]

@@ -21,7 +21,10 @@ from recbce.tuning.space import Dimension
 
 STUDY_FILE = "study.journal"
 PRUNERS = ("median", "hyperband", "none")
-IDENTITY = {"space": "space", "config": "config", "seeds": "--seeds (runs per trial)"}
+RELATIVE = "relative"  # the objective's name with several configs: the mean of figure / reference
+IDENTITY = {"space": "space", "config": "config", "seeds": "--seeds (runs per trial)",
+            "more configs": "list of configs", "references": "--reference figures"}
+DEFAULTS = {"seeds": 1, "more configs": [], "references": []}  # a study recorded before they existed
 INSTALL_HINT = "pip install 'recbce[tune]'"
 
 
@@ -42,6 +45,16 @@ class Plan:
     threads: int | None  # torch threads per worker (train.threads), None: the config's own
     metric: str  # eval.metric, on validation: the objective
     seeds: int = 1  # runs per trial (config seed, seed + 1, ...): the objective is their mean
+    more: tuple[dict, ...] = ()  # other base configs every trial also trains (other data sets)
+    references: tuple[float, ...] = ()  # with `more`: each config's figure, the first's first
+
+    @property
+    def bases(self) -> tuple[dict, ...]:
+        return (self.base, *self.more)
+
+    def run_of(self, index: int) -> tuple[dict, int]:
+        """A trial's run `index`: (its base config, its seed offset); configs first, then seeds."""
+        return self.bases[index // self.seeds], index % self.seeds
 
 
 def require_optuna():
@@ -100,10 +113,11 @@ def make_pruner(plan: Plan):
 
 
 def identity(plan: Plan) -> dict:
-    """What makes two commands the same study: the space, the base config and the seeds a trial
-    trains (a study recorded before --seeds existed trained one)."""
+    """What makes two commands the same study: the space, the base configs, their references and
+    the seeds a trial trains."""
     return json.loads(json.dumps({"space": [d.as_dict() for d in plan.dimensions], "config": plan.base,
-                                  "seeds": plan.seeds}))
+                                  "seeds": plan.seeds, "more configs": list(plan.more),
+                                  "references": list(plan.references)}))
 
 
 def check_same_study(study, plan: Plan) -> None:
@@ -114,8 +128,8 @@ def check_same_study(study, plan: Plan) -> None:
         study.set_user_attr("metric", plan.metric)
         return
     where = plan.storage or str(plan.out / STUDY_FILE)
-    for part in ("space", "config", "seeds"):
-        if recorded.get(part, 1 if part == "seeds" else None) != mine[part]:
+    for part in IDENTITY:
+        if recorded.get(part, DEFAULTS.get(part)) != mine[part]:
             raise ConfigError(f"study {plan.study_name!r} in {where} exists with another {IDENTITY[part]}: "
                               "continue it with the same config and space, or choose another "
                               "--study or --out")

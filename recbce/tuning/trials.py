@@ -2,8 +2,10 @@
 its drawn values, scored on validation only, and cut short by the pruner when it is losing.
 With `--seeds S` a trial trains S runs (trial-NNNN, then trial-NNNN-run2 ... with the config's
 seed + 1 ...) and its value is their mean validation: one validation item per user, or one
-seed, is a noisy figure, and the best of many noisy trials is the luckiest. The pruner watches
-the first run.
+seed, is a noisy figure, and the best of many noisy trials is the luckiest. With several base
+configs (other data sets) a trial trains each of them S times, configs first, and its value is
+the mean over configs of each one's mean validation divided by its reference figure. The pruner
+watches the first run (put the quickest config first).
 
 A worker asks the study for trials until it holds `trials` in all. On one machine the
 workers share the study folder, and a file lock there makes "count, then ask" one step, so
@@ -39,9 +41,10 @@ def trial_dir(plan: Plan, number: int) -> Path:
 
 
 def trial_dirs(plan: Plan, number: int) -> list[Path]:
-    """Every run folder of a trial, one per seed it trains."""
+    """Every run folder of a trial, one per config and seed it trains (Plan.run_of)."""
     first = trial_dir(plan, number)
-    return [first] + [first.with_name(f"{first.name}-run{index + 1}") for index in range(1, plan.seeds)]
+    runs_in_trial = len(plan.bases) * plan.seeds
+    return [first] + [first.with_name(f"{first.name}-run{index + 1}") for index in range(1, runs_in_trial)]
 
 
 def work(plan: Plan, worker: int = 0, on_trial: Callable[[object], None] | None = None) -> None:
@@ -92,8 +95,10 @@ def run_trial(study, trial, plan: Plan) -> None:
     optuna = require_optuna()
     pruned_at: list[int] = []
 
+    scale = plan.references[0] if plan.references else 1.0  # the pruner sees the objective's units
+
     def report(epoch: int, value: float) -> bool:
-        trial.report(value, epoch)
+        trial.report(value / scale, epoch)
         if trial.should_prune():
             pruned_at.append(epoch)
             return True
@@ -101,7 +106,7 @@ def run_trial(study, trial, plan: Plan) -> None:
 
     folders = trial_dirs(plan, trial.number)
     try:
-        bests, config = train_runs(plan, draw(trial, list(plan.dimensions)), folders, report, pruned_at)
+        bests, configs = train_runs(plan, draw(trial, list(plan.dimensions)), folders, report, pruned_at)
     except (KeyboardInterrupt, Interrupted):
         trial.set_user_attr("interrupted", "interrupted (Ctrl-C or a stop signal)")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -118,27 +123,45 @@ def run_trial(study, trial, plan: Plan) -> None:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
     if len(bests) > 1:
-        trial.set_user_attr("valid_seeds", bests)
-    if config.eval.protocol == "full":  # a sampled protocol has no per-user ranking to spread
-        trial.set_user_attr("valid_se", error_of_mean(folders, plan.metric))
-    study.tell(trial, sum(bests) / len(bests))
+        trial.set_user_attr("valid_runs", bests)
+    if all(config.eval.protocol == "full" for config in configs):  # sampled: no per-user ranking
+        trial.set_user_attr("valid_se", objective_error(plan, folders, configs))
+    study.tell(trial, objective(plan, bests))
+
+
+def objective(plan: Plan, bests: list[float]) -> float:
+    """The trial's value from its runs' best validation figures (in Plan.run_of's order): their
+    mean; with several configs, the mean over configs of each one's mean / its reference."""
+    if not plan.references:
+        return sum(bests) / len(bests)
+    means = [sum(bests[c * plan.seeds:(c + 1) * plan.seeds]) / plan.seeds for c in range(len(plan.bases))]
+    return sum(mean / reference for mean, reference in zip(means, plan.references, strict=True)) / len(means)
+
+
+def objective_error(plan: Plan, folders: list[Path], configs: list[Config]) -> float:
+    """The standard error of `objective` over validation users (data sets independent)."""
+    if not plan.references:
+        return error_of_mean(folders, configs[0].eval.metric)
+    errors = [error_of_mean(folders[c * plan.seeds:(c + 1) * plan.seeds], configs[c * plan.seeds].eval.metric)
+              / reference for c, reference in enumerate(plan.references)]
+    return sum(error ** 2 for error in errors) ** 0.5 / len(errors)
 
 
 def train_runs(plan: Plan, values: dict, folders: list[Path], report, pruned_at: list[int]):
-    """The trial's runs, one per seed, the first one watched by the pruner: their best
-    validation figures (none after a pruned first run) and the first run's config."""
+    """The trial's runs, the first one watched by the pruner: their best validation figures
+    (none after a pruned first run) and their configs. Every config is checked first, so that a
+    combination one base config refuses fails the trial before anything trains."""
     from recbce.training.loop import train  # torch-heavy: only where trials run
 
-    bests, first = [], None
-    for index, folder in enumerate(folders):
-        config = trial_config(plan, values, folder, index)
-        first = first or config
+    configs = [trial_config(plan, values, folder, index) for index, folder in enumerate(folders)]
+    bests = []
+    for index, config in enumerate(configs):
         summary = train(config, progress=False, log=_silent, on_evaluation=report if index == 0 else None,
                         score_test=False)
         if pruned_at:
             break
         bests.append(summary["best_valid"])
-    return bests, first
+    return bests, configs
 
 
 def error_of_mean(folders: list[Path], metric: str) -> float:
@@ -154,10 +177,12 @@ def error_of_mean(folders: list[Path], metric: str) -> float:
     return sum(error ** 2 for error in errors) ** 0.5 / len(errors)
 
 
-def trial_config(plan: Plan, values: dict, folder: Path, offset: int = 0) -> Config:
-    """The base config with the trial's values and its seed + offset, writing to its own folder
-    (ConfigError naming the trial when a rule across keys refuses the combination)."""
-    raw = copy.deepcopy(plan.base)
+def trial_config(plan: Plan, values: dict, folder: Path, index: int = 0) -> Config:
+    """Run `index` of a trial: its base config with the trial's values and its seed offset
+    (Plan.run_of), writing to its own folder (ConfigError naming the trial when a rule across
+    keys refuses the combination)."""
+    base, offset = plan.run_of(index)
+    raw = copy.deepcopy(base)
     for key, value in values.items():
         set_key(raw, key, value)
     if offset:
