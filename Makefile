@@ -60,7 +60,7 @@ $(RECBOLE_STAMP): pyproject.toml
 BENCH_PEERS := $(if $(ONLY),$(filter peers,$(ONLY)),peers)
 
 bench: install bench-install $(if $(BENCH_PEERS),bench-recbole)  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
-	ONLY="$(ONLY)" $(BIN)/python bench/run.py
+	ONLY="$(ONLY)" $(BIN)/python -m bench.run
 
 # README pictures from real runs on the quickstart data: three sampler ratios, their curves
 # overlaid, one run's own curves, and a loss x ratio sweep. GALLERY_EPOCHS=3 for a quick look.

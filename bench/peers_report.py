@@ -5,13 +5,9 @@ Only measured figures appear; a target not reached says so instead of a number.
 
 from __future__ import annotations
 
-import os
-import platform
 from itertools import accumulate
-from pathlib import Path
 
-import torch
-
+from bench.measure import machine
 from bench.peer_protocol import (
     CONTENDER,
     FALL,
@@ -140,13 +136,6 @@ def table(rows: list[dict], target: float) -> list[str]:
 
 def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f} M"
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "?"
-    return (f"{os.cpu_count()} cores ({cpu}); {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}; torch {torch.__version__}")
 
 
 def histories(systems: list[dict]) -> list[str]:

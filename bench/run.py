@@ -8,7 +8,6 @@ machine and joins the sections, so BENCHMARKS.md only ever holds measured figure
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -16,28 +15,11 @@ from pathlib import Path
 
 import torch
 
+from bench.measure import machine
 from recbce import runs
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        kib = int(meminfo.read_text().split()[1])
-        memory = f", {kib / 2**20:.0f} GiB RAM"
-    return (f"{os.cpu_count()} cores ({cpu}){memory}; {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}; torch {torch.__version__}; "
-            f"{torch.get_num_threads()} torch threads")
 
 
 def main() -> None:
@@ -57,7 +39,7 @@ def main() -> None:
         "noisy: compare ratios measured in the same run, not absolute seconds across runs.\n\n"
         f"Assembled {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from bench/results/, where each section\n"
         "was written by the last run of its script (`git log bench/results/<name>.md` says when).\n"
-        f"Machine of the last run: {machine()}.\n"
+        f"Machine of the last run: {machine()}; {torch.get_num_threads()} torch threads.\n"
     )
     text = header + "".join(f"\n{s}\n" for s in sections)
     runs.write_text(Path("BENCHMARKS.md"), text)
