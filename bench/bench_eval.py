@@ -13,25 +13,22 @@ import json
 import multiprocessing
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from recbce import runs
+from recbce.config import load_config
+from recbce.data.dataset import Positives, load_dataset
+from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions
+from recbce.training.state import build
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.data.dataset import Positives, load_dataset  # noqa: E402
-from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions  # noqa: E402
-from recbce.training.state import build  # noqa: E402
-
 K = 20
 DATA = ROOT.parent / "shared" / "data" / "gowalla" / "train.txt"
-COMMAND = "make bench ONLY=eval  (or: python bench/bench_eval.py)"
+COMMAND = "make bench ONLY=eval  (or: python -m bench.bench_eval)"
 
 
 def setup(config_name: str = "gowalla.yaml"):

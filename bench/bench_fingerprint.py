@@ -11,21 +11,18 @@ Writes bench/results/fingerprint.md.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
+from recbce import runs
+from recbce.config import load_config
+from recbce.data import fingerprint
+from recbce.data.dataset import load_dataset
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.data import fingerprint  # noqa: E402
-from recbce.data.dataset import load_dataset  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla.yaml"
-COMMAND = "make bench ONLY=fingerprint  (or: python bench/bench_fingerprint.py)"
+COMMAND = "make bench ONLY=fingerprint  (or: python -m bench.bench_fingerprint)"
 
 
 def best(action, repeats: int) -> tuple[float, float]:

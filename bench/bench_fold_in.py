@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,20 +25,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+import recbce
+from recbce import runs
+from recbce.evaluation.ranking import ranked_top
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-from recbce.evaluation.ranking import ranked_top  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla-best.yaml"
 DATA = ROOT.parent / "shared" / "data" / "gowalla"
 HELD_OUT = 0.10
 STEPS = [0, 10, 20, 50, 100]
 K = 20
-COMMAND = "make bench ONLY=fold_in  (or: python bench/bench_fold_in.py)"
+COMMAND = "make bench ONLY=fold_in  (or: python -m bench.bench_fold_in)"
 
 
 def read_lines(path: Path) -> dict[int, list[int]]:

@@ -14,25 +14,22 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from recbce import runs
+from recbce.config import DataConfig
+from recbce.data.dataset import load_dataset
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import DataConfig  # noqa: E402
-from recbce.data.dataset import load_dataset  # noqa: E402
-
 GOWALLA = ROOT.parent / "shared" / "data" / "gowalla"
 SIZES = (5, 10, 20)  # million rows
 CHUNK = 5_000_000  # rows per generated block: users 0..40k in block 0, 40k..80k in block 1, ...
-COMMAND = "make bench ONLY=load  (or: python bench/bench_load.py)"
+COMMAND = "make bench ONLY=load  (or: python -m bench.bench_load)"
 
 
 def write_blocks(folder: Path, blocks: int) -> list[Path]:

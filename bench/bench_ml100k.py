@@ -11,23 +11,20 @@ Writes bench/results/ml100k.md.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+from recbce import runs
+from recbce.config import load_config
+from recbce.training.loop import train
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.training.loop import train  # noqa: E402
-
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
 CONFIGS = ["configs/ml100k-best.yaml", "configs/ml100k-mf.yaml", "configs/ml100k-bce.yaml"]
 SEEDS = [0, 1, 2, 3, 4]
 METRICS = ("hr@10", "ndcg@10")
-COMMAND = "make bench ONLY=ml100k  (or: python bench/bench_ml100k.py)"
+COMMAND = "make bench ONLY=ml100k  (or: python -m bench.bench_ml100k)"
 
 
 def run(config_path: str, overrides: list[str]) -> dict:

@@ -15,10 +15,10 @@ same peer, setting and screening cap, and so are its final runs (bench/results/p
 keyed also by the least length its screen set): --rescreen runs them all again. A peer's grid
 can be screened, and its contenders run to their plateaus, over several sittings.
 
-    python bench/bench_peers.py [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
+    python -m bench.bench_peers [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
                                 [--cap 300 --screen-cap 30]
-    python bench/bench_peers.py --peers cornac-bpr --recbce    # one peer alone, no recbce run
-    python bench/bench_peers.py --peers --recbce               # re-render peers.md only
+    python -m bench.bench_peers --peers cornac-bpr --recbce    # one peer alone, no recbce run
+    python -m bench.bench_peers --peers --recbce               # re-render peers.md only
 """
 
 from __future__ import annotations
@@ -34,16 +34,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.peer_protocol import MIN_SECONDS, settings_grid, tune
+from bench.peer_systems import GRIDS, PEERS
+from bench.peers_report import COMMAND, render
+from bench.peers_store import load_all, save, stamp
+from bench.recbole_venv import worker_python
+from recbce import runs
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.peer_protocol import MIN_SECONDS, settings_grid, tune  # noqa: E402
-from bench.peer_systems import GRIDS, PEERS  # noqa: E402
-from bench.peers_report import render  # noqa: E402
-from bench.peers_store import load_all, save, stamp  # noqa: E402
-from bench.recbole_venv import worker_python  # noqa: E402
-from recbce import runs  # noqa: E402
-
 RESULT = ROOT / "bench" / "results" / "peers.md"
 STORE = ROOT / "bench" / "results" / "peers"
 SCREENS = STORE / "screens"
@@ -83,7 +81,7 @@ def recbce_configs(pairs: list[str]) -> dict[str, str]:
 def measured(system: dict, load_before: float, started: float) -> None:
     """Store `system` with how it was measured, then re-render peers.md from every stored system
     (a run cut short keeps what it finished)."""
-    command = "python bench/bench_peers.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
+    command = COMMAND + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
     save(stamp(system, command, (load_before, os.getloadavg()[0]), time.perf_counter() - started), STORE)
     write_report()
 

@@ -29,7 +29,7 @@ from recbce.training.state import prepare
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/gowalla.yaml"
 RESULT = ROOT / "bench" / "results" / "sampler.md"
-COMMAND = "make bench ONLY=sampler   # or: python bench/bench_sampler.py"
+COMMAND = "make bench ONLY=sampler   # or: python -m bench.bench_sampler"
 PASSES = 5  # the machine is shared: keep the least disturbed timings
 BATCHES = 20  # per pass: about a fifth of an epoch
 

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,19 +27,17 @@ from queue import Empty
 
 import numpy as np
 
+from bench.scale_report import report, table_lines
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.scale_report import report, table_lines  # noqa: E402
-from recbce import runs  # noqa: E402
-
 SIZES = (1, 10, 30, 100)  # million generated rows
 USERS_PER_ROW, ITEMS_PER_ROW = 1 / 50, 1 / 200
 CHUNK = 10_000_000  # rows generated and written at a time
 STEPS = {"per-pair": 10, "shared": 30}
 EVAL_USERS = 10_000
-COMMAND = "make bench ONLY=scale  (or: python bench/bench_scale.py)"
+COMMAND = "make bench ONLY=scale  (or: python -m bench.bench_scale)"
 MODES = {
     "per-pair": ["sampler.kind=uniform", "sampler.ratio=4", "loss.name=bce", "model.bias=true",
                  "train.batch_size=65536", "train.optimizer=row_adam"],

@@ -19,16 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import recbce
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla-best.yaml"
 REPEATS = 3
-COMMAND = "make bench ONLY=shared_eval  (or: python bench/bench_shared_eval.py)"
+COMMAND = "make bench ONLY=shared_eval  (or: python -m bench.bench_shared_eval)"
 
 
 def worker(run_dir: str, out: str) -> None:
@@ -56,13 +54,14 @@ def worker(run_dir: str, out: str) -> None:
 
 def launch(run_dir: Path, processes: int, out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    script = [str(Path(__file__)), "--worker", str(run_dir), str(out)]
+    # This module again, as a module from the repository root (torchrun's -m: each rank runs it so).
+    module = ["-m", "bench.bench_shared_eval", "--worker", str(run_dir), str(out)]
     if processes == 1:
-        command = [sys.executable, *script]
+        command = [sys.executable, *module]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-                   "--master_addr", "127.0.0.1", "--master_port", "29517", *script]
-    subprocess.run(command, check=True, env=env)
+                   "--master_addr", "127.0.0.1", "--master_port", "29517", *module]
+    subprocess.run(command, check=True, env=env, cwd=ROOT)
     return json.loads(out.read_text())
 
 

@@ -16,16 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-
 CONFIG = "configs/gowalla-best.yaml"
 TARGETS = (0.15, 0.18)
 EPOCHS = int(os.environ.get("TIME_TO_TARGET_EPOCHS", "10"))
-COMMAND = "make bench ONLY=time_to_target  (or: python bench/bench_time_to_target.py)"
+COMMAND = "make bench ONLY=time_to_target  (or: python -m bench.bench_time_to_target)"
 
 
 def train(folder: Path) -> list[dict]:

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+import recbce
+from recbce import runs
+from recbce.config import load_config
+from recbce.tuning.study import open_study
+from recbce.tuning.tune import make_plan
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.tuning.study import open_study  # noqa: E402
-from recbce.tuning.tune import make_plan  # noqa: E402
-
 CONFIG = "configs/ml100k-starter.yaml"
 SPACE = "configs/spaces/ml100k.yaml"
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
@@ -34,7 +31,7 @@ TRIALS = 100
 SEEDS = [0, 1, 2, 3, 4]
 BUDGET = 2400.0  # seconds a study may start trials in
 MARKS = [60, 120, 300, 450, 600, 750, 900]  # seconds into a study at which the curves are read
-COMMAND = "make bench ONLY=tune  (or: python bench/bench_tune.py)"
+COMMAND = "make bench ONLY=tune  (or: python -m bench.bench_tune)"
 
 
 def study(pruner: str) -> tuple[recbce.TuneResult, list[tuple[float, float]], dict]:

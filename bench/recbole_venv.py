@@ -2,7 +2,6 @@
 
 RecBole 1.2.1 needs numpy < 2 (and pandas < 3, scipy < 1.13), so `make bench-recbole` builds
 .venv-recbole with recbce in it; every other worker runs in the benchmark's own interpreter.
-Importable both as `recbole_venv` (bench/bench_peers.py runs as a script) and `bench.recbole_venv`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Each benchmark script writes its own section to bench/results/<name>.md, with
 the command that reproduces it; this script adds a header describing the
 machine and joins the sections, so BENCHMARKS.md only ever holds measured figures.
+Each script runs as a module from the repository root (`python -m bench.bench_<name>`), as its
+section says to reproduce it: it imports `bench.…` and `recbce` as any package, no path set by hand.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bench.measure import machine
 from recbce import runs
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 RESULTS = HERE / "results"
 
 
@@ -30,7 +33,7 @@ def main() -> None:
         if only and name not in only:
             continue
         print(f"== bench {name}", flush=True)
-        subprocess.run([sys.executable, str(script)], check=True)
+        subprocess.run([sys.executable, "-m", f"bench.{script.stem}"], cwd=ROOT, check=True)
     sections = [p.read_text().strip() for p in sorted(RESULTS.glob("*.md"))]
     header = (
         "# Benchmarks\n\n"

@@ -184,7 +184,8 @@ def test_the_report_renders_every_peer_column_and_the_grid():
                 "load": [1.0, 1.5], "wall": 90.0}
     text = render([{"name": "fake-peer", "kind": "peer", **tuned, "measured": measured}],
                   target=0.15, unmeasured=["other-peer"])
-    assert ("- fake-peer: 2026-12-04 20:40 UTC, `python bench/bench_peers.py --peers fake-peer`, "
+    # stored before bench/ ran its scripts as modules: shown as the same run is started today
+    assert ("- fake-peer: 2026-12-04 20:40 UTC, `python -m bench.bench_peers --peers fake-peer`, "
             "load average 1.0 → 1.5, 1.5 min of wall time") in text
     assert "Not yet measured under this protocol: other-peer" in text
     assert HEADER.format(target=0.15) in text
