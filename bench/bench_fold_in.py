@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import pandas as pd
 import torch
 
 import recbce
+from bench.measure import load_average, timed
 from recbce import runs
 from recbce.evaluation.ranking import ranked_top
 
@@ -92,9 +92,8 @@ def main() -> None:
     history = pd.DataFrame([(u, i) for u in held for i in train[u] if i in set(part.items.values)],
                            columns=["user", "item"])
     vectors, histories = part.fold_in(history, steps=chosen)
-    start = time.perf_counter()
-    part.recommend_for_history(history, k=K, steps=chosen)  # what a user of the API waits for
-    seconds = time.perf_counter() - start
+    # what a user of the API waits for
+    seconds, _ = timed(part.recommend_for_history, history, k=K, steps=chosen)
     folded = recall(vectors, part, list(histories.users), train, test)
     everyone = recall(vectors_of(full, held), full, held, train, test)
     write_report(len(users), held, check, valid, chosen, folded, everyone, seconds)
@@ -148,7 +147,7 @@ def write_report(n_users, held, check, valid, chosen, folded, everyone, seconds)
         f"| ratio | {ratio:.3f} |\n"
         f"| `recommend_for_history`, top {K}, time a user | {1000 * seconds / len(held):.2f} ms "
         f"({seconds:.1f} s for {len(held):,}, {torch.get_num_threads()} threads) |\n\n"
-        f"Load average when the bench ended: {os.getloadavg()[0]:.2f} (1 min).\n")
+        f"Load average when the bench ended: {load_average():.2f} (1 min).\n")
     runs.write_text(HERE / "results" / "fold_in.md", text)
     print(text)
 

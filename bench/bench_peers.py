@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.measure import load_average, run_process, timed
 from bench.peer_protocol import MIN_SECONDS, settings_grid, tune
 from bench.peer_systems import GRIDS, PEERS
 from bench.peers_report import COMMAND, render
@@ -56,14 +54,10 @@ def run_worker(args: list[str]) -> tuple[dict, float, float]:
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         out = Path(tmp) / "result.json"
         command = [worker_python(args), "-m", "bench.peers_worker", *args, "--out", str(out)]
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if process.returncode != 0:
-            raise SystemExit(f"bench peers: {shlex.join(args)} failed (exit {process.returncode})")
-        return json.loads(out.read_text()), usage.ru_maxrss / 1024, wall
+        code, wall, rss = run_process(command, cwd=ROOT)  # the worker runs from the root, as a module
+        if code != 0:
+            raise SystemExit(f"bench peers: {shlex.join(args)} failed (exit {code})")
+        return json.loads(out.read_text()), rss, wall
 
 
 def recbce_configs(pairs: list[str]) -> dict[str, str]:
@@ -78,11 +72,11 @@ def recbce_configs(pairs: list[str]) -> dict[str, str]:
     return configs
 
 
-def measured(system: dict, load_before: float, started: float) -> None:
-    """Store `system` with how it was measured, then re-render peers.md from every stored system
-    (a run cut short keeps what it finished)."""
+def measured(system: dict, load_before: float, wall: float) -> None:
+    """Store `system` with how it was measured (`wall`: the seconds of all its runs), then
+    re-render peers.md from every stored system (a run cut short keeps what it finished)."""
     command = COMMAND + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
-    save(stamp(system, command, (load_before, os.getloadavg()[0]), time.perf_counter() - started), STORE)
+    save(stamp(system, command, (load_before, load_average()), wall), STORE)
     write_report()
 
 
@@ -149,19 +143,19 @@ def main() -> None:
     args = parse_args()
     configs = recbce_configs(args.recbce)
     for peer in args.peers:
-        load_before, started = os.getloadavg()[0], time.perf_counter()
-        tuned = tune(settings_grid(GRIDS.get(peer, {})),
-                     lambda setting, cap, screen, min_seconds=MIN_SECONDS, peer=peer: run_peer(
-                         peer, setting, cap, screen, args.rescreen, min_seconds),
-                     args.screen_cap, args.cap)
-        measured({"name": peer, "kind": "peer", **tuned}, load_before, started)
+        load_before = load_average()
+        wall, tuned = timed(tune, settings_grid(GRIDS.get(peer, {})),
+                            lambda setting, cap, screen, min_seconds=MIN_SECONDS, peer=peer: run_peer(
+                                peer, setting, cap, screen, args.rescreen, min_seconds),
+                            args.screen_cap, args.cap)
+        measured({"name": peer, "kind": "peer", **tuned}, load_before, wall)
     for name, path in configs.items():
         for mode in ("recbce-time", "recbce-quality"):
             print(f"bench peers: recbce {name} ({path}), {mode.removeprefix('recbce-')} run", flush=True)
-            load_before, started = os.getloadavg()[0], time.perf_counter()
-            result, rss, wall = run_worker([mode, path])
+            load_before = load_average()
+            spent, (result, rss, wall) = timed(run_worker, [mode, path])
             measured({"name": f"recbce {name}", "config": path, "kind": mode,
-                      "result": result, "rss_mib": rss, "wall": wall}, load_before, started)
+                      "result": result, "rss_mib": rss, "wall": wall}, load_before, spent)
     print(write_report())
 
 

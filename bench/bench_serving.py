@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from bench.measure import timed
 from recbce import runs
 from recbce.config import load_config, with_absolute_data_paths
 from recbce.data.dataset import load_dataset
@@ -65,12 +65,6 @@ def baseline_similar(items: torch.Tensor) -> torch.Tensor:
         block[torch.arange(len(block)), torch.arange(start, start + len(block))] = -torch.inf
         tops.append(block.topk(K, dim=1).indices)
     return torch.cat(tops)
-
-
-def timed(function) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
 
 
 def measure(run_dir: Path) -> dict:

@@ -16,10 +16,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import recbce
+from bench.measure import load_average, timed
 from recbce import runs
 
 HERE = Path(__file__).resolve().parent
@@ -43,10 +43,10 @@ def worker(run_dir: str, out: str) -> None:
         share = distributed.evaluation_share(context)
         seconds, metrics = [], None
         for repeat in range(REPEATS + 1):
-            start = time.perf_counter()
-            metrics = evaluate_split(model, dataset, "test", config.eval, seed=config.seed, share=share)
+            took, metrics = timed(evaluate_split, model, dataset, "test", config.eval, seed=config.seed,
+                                  share=share)
             if repeat:  # the first is a warm-up
-                seconds.append(time.perf_counter() - start)
+                seconds.append(took)
         if context.is_main:
             Path(out).write_text(json.dumps({"seconds": seconds, "metrics": metrics,
                                              "processes": context.world_size}))
@@ -70,7 +70,7 @@ def main() -> None:
     if not (run_dir / "summary.json").exists():
         recbce.train(str(CONFIG), overrides={"run.dir": str(run_dir.parent), "run.name": run_dir.name},
                      overwrite=True)
-    load = os.getloadavg()[0]
+    load = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         one = launch(run_dir, 1, Path(tmp) / "one.json")
         two = launch(run_dir, 2, Path(tmp) / "two.json")

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.measure import load_average
 from recbce import runs
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +53,7 @@ def main() -> None:
     if not (ROOT.parent / "shared" / "data" / "gowalla" / "train.txt").exists():
         print("skipped: ../shared/data/gowalla not found")
         return
-    load = os.getloadavg()[0]
+    load = load_average()
     with tempfile.TemporaryDirectory() as folder:
         rows = train(Path(folder))
     reached = {t: first_reaching(rows, t) for t in TARGETS}

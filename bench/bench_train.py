@@ -15,14 +15,13 @@ Writes bench/results/train.md. Reproduce: make bench ONLY=train
 from __future__ import annotations
 
 import json
-import os
-import resource
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from bench.measure import bench_threads, peak_mib
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
@@ -58,7 +57,7 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
 
 def main() -> None:
     # BENCH_THREADS=1 on a shared machine, where a second intra-op thread spin-waits on a busy core.
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    torch.set_num_threads(bench_threads(torch.get_num_threads()))
     config = load_config(ROOT / "configs" / "gowalla.yaml")
     if not Path(config.data.path).exists():
         raise SystemExit(f"bench_train needs {config.data.path} (run from the project root)")
@@ -76,7 +75,7 @@ def main() -> None:
                     f"{engine / library:.2f}x |")
         print(rows[-1], flush=True)
     quality_rows = [quality_row(mode, overrides) for mode, overrides in MODES.items()]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     text = (
         "## Training throughput (bench_train)\n\n"
         "`make bench ONLY=train` (bench/bench_train.py): Gowalla (LightGCN split, 90% of train),\n"

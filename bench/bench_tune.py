@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import recbce
+from bench.measure import load_averages
 from recbce import runs
 from recbce.config import load_config
 from recbce.tuning.study import open_study
@@ -98,7 +99,7 @@ def main() -> None:
         print(f"skipped: {DATA} not found")
         return
     os.chdir(ROOT)  # the config names its data relative to the project root
-    load = os.getloadavg()
+    load = load_averages()
     found = {pruner: study(pruner) for pruner in ("median", "none")}
     scores = {CONFIG: retrain(ROOT / CONFIG)}
     for pruner, (result, _, _) in found.items():
