@@ -1,14 +1,14 @@
 """recbce against implicit, Cornac and lightfm-next on Gowalla, one evaluator for all.
 
-Every system runs in its own subprocess (bench/peers_worker.py), so each peak RSS is
-its own (os.wait4 reports the child's). Each peer is given its best (bench/peer_protocol.py):
-every (learning rate, regularisation) of its grid in bench/peer_systems.py GRIDS is screened
+Every system runs in its own subprocess (bench/peers/worker.py), so each peak RSS is
+its own (os.wait4 reports the child's). Each peer is given its best (bench/peers/protocol.py):
+every (learning rate, regularisation) of its grid in bench/peers/systems.py GRIDS is screened
 on validation with --screen-cap training seconds, and the setting with the best validation
 Recall@20 then trains until its validation curve is flat (or --cap seconds); test is scored
 once, on the validation-best checkpoint. recbce runs each config twice: once as written
 (validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
 epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measured
-(bench/peers_store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
+(bench/peers/store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
 stored system, so the systems can be measured in separate sittings. A peer's screening runs are
 stored too (bench/results/peers/screens/), each as it ends, and reused by a later run with the
 same peer, setting and screening cap, and so are its final runs (bench/results/peers/finals/,
@@ -32,11 +32,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.measure import load_average, run_process, timed
-from bench.peer_protocol import MIN_SECONDS, settings_grid, tune
-from bench.peer_systems import GRIDS, PEERS
-from bench.peers_report import COMMAND, render
-from bench.peers_store import load_all, save, stamp
-from bench.recbole_venv import worker_python
+from bench.peers.protocol import MIN_SECONDS, settings_grid, tune
+from bench.peers.report import COMMAND, render
+from bench.peers.store import load_all, save, stamp
+from bench.peers.systems import GRIDS, PEERS
+from bench.peers.venv import worker_python
 from recbce import runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def run_worker(args: list[str]) -> tuple[dict, float, float]:
     """(result, peak RSS in MiB, wall seconds) of one worker process."""
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         out = Path(tmp) / "result.json"
-        command = [worker_python(args), "-m", "bench.peers_worker", *args, "--out", str(out)]
+        command = [worker_python(args), "-m", "bench.peers.worker", *args, "--out", str(out)]
         code, wall, rss = run_process(command, cwd=ROOT)  # the worker runs from the root, as a module
         if code != 0:
             raise SystemExit(f"bench peers: {shlex.join(args)} failed (exit {code})")

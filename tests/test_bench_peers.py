@@ -2,7 +2,7 @@
 
 The peer libraries come with the optional `bench` extra; tests that need one skip
 without it. The rest runs on tiny data built here. The protocol that gives each peer
-its best (bench/peer_protocol.py): tests/test_peer_protocol.py.
+its best (bench/peers/protocol.py): tests/test_peer_protocol.py.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.factor_scorer import FactorScorer, ranking_metrics
-from bench.peer_protocol import train_to_plateau
-from bench.peer_systems import GRIDS, PEERS, _reorder
-from bench.peers_report import peer_row, ratio_lines, refit_rows
-from bench.peers_worker import describe, parse_setting, run_peer
+from bench.peers.protocol import train_to_plateau
+from bench.peers.report import peer_row, ratio_lines, refit_rows
+from bench.peers.scorer import FactorScorer, ranking_metrics
+from bench.peers.systems import GRIDS, PEERS, _reorder
+from bench.peers.worker import describe, parse_setting, run_peer
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
 from recbce.evaluation.ranking import evaluate_split

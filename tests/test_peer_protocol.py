@@ -1,4 +1,4 @@
-"""The peers' protocol (bench/peer_protocol.py) on scripted validation curves: where the plateau
+"""The peers' protocol (bench/peers/protocol.py) on scripted validation curves: where the plateau
 rule and the cap stop a run, which checkpoint is kept, how the grid picks, what the report says."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.factor_scorer import FactorScorer
-from bench.peer_protocol import (
+from bench.peers.protocol import (
     FALL,
     FLAT_SHARE,
     MIN_EPOCHS,
@@ -20,7 +19,8 @@ from bench.peer_protocol import (
     train_to_plateau,
     tune,
 )
-from bench.peers_report import HEADER, render
+from bench.peers.report import HEADER, render
+from bench.peers.scorer import FactorScorer
 
 
 class ScriptedPeer:

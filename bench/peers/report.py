@@ -8,7 +8,7 @@ from __future__ import annotations
 from itertools import accumulate
 
 from bench.measure import machine
-from bench.peer_protocol import (
+from bench.peers.protocol import (
     CONTENDER,
     FALL,
     FLAT_SHARE,
@@ -188,7 +188,7 @@ def protocol(systems: list[dict]) -> str:
         "Peers train on training minus the validation split recbce's tuned configs carve from it "
         "(5% of each user's items, the same loader and seed: the same validation users and items "
         "as recbce's quality runs). Each peer's (learning rate, regularisation) grid "
-        "(bench/peer_systems.py GRIDS) is screened with a short training cap, and the setting "
+        "(bench/peers/systems.py GRIDS) is screened with a short training cap, and the setting "
         "with the best validation Recall@20 is run again from scratch to its plateau, and so is "
         f"every setting still rising when the screening cap stopped it within {CONTENDER:.0%} of "
         "that figure (a short screening cap favours settings that rise fast), each for at least "
