@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+import recbce
 from bench.measure import timed
 from recbce import runs
 from recbce.config import load_config, with_absolute_data_paths
 from recbce.data.dataset import load_dataset
 from recbce.data.history import scoring_inputs
-from recbce.recommender import Recommender
 from recbce.training.state import build
 
 HERE = Path(__file__).resolve().parent
@@ -68,7 +68,7 @@ def baseline_similar(items: torch.Tensor) -> torch.Tensor:
 
 
 def measure(run_dir: Path) -> dict:
-    seconds_load, rec = timed(lambda: Recommender.load(run_dir))
+    seconds_load, rec = timed(recbce.load, run_dir)  # Recommender.load, as the API hands it out
     vectors = rec.vectors()
     p, q = vectors.users, vectors.items
     bias = vectors.item_bias.unsqueeze(0)

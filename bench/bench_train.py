@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
+import recbce
 from bench.measure import bench_threads, peak_mib
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
-from recbce.training.loop import keep_freed_memory, next_batch, train, train_step
+from recbce.training.loop import keep_freed_memory, next_batch, train_step
 from recbce.training.state import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,9 +108,9 @@ def quality(overrides: list[str], optimizer: str, epochs: int) -> tuple[float, f
     config = load_config(ROOT / "configs" / "gowalla.yaml", overrides + [
         f"train.optimizer={optimizer}", "train.lr=1e-2", f"train.epochs={epochs}", "train.patience=0",
         f"train.eval_every={epochs}", "run.dir=runs/bench-train", f"run.name={optimizer}"])
-    summary = train(config, overwrite=True, progress=False, log=lambda *args, **kwargs: None)
-    metrics = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
-    return metrics[-1]["valid/recall@20"], summary["train_seconds"]
+    run = recbce.train(config, overwrite=True)
+    metrics = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    return metrics[-1]["valid/recall@20"], run.summary["train_seconds"]
 
 
 def quality_row(mode: str, overrides: list[str]) -> str:

@@ -62,14 +62,11 @@ def best_at(curve: list[tuple[float, float]], seconds: float) -> str:
 
 def retrain(config_path: Path) -> list[float]:
     """Test HR@10 of the config over SEEDS, each trained from scratch and chosen on validation."""
-    from recbce.training.loop import train
-
     scores = []
     for seed in SEEDS:
         with tempfile.TemporaryDirectory(prefix="recbce-bench-") as tmp:
-            config = load_config(config_path, [f"run.dir={tmp}", f"seed={seed}"])
-            summary = train(config, overwrite=True, progress=False, log=lambda *_: None)
-        scores.append(summary["test"]["hr@10"])
+            run = recbce.train(config_path, overrides={"run.dir": tmp, "seed": seed}, overwrite=True)
+        scores.append(run.metrics["hr@10"])
         print(f"{config_path} seed {seed}: test HR@10 {scores[-1]:.4f}", flush=True)
     return scores
 

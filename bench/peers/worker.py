@@ -22,10 +22,10 @@ import json
 import tempfile
 from pathlib import Path
 
+import recbce
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
-from recbce.training.loop import train
 
 DIM = 64
 
@@ -67,16 +67,17 @@ def parse_setting(pairs: list[str]) -> dict[str, float]:
 
 
 def run_recbce(mode: str, config_path: str) -> dict:
-    """Train through recbce's own `train`, in a temporary run folder; return what it recorded."""
+    """Train through the library's `recbce.train`, in a temporary run folder; return what it recorded."""
     with tempfile.TemporaryDirectory(prefix="recbce-bench-") as tmp:
-        overrides = [f"run.dir={tmp}", f"run.name={mode}"]
+        overrides = {"run.dir": tmp, "run.name": mode}
         if mode == "recbce-time":
-            overrides += ["data.split.valid_ratio=0", "train.eval_every=1"]
-        config = load_config(config_path, overrides)
-        if 20 not in config.eval.k:
-            config = load_config(config_path, overrides + [f"eval.k={sorted(config.eval.k + [20])}"])
-        summary = train(config, overwrite=True, progress=False, log=lambda *_: None)
-        history = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+            overrides |= {"data.split.valid_ratio": 0, "train.eval_every": 1}
+        k = recbce.check_config(config_path, overrides, data=False).eval.k
+        if 20 not in k:  # the report reads Recall@20 and NDCG@20 of every system
+            overrides["eval.k"] = sorted(k + [20])
+        run = recbce.train(config_path, overrides=overrides, overwrite=True)
+        summary, config = run.summary, run.config
+        history = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
     epochs = [{"epoch": h["epoch"], "seconds": h["seconds"], "examples_per_s": h["examples_per_s"],
                "recall@20": h.get("test/recall@20"), "ndcg@20": h.get("test/ndcg@20"),
                "valid_recall@20": h.get("valid/recall@20")} for h in history]
