@@ -43,8 +43,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # imports ray, which needs pkg_resources (setuptools < 81); it was written for pandas < 3 (under
 # pandas 3's copy-on-write its in-place fillna does nothing); its LightGCN builds its graph with
 # dok_matrix._update, gone in scipy 1.13: its own virtualenv, with recbce in it so
-# bench/peers_worker.py runs there. `make bench` builds it only when the peers benchmark is selected.
-# bench/recbole_venv.py looks for it here.
+# bench/peers/worker.py runs there. `make bench` builds it only when the peers benchmark is selected.
+# bench/peers/venv.py looks for it here.
 RECBOLE_VENV := .venv-recbole
 RECBOLE_STAMP := $(RECBOLE_VENV)/.installed
 
@@ -60,7 +60,7 @@ $(RECBOLE_STAMP): pyproject.toml
 BENCH_PEERS := $(if $(ONLY),$(filter peers,$(ONLY)),peers)
 
 bench: install bench-install $(if $(BENCH_PEERS),bench-recbole)  ## every bench/bench_*.py (or ONLY="sampler eval"), then BENCHMARKS.md
-	ONLY="$(ONLY)" $(BIN)/python bench/run.py
+	ONLY="$(ONLY)" $(BIN)/python -m bench.run
 
 # README pictures from real runs on the quickstart data: three sampler ratios, their curves
 # overlaid, one run's own curves, and a loss x ratio sweep. GALLERY_EPOCHS=3 for a quick look.

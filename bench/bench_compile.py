@@ -27,6 +27,7 @@ os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="recbce-inductor
 
 import torch  # noqa: E402
 
+from bench.measure import load_average, timed  # noqa: E402
 from recbce import runs  # noqa: E402
 from recbce.config import load_config  # noqa: E402
 from recbce.data.dataset import load_dataset  # noqa: E402
@@ -67,13 +68,11 @@ def measure(path: str) -> dict:
     order = torch.randperm(len(dataset.train.users), generator=torch.Generator().manual_seed(0))
     size = config.train.batch_size
     batches = [next_batch(eager, order[i * size:(i + 1) * size]) for i in range(WARMUP + STEPS)]
-    started = time.perf_counter()
     try:
-        train_step(compiled, *batches[0])
+        first, _ = timed(train_step, compiled, *batches[0])
     except Exception as err:  # the compiler's own failure is the finding
         return {"eager_ms": statistics.median(steps(eager, batches)[0] for _ in range(ROUNDS)) * 1000,
                 "failed": f"{type(err).__name__}: {str(err).strip().splitlines()[0][:120]}"}
-    first = time.perf_counter() - started
     train_step(eager, *batches[0])  # the same first step: both trainers stay in step
     times = {"eager": [], "compiled": []}
     difference = None
@@ -96,7 +95,7 @@ def main() -> None:
         return
     os.chdir(ROOT)  # the configs' data paths are relative to the project
     torch.set_num_threads(THREADS)
-    load = os.getloadavg()[0]
+    load = load_average()
     lines = ["## torch.compile on the training step (Gowalla)", "",
              f"`{COMMAND}` (bench/bench_compile.py): {THREADS} threads, the same {STEPS} batches "
              f"per round after {WARMUP} warm-up steps, median of {ROUNDS} interleaved rounds; "

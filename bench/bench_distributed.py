@@ -16,9 +16,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench.measure import load_average, timed
 from recbce import runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +52,7 @@ def run(processes: int, threads: int, runs_dir: Path) -> dict:
     for override in overrides:
         command += ["--set", override]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
-    started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=600, capture_output=True)
-    wall = time.perf_counter() - started
+    wall, _ = timed(subprocess.run, command, cwd=ROOT, env=env, check=True, timeout=600, capture_output=True)
     epochs = [json.loads(line) for line in (runs_dir / name / "metrics.jsonl").read_text().splitlines()]
     seconds = sum(e["seconds"] for e in epochs)
     examples = sum(e["examples_per_s"] * e["seconds"] for e in epochs)
@@ -65,7 +63,7 @@ def main() -> None:
     if not (ROOT.parent / "shared" / "data" / "gowalla" / "train.txt").is_file():
         print("bench distributed: skipped, ../shared/data/gowalla is absent")
         return
-    load = os.getloadavg()[0]
+    load = load_average()
     best: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(ROUNDS):

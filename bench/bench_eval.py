@@ -10,28 +10,23 @@ Writes bench/results/eval.md.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from bench.measure import in_child, load_average, peak_mib, timed
+from recbce import runs
+from recbce.config import load_config
+from recbce.data.dataset import Positives, load_dataset
+from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions
+from recbce.training.state import build
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.data.dataset import Positives, load_dataset  # noqa: E402
-from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions  # noqa: E402
-from recbce.training.state import build  # noqa: E402
-
 K = 20
 DATA = ROOT.parent / "shared" / "data" / "gowalla" / "train.txt"
-COMMAND = "make bench ONLY=eval  (or: python bench/bench_eval.py)"
+COMMAND = "make bench ONLY=eval  (or: python -m bench.bench_eval)"
 
 
 def setup(config_name: str = "gowalla.yaml"):
@@ -85,11 +80,8 @@ def floor(model, heldout, exclude, n_items: int, step: int) -> dict:
     return {"recall@20": float("nan"), "ndcg@20": float("nan"), "matmul": matmul, "topk": topk, "step": step}
 
 
-def measure(which: str, queue) -> None:
-    name = "gowalla-best.yaml" if which == "best" else "gowalla.yaml"
-    config, dataset, model, heldout, exclude = setup(name)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
+def evaluated(which: str, config, dataset, model, heldout, exclude) -> dict:
+    """The metrics (and block size, floor timings) of the evaluator `which`."""
     budget = config.eval.max_memory_mb
     with torch.no_grad():
         if which in ("recbce", "best"):
@@ -102,29 +94,30 @@ def measure(which: str, queue) -> None:
                            int(budget * 2**20 // (dataset.n_items * BYTES_PER_SCORE)))
         else:
             result = obvious(model, heldout, exclude, dataset.n_users, dataset.n_items)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({"seconds": seconds, "peak_mb": peak / 1024, "setup_mb": before / 1024,
+    return result
+
+
+def measure(which: str, queue) -> None:
+    """Run in its own process (bench.measure.in_child): time and peak memory of one evaluator."""
+    name = "gowalla-best.yaml" if which == "best" else "gowalla.yaml"
+    config, dataset, model, heldout, exclude = setup(name)
+    before = peak_mib()
+    seconds, result = timed(evaluated, which, config, dataset, model, heldout, exclude)
+    queue.put({"seconds": seconds, "peak_mb": peak_mib(), "setup_mb": before,
                "recall": result["recall@20"], "ndcg": result["ndcg@20"],
                "matmul": result.get("matmul"), "topk": result.get("topk"), "step": result.get("step"),
                "users": int(torch.unique(heldout.users).numel()), "items": dataset.n_items})
 
 
 def run(which: str) -> dict:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=measure, args=(which, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    return in_child(measure, which)
 
 
 def main() -> None:
     if not DATA.exists():
         print(f"skipped: {DATA} not found")
         return
-    load = os.getloadavg()[0]
+    load = load_average()
     base, ours, best = run("obvious"), run("recbce"), run("best")
     least, budget_floor = run("floor"), run("floor-budget")
     print(json.dumps({"obvious": base, "recbce": ours, "best": best}, indent=2))

@@ -11,31 +11,27 @@ Writes bench/results/fingerprint.md.
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
+
+from bench.measure import cpu_seconds, load_average, timed
+from recbce import runs
+from recbce.config import load_config
+from recbce.data import fingerprint
+from recbce.data.dataset import load_dataset
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.data import fingerprint  # noqa: E402
-from recbce.data.dataset import load_dataset  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla.yaml"
-COMMAND = "make bench ONLY=fingerprint  (or: python bench/bench_fingerprint.py)"
+COMMAND = "make bench ONLY=fingerprint  (or: python -m bench.bench_fingerprint)"
 
 
 def best(action, repeats: int) -> tuple[float, float]:
     """(best wall seconds, best CPU seconds) over `repeats` calls."""
     walls, cpus = [], []
     for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        action()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+        cpu = cpu_seconds()
+        walls.append(timed(action)[0])
+        cpus.append(cpu_seconds() - cpu)
     return min(walls), min(cpus)
 
 
@@ -50,7 +46,7 @@ def main() -> None:
     fingerprint.take(config.data)  # into the page cache
     hash_wall, hash_cpu = best(lambda: fingerprint.take(config.data), 10)
     load_wall, load_cpu = best(lambda: load_dataset(config.data, config.seed), 3)
-    load = os.getloadavg()[0]
+    load = load_average()
     text = f"""## Data fingerprints (`bench/bench_fingerprint.py`)
 
 Command: `{COMMAND}`. What a run pays to record its data (size, mtime and a blake2b hash

@@ -18,28 +18,25 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+import recbce
+from bench.measure import load_average, timed
+from recbce import runs
+from recbce.evaluation.ranking import ranked_top
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-from recbce.evaluation.ranking import ranked_top  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla-best.yaml"
 DATA = ROOT.parent / "shared" / "data" / "gowalla"
 HELD_OUT = 0.10
 STEPS = [0, 10, 20, 50, 100]
 K = 20
-COMMAND = "make bench ONLY=fold_in  (or: python bench/bench_fold_in.py)"
+COMMAND = "make bench ONLY=fold_in  (or: python -m bench.bench_fold_in)"
 
 
 def read_lines(path: Path) -> dict[int, list[int]]:
@@ -95,9 +92,8 @@ def main() -> None:
     history = pd.DataFrame([(u, i) for u in held for i in train[u] if i in set(part.items.values)],
                            columns=["user", "item"])
     vectors, histories = part.fold_in(history, steps=chosen)
-    start = time.perf_counter()
-    part.recommend_for_history(history, k=K, steps=chosen)  # what a user of the API waits for
-    seconds = time.perf_counter() - start
+    # what a user of the API waits for
+    seconds, _ = timed(part.recommend_for_history, history, k=K, steps=chosen)
     folded = recall(vectors, part, list(histories.users), train, test)
     everyone = recall(vectors_of(full, held), full, held, train, test)
     write_report(len(users), held, check, valid, chosen, folded, everyone, seconds)
@@ -151,7 +147,7 @@ def write_report(n_users, held, check, valid, chosen, folded, everyone, seconds)
         f"| ratio | {ratio:.3f} |\n"
         f"| `recommend_for_history`, top {K}, time a user | {1000 * seconds / len(held):.2f} ms "
         f"({seconds:.1f} s for {len(held):,}, {torch.get_num_threads()} threads) |\n\n"
-        f"Load average when the bench ended: {os.getloadavg()[0]:.2f} (1 min).\n")
+        f"Load average when the bench ended: {load_average():.2f} (1 min).\n")
     runs.write_text(HERE / "results" / "fold_in.md", text)
     print(text)
 

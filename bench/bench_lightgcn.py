@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from bench.measure import bench_threads, load_average, peak_mib, timed
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
@@ -53,9 +53,8 @@ class Clock:
         self.spent = dict.fromkeys(PARTS, 0.0)
 
     def timed(self, part: str, action, *args):
-        started = time.perf_counter()
-        result = action(*args)
-        self.spent[part] += time.perf_counter() - started
+        seconds, result = timed(action, *args)
+        self.spent[part] += seconds
         return result
 
 
@@ -123,13 +122,13 @@ def shipped_run() -> str:
 
 
 def main() -> None:
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    torch.set_num_threads(bench_threads(torch.get_num_threads()))
     keep_freed_memory()  # as `recbce train` does
     config = load_config(ROOT / "configs" / "gowalla-lightgcn.yaml")
     if not Path(config.data.path).exists():
         raise SystemExit(f"bench_lightgcn needs {config.data.path} (run from the project root)")
     dataset = load_dataset(config.data, config.seed)
-    load = os.getloadavg()[0]
+    load = load_average()
     rows = []
     for mode, overrides in MODES.items():
         medians, steps = breakdown(dataset, overrides)
@@ -137,7 +136,7 @@ def main() -> None:
         shares = " | ".join(f"{medians[p] * 1e3:,.0f} ms ({medians[p] / step:.0%})" for p in PARTS)
         rows.append(f"| {mode} | {step:.2f} s | {shares} | {steps} | {step * steps:,.0f} s |")
         print(rows[-1], flush=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     text = (
         "## LightGCN: where a training step goes (bench_lightgcn)\n\n"
         "`make bench ONLY=lightgcn` (bench/bench_lightgcn.py): configs/gowalla-lightgcn.yaml\n"

@@ -11,28 +11,23 @@ Writes bench/results/load.md.
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.measure import cpu_seconds, in_child, peak_mib, timed
+from recbce import runs
+from recbce.config import DataConfig
+from recbce.data.dataset import load_dataset
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import DataConfig  # noqa: E402
-from recbce.data.dataset import load_dataset  # noqa: E402
-
 GOWALLA = ROOT.parent / "shared" / "data" / "gowalla"
 SIZES = (5, 10, 20)  # million rows
 CHUNK = 5_000_000  # rows per generated block: users 0..40k in block 0, 40k..80k in block 1, ...
-COMMAND = "make bench ONLY=load  (or: python bench/bench_load.py)"
+COMMAND = "make bench ONLY=load  (or: python -m bench.bench_load)"
 
 
 def write_blocks(folder: Path, blocks: int) -> list[Path]:
@@ -88,27 +83,16 @@ def recbce_load(path: Path | None) -> int:
     return len(data.train) + len(data.test) + (len(data.valid) if data.valid is not None else 0)
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def child(task: str, path, queue) -> None:
-    started, cpu = time.perf_counter(), cpu_seconds()
-    rows = (bare_parse if task == "parse" else recbce_load)(path)
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    queue.put((seconds, cpu, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
+    cpu = cpu_seconds()
+    seconds, rows = timed(bare_parse if task == "parse" else recbce_load, path)
+    # GiB: the table's unit since it was first written
+    queue.put((seconds, cpu_seconds() - cpu, rows, peak_mib() / 1024))
 
 
 def measure(task: str, path: Path | None) -> tuple[float, float, int, float]:
     """(wall seconds, CPU seconds, rows, peak GiB) of one task in a fresh process."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=child, args=(task, path, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
+    return in_child(child, task, path)
 
 
 def row(name: str, path: Path | None, rows_label: str) -> str:
@@ -126,9 +110,8 @@ def main() -> None:
     if GOWALLA.is_dir():
         lines.append(row("Gowalla (adjacency, predefined split)", None, "1.03 M"))
     with tempfile.TemporaryDirectory(prefix="recbce-bench-load-") as folder:
-        started = time.perf_counter()
-        blocks = write_blocks(Path(folder), max(SIZES) * 1_000_000 // CHUNK)
-        print(f"generated {len(blocks)} blocks of {CHUNK:,} rows in {time.perf_counter() - started:.1f} s")
+        made, blocks = timed(write_blocks, Path(folder), max(SIZES) * 1_000_000 // CHUNK)
+        print(f"generated {len(blocks)} blocks of {CHUNK:,} rows in {made:.1f} s")
         for millions in SIZES:
             path = concatenate(blocks[:millions * 1_000_000 // CHUNK], Path(folder) / f"{millions}m.tsv")
             lines.append(row("generated TSV, random split", path, f"{millions} M"))

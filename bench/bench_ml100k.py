@@ -11,37 +11,33 @@ Writes bench/results/ml100k.md.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+import recbce
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.training.loop import train  # noqa: E402
-
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
 CONFIGS = ["configs/ml100k-best.yaml", "configs/ml100k-mf.yaml", "configs/ml100k-bce.yaml"]
 SEEDS = [0, 1, 2, 3, 4]
 METRICS = ("hr@10", "ndcg@10")
-COMMAND = "make bench ONLY=ml100k  (or: python bench/bench_ml100k.py)"
+COMMAND = "make bench ONLY=ml100k  (or: python -m bench.bench_ml100k)"
 
 
-def run(config_path: str, overrides: list[str]) -> dict:
-    """Train through recbce's own `train` in a temporary run folder; its summary."""
+def run(config_path: str, overrides: dict) -> dict:
+    """Train through the library's `recbce.train` in a temporary run folder; its summary."""
     with tempfile.TemporaryDirectory(prefix="recbce-bench-") as tmp:
-        config = load_config(ROOT / config_path, [f"run.dir={tmp}", f"data.path={DATA}", *overrides])
-        return train(config, overwrite=True, progress=False, log=lambda *_: None)
+        overrides = {"run.dir": tmp, "data.path": str(DATA), **overrides}
+        return recbce.train(ROOT / config_path, overrides=overrides, overwrite=True).summary
 
 
 def measure(config_path: str, seed: int) -> dict:
-    selected = run(config_path, [f"seed={seed}"])
+    selected = run(config_path, {"seed": seed})
     epochs = selected["best_epoch"]
-    refit = run(config_path, [f"seed={seed}", "data.split.valid_ratio=0", f"train.epochs={epochs}",
-                              "train.eval_every=0"])
+    refit = run(config_path, {"seed": seed, "data.split.valid_ratio": 0, "train.epochs": epochs,
+                              "train.eval_every": 0})
     return {"seed": seed, "epochs": epochs, "selected": selected["test"], "refit": refit["test"]}
 
 

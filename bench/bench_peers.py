@@ -1,49 +1,45 @@
 """recbce against implicit, Cornac and lightfm-next on Gowalla, one evaluator for all.
 
-Every system runs in its own subprocess (bench/peers_worker.py), so each peak RSS is
-its own (os.wait4 reports the child's). Each peer is given its best (bench/peer_protocol.py):
-every (learning rate, regularisation) of its grid in bench/peer_systems.py GRIDS is screened
+Every system runs in its own subprocess (bench/peers/worker.py), so each peak RSS is
+its own (os.wait4 reports the child's). Each peer is given its best (bench/peers/protocol.py):
+every (learning rate, regularisation) of its grid in bench/peers/systems.py GRIDS is screened
 on validation with --screen-cap training seconds, and the setting with the best validation
 Recall@20 then trains until its validation curve is flat (or --cap seconds); test is scored
 once, on the validation-best checkpoint. recbce runs each config twice: once as written
 (validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
 epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measured
-(bench/peers_store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
+(bench/peers/store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
 stored system, so the systems can be measured in separate sittings. A peer's screening runs are
 stored too (bench/results/peers/screens/), each as it ends, and reused by a later run with the
 same peer, setting and screening cap, and so are its final runs (bench/results/peers/finals/,
 keyed also by the least length its screen set): --rescreen runs them all again. A peer's grid
 can be screened, and its contenders run to their plateaus, over several sittings.
 
-    python bench/bench_peers.py [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
+    python -m bench.bench_peers [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
                                 [--cap 300 --screen-cap 30]
-    python bench/bench_peers.py --peers cornac-bpr --recbce    # one peer alone, no recbce run
-    python bench/bench_peers.py --peers --recbce               # re-render peers.md only
+    python -m bench.bench_peers --peers cornac-bpr --recbce    # one peer alone, no recbce run
+    python -m bench.bench_peers --peers --recbce               # re-render peers.md only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.measure import load_average, run_process, timed
+from bench.peers.protocol import MIN_SECONDS, settings_grid, tune
+from bench.peers.report import COMMAND, render
+from bench.peers.store import load_all, save, stamp
+from bench.peers.systems import GRIDS, PEERS
+from bench.peers.venv import worker_python
+from recbce import runs
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.peer_protocol import MIN_SECONDS, settings_grid, tune  # noqa: E402
-from bench.peer_systems import GRIDS, PEERS  # noqa: E402
-from bench.peers_report import render  # noqa: E402
-from bench.peers_store import load_all, save, stamp  # noqa: E402
-from bench.recbole_venv import worker_python  # noqa: E402
-from recbce import runs  # noqa: E402
-
 RESULT = ROOT / "bench" / "results" / "peers.md"
 STORE = ROOT / "bench" / "results" / "peers"
 SCREENS = STORE / "screens"
@@ -57,15 +53,11 @@ def run_worker(args: list[str]) -> tuple[dict, float, float]:
     """(result, peak RSS in MiB, wall seconds) of one worker process."""
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         out = Path(tmp) / "result.json"
-        command = [worker_python(args), "-m", "bench.peers_worker", *args, "--out", str(out)]
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if process.returncode != 0:
-            raise SystemExit(f"bench peers: {shlex.join(args)} failed (exit {process.returncode})")
-        return json.loads(out.read_text()), usage.ru_maxrss / 1024, wall
+        command = [worker_python(args), "-m", "bench.peers.worker", *args, "--out", str(out)]
+        code, wall, rss = run_process(command, cwd=ROOT)  # the worker runs from the root, as a module
+        if code != 0:
+            raise SystemExit(f"bench peers: {shlex.join(args)} failed (exit {code})")
+        return json.loads(out.read_text()), rss, wall
 
 
 def recbce_configs(pairs: list[str]) -> dict[str, str]:
@@ -80,11 +72,11 @@ def recbce_configs(pairs: list[str]) -> dict[str, str]:
     return configs
 
 
-def measured(system: dict, load_before: float, started: float) -> None:
-    """Store `system` with how it was measured, then re-render peers.md from every stored system
-    (a run cut short keeps what it finished)."""
-    command = "python bench/bench_peers.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
-    save(stamp(system, command, (load_before, os.getloadavg()[0]), time.perf_counter() - started), STORE)
+def measured(system: dict, load_before: float, wall: float) -> None:
+    """Store `system` with how it was measured (`wall`: the seconds of all its runs), then
+    re-render peers.md from every stored system (a run cut short keeps what it finished)."""
+    command = COMMAND + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
+    save(stamp(system, command, (load_before, load_average()), wall), STORE)
     write_report()
 
 
@@ -151,19 +143,19 @@ def main() -> None:
     args = parse_args()
     configs = recbce_configs(args.recbce)
     for peer in args.peers:
-        load_before, started = os.getloadavg()[0], time.perf_counter()
-        tuned = tune(settings_grid(GRIDS.get(peer, {})),
-                     lambda setting, cap, screen, min_seconds=MIN_SECONDS, peer=peer: run_peer(
-                         peer, setting, cap, screen, args.rescreen, min_seconds),
-                     args.screen_cap, args.cap)
-        measured({"name": peer, "kind": "peer", **tuned}, load_before, started)
+        load_before = load_average()
+        wall, tuned = timed(tune, settings_grid(GRIDS.get(peer, {})),
+                            lambda setting, cap, screen, min_seconds=MIN_SECONDS, peer=peer: run_peer(
+                                peer, setting, cap, screen, args.rescreen, min_seconds),
+                            args.screen_cap, args.cap)
+        measured({"name": peer, "kind": "peer", **tuned}, load_before, wall)
     for name, path in configs.items():
         for mode in ("recbce-time", "recbce-quality"):
             print(f"bench peers: recbce {name} ({path}), {mode.removeprefix('recbce-')} run", flush=True)
-            load_before, started = os.getloadavg()[0], time.perf_counter()
-            result, rss, wall = run_worker([mode, path])
+            load_before = load_average()
+            spent, (result, rss, wall) = timed(run_worker, [mode, path])
             measured({"name": f"recbce {name}", "config": path, "kind": mode,
-                      "result": result, "rss_mib": rss, "wall": wall}, load_before, started)
+                      "result": result, "rss_mib": rss, "wall": wall}, load_before, spent)
     print(write_report())
 
 

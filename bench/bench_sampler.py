@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from bench.measure import timed
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
@@ -29,7 +30,7 @@ from recbce.training.state import prepare
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "configs/gowalla.yaml"
 RESULT = ROOT / "bench" / "results" / "sampler.md"
-COMMAND = "make bench ONLY=sampler   # or: python bench/bench_sampler.py"
+COMMAND = "make bench ONLY=sampler   # or: python -m bench.bench_sampler"
 PASSES = 5  # the machine is shared: keep the least disturbed timings
 BATCHES = 20  # per pass: about a fifth of an epoch
 
@@ -46,11 +47,14 @@ def throughput(sampler, dataset, batches, ratio: int) -> tuple[float, float]:
     for run in range(PASSES):
         generator = make_generator(0)
         for step, batch in enumerate(batches):
-            before = time.perf_counter()
-            sampler.sample(dataset.train.users[batch], dataset.train.items[batch], ratio, generator)
-            seconds[run, step] = time.perf_counter() - before
+            seconds[run, step] = timed(draw, sampler, dataset, batch, ratio, generator)[0]
     negatives = sum(len(b) for b in batches) * ratio
     return negatives / float(seconds.min(0).values.sum()), negatives / float(seconds.sum(1).min())
+
+
+def draw(sampler, dataset, batch, ratio: int, generator) -> None:
+    """One batch's negatives, the batch's pairs looked up as training does (in the timing too)."""
+    sampler.sample(dataset.train.users[batch], dataset.train.items[batch], ratio, generator)
 
 
 def binary_search_membership(sampler, dataset) -> None:
@@ -106,9 +110,8 @@ def epoch_share(config, dataset) -> tuple[float, float]:
     sampling = 0.0
     started = time.perf_counter()
     for batch in torch.randperm(len(dataset.train), generator=run.generator).split(config.train.batch_size):
-        before = time.perf_counter()
-        prepared = next_batch(run, batch)  # the negatives drawn (and the history mix's items)
-        sampling += time.perf_counter() - before
+        drawing, prepared = timed(next_batch, run, batch)  # the negatives drawn (and the history mix's items)
+        sampling += drawing
         train_step(run, *prepared)
     return sampling, time.perf_counter() - started
 

@@ -16,31 +16,35 @@ Writes bench/results/scale.md. Reproduce: make bench ONLY=scale (SCALE_SIZES="1 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-from queue import Empty
 
 import numpy as np
 
+from bench.measure import (
+    bench_threads,
+    cpu_seconds,
+    high_water_mib,
+    in_child,
+    load_averages,
+    peak_mib,
+    reset_high_water,
+    timed,
+)
+from bench.scale_report import report, table_lines
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.scale_report import report, table_lines  # noqa: E402
-from recbce import runs  # noqa: E402
-
 SIZES = (1, 10, 30, 100)  # million generated rows
 USERS_PER_ROW, ITEMS_PER_ROW = 1 / 50, 1 / 200
 CHUNK = 10_000_000  # rows generated and written at a time
 STEPS = {"per-pair": 10, "shared": 30}
 EVAL_USERS = 10_000
-COMMAND = "make bench ONLY=scale  (or: python bench/bench_scale.py)"
+COMMAND = "make bench ONLY=scale  (or: python -m bench.bench_scale)"
 MODES = {
     "per-pair": ["sampler.kind=uniform", "sampler.ratio=4", "loss.name=bce", "model.bias=true",
                  "train.batch_size=65536", "train.optimizer=row_adam"],
@@ -89,37 +93,22 @@ def config_for(path: Path, mode: str | None = None):
     return config.model_copy(update={"data": data})
 
 
-def peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+def gib(mib: float | None) -> float | None:
+    """scale.md's unit, GiB, from bench.measure's MiB."""
+    return None if mib is None else mib / 1024
 
 
-def stage_peak_gib() -> float | None:
-    """VmHWM (reset after loading by clear_refs), or None where /proc has no such field."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak() -> bool:
-    """Start a new high-water mark (it also resets ru_maxrss: read the load's peak first)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (Linux >= 4.0)
-        return True
-    except OSError:
-        return False
+def stage_peak(fresh: bool) -> float | None:
+    """The high-water mark since loading (GiB), if `reset_high_water` could restart it then."""
+    return gib(high_water_mib()) if fresh else None
 
 
 def loaded(path: Path, mode: str | None = None):
     from recbce.data.dataset import load_dataset
 
     config = config_for(path, mode)
-    started = time.perf_counter()
-    dataset = load_dataset(config.data, config.seed)
-    return config, dataset, time.perf_counter() - started
+    seconds, dataset = timed(load_dataset, config.data, config.seed)
+    return config, dataset, seconds
 
 
 def run_load(path: Path) -> dict:
@@ -135,7 +124,7 @@ def run_train(path: Path, mode: str) -> dict:
     from recbce.training.state import prepare
 
     config, dataset, load_s = loaded(path, mode)
-    load_peak, fresh = peak_gib(), reset_peak()
+    load_peak, fresh = gib(peak_mib()), reset_high_water()
     keep_freed_memory()  # as `recbce train` does
     run = prepare(config, dataset, log=lambda *a, **k: None)
     batch_size = config.train.batch_size
@@ -150,7 +139,7 @@ def run_train(path: Path, mode: str) -> dict:
     steps = -(-len(dataset.train) // batch_size)
     return {"load_seconds": load_s, "step": step, "epoch": step * steps, "steps": steps,
             "per_s": batch_size / step, "rows": statistics.median(updated[1:]), "load_peak": load_peak,
-            "stage_peak": stage_peak_gib() if fresh else None}
+            "stage_peak": stage_peak(fresh)}
 
 
 def updated_rows(model) -> int:
@@ -162,28 +151,35 @@ def updated_rows(model) -> int:
                if p.grad is not None and p.grad.is_sparse and p.dim() == 2 and p.shape[1] > 1)
 
 
-def run_eval(path: Path) -> dict:
+def evaluate_sample(model, heldout, keep, exclude, config) -> dict:
+    """Full ranking of the sampled test users (their test pairs picked out in the timing too)."""
     import torch
 
     from recbce.data.dataset import Split
-    from recbce.evaluation.ranking import evaluate, heldout_and_exclusions
+    from recbce.evaluation.ranking import evaluate
+
+    with torch.no_grad():
+        return evaluate(model, Split(heldout.users[keep], heldout.items[keep]), exclude, [20],
+                        config.eval.batch_users, max_memory_mb=config.eval.max_memory_mb)
+
+
+def run_eval(path: Path) -> dict:
+    import torch
+
+    from recbce.evaluation.ranking import heldout_and_exclusions
     from recbce.training.state import build
 
     config, dataset, load_s = loaded(path)
-    load_peak, fresh = peak_gib(), reset_peak()
+    load_peak, fresh = gib(peak_mib()), reset_high_water()
     model = build(dataset, config, torch.Generator().manual_seed(0), torch.device("cpu"))[0].eval()
     heldout, exclude = heldout_and_exclusions(dataset, "test")
     users = torch.unique(heldout.users)
     sample = users[torch.randperm(len(users), generator=torch.Generator().manual_seed(0))[:EVAL_USERS]]
     keep = torch.isin(heldout.users, sample)
-    started = time.perf_counter()
-    with torch.no_grad():
-        metrics = evaluate(model, Split(heldout.users[keep], heldout.items[keep]), exclude, [20],
-                           config.eval.batch_users, max_memory_mb=config.eval.max_memory_mb)
-    seconds = time.perf_counter() - started
+    seconds, metrics = timed(evaluate_sample, model, heldout, keep, exclude, config)
     return {"load_seconds": load_s, "seconds": seconds, "sampled": len(sample), "test_users": len(users),
             "all_users": seconds * len(users) / len(sample), "recall": metrics["recall@20"],
-            "load_peak": load_peak, "stage_peak": stage_peak_gib() if fresh else None}
+            "load_peak": load_peak, "stage_peak": stage_peak(fresh)}
 
 
 STAGES = {"load": run_load, "per-pair": lambda p: run_train(p, "per-pair"),
@@ -193,50 +189,32 @@ STAGES = {"load": run_load, "per-pair": lambda p: run_train(p, "per-pair"),
 def threads() -> int:
     """Torch threads of every stage: 1 unless BENCH_THREADS says otherwise. On this shared 2-core
     machine a second intra-op thread spin-waits on a busy core: steps took 30x longer."""
-    return int(os.environ.get("BENCH_THREADS", 1))
+    return bench_threads(1)
 
 
 def child(stage: str, path: Path, queue) -> None:
     import torch
 
     torch.set_num_threads(threads())
-    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu_seconds()
     result = STAGES[stage](path)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    result["cpu"] = usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime
-    result["peak"] = max(peak_gib(), result.get("load_peak", 0.0))
+    result["cpu"] = cpu_seconds() - cpu
+    result["peak"] = max(gib(peak_mib()), result.get("load_peak", 0.0))
     queue.put(result)
 
 
 def measure(stage: str, path: Path) -> dict:
-    """One stage in a fresh process: its figures and its own peak resident memory."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=child, args=(stage, path, queue))
-    process.start()
-    while True:
-        try:
-            result = queue.get(timeout=5)
-            break
-        except Empty:
-            if not process.is_alive():
-                raise SystemExit(f"bench_scale: the {stage} stage on {path.name} died "
-                                 f"(exit code {process.exitcode})") from None
-    process.join()
-    result["uptime"] = load_average()
+    """One stage in a fresh process: its figures and its own peak resident memory; the load
+    averages (1/5/15 min, as `uptime` shows them) when it ended."""
+    result = in_child(child, stage, path)
+    result["uptime"] = " / ".join(f"{x:.1f}" for x in load_averages())
     return result
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def size_rows(millions: float, folder: Path) -> tuple[list[str], dict]:
     """Generate the log of one size, measure every stage on it, delete it; table lines."""
     rows, n_users, n_items = shape(millions)
-    started = time.perf_counter()
-    path = write_log(folder / f"{millions:g}m.tsv", rows, n_users, n_items)
-    made = time.perf_counter() - started
+    made, path = timed(write_log, folder / f"{millions:g}m.tsv", rows, n_users, n_items)
     print(f"{millions:g} M: generated {rows:,} rows in {made:.1f} s ({path.stat().st_size / 2**30:.2f} GiB)",
           flush=True)
     figures = {}

@@ -11,30 +11,27 @@ bench/results/serving.md.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+import recbce
+from bench.measure import timed
+from recbce import runs
+from recbce.config import load_config, with_absolute_data_paths
+from recbce.data.dataset import load_dataset
+from recbce.data.history import scoring_inputs
+from recbce.training.state import build
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-from recbce.config import load_config, with_absolute_data_paths  # noqa: E402
-from recbce.data.dataset import load_dataset  # noqa: E402
-from recbce.data.history import scoring_inputs  # noqa: E402
-from recbce.recommender import Recommender  # noqa: E402
-from recbce.training.state import build  # noqa: E402
-
 K = 10
 REPEATS = 3
 BASELINE_CHUNK = 1024
 DATA = ROOT.parent / "shared" / "data" / "gowalla" / "train.txt"
-COMMAND = "make bench ONLY=serving  (or: python bench/bench_serving.py)"
+COMMAND = "make bench ONLY=serving  (or: python -m bench.bench_serving)"
 
 
 def write_run(run_dir: Path) -> None:
@@ -70,14 +67,8 @@ def baseline_similar(items: torch.Tensor) -> torch.Tensor:
     return torch.cat(tops)
 
 
-def timed(function) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
-
-
 def measure(run_dir: Path) -> dict:
-    seconds_load, rec = timed(lambda: Recommender.load(run_dir))
+    seconds_load, rec = timed(recbce.load, run_dir)  # Recommender.load, as the API hands it out
     vectors = rec.vectors()
     p, q = vectors.users, vectors.items
     bias = vectors.item_bias.unsqueeze(0)

@@ -16,19 +16,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+import recbce
+from bench.measure import load_average, timed
+from recbce import runs
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-
 CONFIG = ROOT / "configs" / "gowalla-best.yaml"
 REPEATS = 3
-COMMAND = "make bench ONLY=shared_eval  (or: python bench/bench_shared_eval.py)"
+COMMAND = "make bench ONLY=shared_eval  (or: python -m bench.bench_shared_eval)"
 
 
 def worker(run_dir: str, out: str) -> None:
@@ -45,10 +43,10 @@ def worker(run_dir: str, out: str) -> None:
         share = distributed.evaluation_share(context)
         seconds, metrics = [], None
         for repeat in range(REPEATS + 1):
-            start = time.perf_counter()
-            metrics = evaluate_split(model, dataset, "test", config.eval, seed=config.seed, share=share)
+            took, metrics = timed(evaluate_split, model, dataset, "test", config.eval, seed=config.seed,
+                                  share=share)
             if repeat:  # the first is a warm-up
-                seconds.append(time.perf_counter() - start)
+                seconds.append(took)
         if context.is_main:
             Path(out).write_text(json.dumps({"seconds": seconds, "metrics": metrics,
                                              "processes": context.world_size}))
@@ -56,13 +54,14 @@ def worker(run_dir: str, out: str) -> None:
 
 def launch(run_dir: Path, processes: int, out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    script = [str(Path(__file__)), "--worker", str(run_dir), str(out)]
+    # This module again, as a module from the repository root (torchrun's -m: each rank runs it so).
+    module = ["-m", "bench.bench_shared_eval", "--worker", str(run_dir), str(out)]
     if processes == 1:
-        command = [sys.executable, *script]
+        command = [sys.executable, *module]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-                   "--master_addr", "127.0.0.1", "--master_port", "29517", *script]
-    subprocess.run(command, check=True, env=env)
+                   "--master_addr", "127.0.0.1", "--master_port", "29517", *module]
+    subprocess.run(command, check=True, env=env, cwd=ROOT)
     return json.loads(out.read_text())
 
 
@@ -71,7 +70,7 @@ def main() -> None:
     if not (run_dir / "summary.json").exists():
         recbce.train(str(CONFIG), overrides={"run.dir": str(run_dir.parent), "run.name": run_dir.name},
                      overwrite=True)
-    load = os.getloadavg()[0]
+    load = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         one = launch(run_dir, 1, Path(tmp) / "one.json")
         two = launch(run_dir, 2, Path(tmp) / "two.json")

@@ -16,16 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.measure import load_average
+from recbce import runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from recbce import runs  # noqa: E402
-
 CONFIG = "configs/gowalla-best.yaml"
 TARGETS = (0.15, 0.18)
 EPOCHS = int(os.environ.get("TIME_TO_TARGET_EPOCHS", "10"))
-COMMAND = "make bench ONLY=time_to_target  (or: python bench/bench_time_to_target.py)"
+COMMAND = "make bench ONLY=time_to_target  (or: python -m bench.bench_time_to_target)"
 
 
 def train(folder: Path) -> list[dict]:
@@ -54,7 +53,7 @@ def main() -> None:
     if not (ROOT.parent / "shared" / "data" / "gowalla" / "train.txt").exists():
         print("skipped: ../shared/data/gowalla not found")
         return
-    load = os.getloadavg()[0]
+    load = load_average()
     with tempfile.TemporaryDirectory() as folder:
         rows = train(Path(folder))
     reached = {t: first_reaching(rows, t) for t in TARGETS}

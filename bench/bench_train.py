@@ -15,18 +15,18 @@ Writes bench/results/train.md. Reproduce: make bench ONLY=train
 from __future__ import annotations
 
 import json
-import os
-import resource
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+import recbce
+from bench.measure import bench_threads, peak_mib
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
-from recbce.training.loop import keep_freed_memory, next_batch, train, train_step
+from recbce.training.loop import keep_freed_memory, next_batch, train_step
 from recbce.training.state import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def throughput(dataset, overrides: list[str], optimizer: str, steps: int) -> flo
 
 def main() -> None:
     # BENCH_THREADS=1 on a shared machine, where a second intra-op thread spin-waits on a busy core.
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    torch.set_num_threads(bench_threads(torch.get_num_threads()))
     config = load_config(ROOT / "configs" / "gowalla.yaml")
     if not Path(config.data.path).exists():
         raise SystemExit(f"bench_train needs {config.data.path} (run from the project root)")
@@ -76,7 +76,7 @@ def main() -> None:
                     f"{engine / library:.2f}x |")
         print(rows[-1], flush=True)
     quality_rows = [quality_row(mode, overrides) for mode, overrides in MODES.items()]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     text = (
         "## Training throughput (bench_train)\n\n"
         "`make bench ONLY=train` (bench/bench_train.py): Gowalla (LightGCN split, 90% of train),\n"
@@ -108,9 +108,9 @@ def quality(overrides: list[str], optimizer: str, epochs: int) -> tuple[float, f
     config = load_config(ROOT / "configs" / "gowalla.yaml", overrides + [
         f"train.optimizer={optimizer}", "train.lr=1e-2", f"train.epochs={epochs}", "train.patience=0",
         f"train.eval_every={epochs}", "run.dir=runs/bench-train", f"run.name={optimizer}"])
-    summary = train(config, overwrite=True, progress=False, log=lambda *args, **kwargs: None)
-    metrics = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
-    return metrics[-1]["valid/recall@20"], summary["train_seconds"]
+    run = recbce.train(config, overwrite=True)
+    metrics = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    return metrics[-1]["valid/recall@20"], run.summary["train_seconds"]
 
 
 def quality_row(mode: str, overrides: list[str]) -> str:

@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
+import recbce
+from bench.measure import load_averages
+from recbce import runs
+from recbce.config import load_config
+from recbce.tuning.study import open_study
+from recbce.tuning.tune import make_plan
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-import recbce  # noqa: E402
-from recbce import runs  # noqa: E402
-from recbce.config import load_config  # noqa: E402
-from recbce.tuning.study import open_study  # noqa: E402
-from recbce.tuning.tune import make_plan  # noqa: E402
-
 CONFIG = "configs/ml100k-starter.yaml"
 SPACE = "configs/spaces/ml100k.yaml"
 DATA = ROOT.parent / "shared" / "data" / "ml-100k" / "u.data"
@@ -34,7 +32,7 @@ TRIALS = 100
 SEEDS = [0, 1, 2, 3, 4]
 BUDGET = 2400.0  # seconds a study may start trials in
 MARKS = [60, 120, 300, 450, 600, 750, 900]  # seconds into a study at which the curves are read
-COMMAND = "make bench ONLY=tune  (or: python bench/bench_tune.py)"
+COMMAND = "make bench ONLY=tune  (or: python -m bench.bench_tune)"
 
 
 def study(pruner: str) -> tuple[recbce.TuneResult, list[tuple[float, float]], dict]:
@@ -64,14 +62,11 @@ def best_at(curve: list[tuple[float, float]], seconds: float) -> str:
 
 def retrain(config_path: Path) -> list[float]:
     """Test HR@10 of the config over SEEDS, each trained from scratch and chosen on validation."""
-    from recbce.training.loop import train
-
     scores = []
     for seed in SEEDS:
         with tempfile.TemporaryDirectory(prefix="recbce-bench-") as tmp:
-            config = load_config(config_path, [f"run.dir={tmp}", f"seed={seed}"])
-            summary = train(config, overwrite=True, progress=False, log=lambda *_: None)
-        scores.append(summary["test"]["hr@10"])
+            run = recbce.train(config_path, overrides={"run.dir": tmp, "seed": seed}, overwrite=True)
+        scores.append(run.metrics["hr@10"])
         print(f"{config_path} seed {seed}: test HR@10 {scores[-1]:.4f}", flush=True)
     return scores
 
@@ -101,7 +96,7 @@ def main() -> None:
         print(f"skipped: {DATA} not found")
         return
     os.chdir(ROOT)  # the config names its data relative to the project root
-    load = os.getloadavg()
+    load = load_averages()
     found = {pruner: study(pruner) for pruner in ("median", "none")}
     scores = {CONFIG: retrain(ROOT / CONFIG)}
     for pruner, (result, _, _) in found.items():

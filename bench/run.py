@@ -3,12 +3,13 @@
 Each benchmark script writes its own section to bench/results/<name>.md, with
 the command that reproduces it; this script adds a header describing the
 machine and joins the sections, so BENCHMARKS.md only ever holds measured figures.
+Each script runs as a module from the repository root (`python -m bench.bench_<name>`), as its
+section says to reproduce it: it imports `bench.…` and `recbce` as any package, no path set by hand.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -16,28 +17,12 @@ from pathlib import Path
 
 import torch
 
+from bench.measure import machine
 from recbce import runs
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 RESULTS = HERE / "results"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        kib = int(meminfo.read_text().split()[1])
-        memory = f", {kib / 2**20:.0f} GiB RAM"
-    return (f"{os.cpu_count()} cores ({cpu}){memory}; {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}; torch {torch.__version__}; "
-            f"{torch.get_num_threads()} torch threads")
 
 
 def main() -> None:
@@ -48,7 +33,7 @@ def main() -> None:
         if only and name not in only:
             continue
         print(f"== bench {name}", flush=True)
-        subprocess.run([sys.executable, str(script)], check=True)
+        subprocess.run([sys.executable, "-m", f"bench.{script.stem}"], cwd=ROOT, check=True)
     sections = [p.read_text().strip() for p in sorted(RESULTS.glob("*.md"))]
     header = (
         "# Benchmarks\n\n"
@@ -57,7 +42,7 @@ def main() -> None:
         "noisy: compare ratios measured in the same run, not absolute seconds across runs.\n\n"
         f"Assembled {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from bench/results/, where each section\n"
         "was written by the last run of its script (`git log bench/results/<name>.md` says when).\n"
-        f"Machine of the last run: {machine()}.\n"
+        f"Machine of the last run: {machine()}; {torch.get_num_threads()} torch threads.\n"
     )
     text = header + "".join(f"\n{s}\n" for s in sections)
     runs.write_text(Path("BENCHMARKS.md"), text)

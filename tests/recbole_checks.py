@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import torch
 
-from bench.peer_recbole import PEERS
+from bench.peers.recbole import PEERS
 from recbce.data import synth
 from recbce.data.dataset import index
 

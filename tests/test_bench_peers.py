@@ -2,7 +2,7 @@
 
 The peer libraries come with the optional `bench` extra; tests that need one skip
 without it. The rest runs on tiny data built here. The protocol that gives each peer
-its best (bench/peer_protocol.py): tests/test_peer_protocol.py.
+its best (bench/peers/protocol.py): tests/test_peer_protocol.py.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.factor_scorer import FactorScorer, ranking_metrics
-from bench.peer_protocol import train_to_plateau
-from bench.peer_systems import GRIDS, PEERS, _reorder
-from bench.peers_report import peer_row, ratio_lines, refit_rows
-from bench.peers_worker import describe, parse_setting, run_peer
+from bench.peers.protocol import train_to_plateau
+from bench.peers.report import peer_row, ratio_lines, refit_rows
+from bench.peers.scorer import FactorScorer, ranking_metrics
+from bench.peers.systems import GRIDS, PEERS, _reorder
+from bench.peers.worker import describe, parse_setting, run_peer, run_recbce
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
 from recbce.evaluation.ranking import evaluate_split
@@ -163,6 +163,18 @@ def test_settings_name_the_validation_share_and_the_averaging(make_config):
     quality = describe(load_config(make_config(), ["data.split.valid_ratio=0.05", "train.average_from=3"]))
     assert quality.endswith("average_from=3, valid_ratio=0.05")
     assert "average_from" not in describe(load_config(make_config(), ["data.split.valid_ratio=0"]))
+
+
+def test_recbce_runs_record_every_epoch_and_the_test_of_the_validated_one(make_config):
+    """The worker's recbce modes, through recbce.train: the time run scores test after every epoch
+    on all of train; the quality run keeps validation and reports the test of its chosen epoch."""
+    config = str(make_config(eval={"k": [10], "metric": "recall@10"}))  # @20 is added: the report reads it
+    timed = run_recbce("recbce-time", config)
+    assert [e["epoch"] for e in timed["epochs"]] == [1, 2] and timed["settings"].endswith("valid_ratio=0")
+    assert all(e["recall@20"] is not None and e["valid_recall@20"] is None for e in timed["epochs"])
+    quality = run_recbce("recbce-quality", config)
+    assert quality["best_epoch"] in (1, 2) and set(quality["test"]) == {"recall@20", "ndcg@20"}
+    assert all(e["valid_recall@20"] is not None for e in quality["epochs"])
 
 
 PEER_SETTINGS = {"implicit-bpr": ("learning_rate", "regularization"),

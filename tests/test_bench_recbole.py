@@ -1,4 +1,4 @@
-"""RecBole's BPR and LightGCN peers (bench/peer_recbole.py) and where their workers run.
+"""RecBole's BPR and LightGCN peers (bench/peers/recbole.py) and where their workers run.
 
 RecBole needs numpy < 2, so its peers run in their own virtualenv (`make bench-recbole`); the
 tests that train them run tests/recbole_checks.py with that interpreter and skip without it.
@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from bench import recbole_venv
-from bench.peer_recbole import PEERS, recbole_rows, write_atomic_file
-from bench.peer_systems import PEERS as ALL_PEERS
+from bench.peers import venv as recbole_venv
+from bench.peers.recbole import PEERS, recbole_rows, write_atomic_file
+from bench.peers.systems import PEERS as ALL_PEERS
 from recbce.data import synth
 from recbce.data.dataset import index
 

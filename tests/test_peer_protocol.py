@@ -1,4 +1,4 @@
-"""The peers' protocol (bench/peer_protocol.py) on scripted validation curves: where the plateau
+"""The peers' protocol (bench/peers/protocol.py) on scripted validation curves: where the plateau
 rule and the cap stop a run, which checkpoint is kept, how the grid picks, what the report says."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.factor_scorer import FactorScorer
-from bench.peer_protocol import (
+from bench.peers.protocol import (
     FALL,
     FLAT_SHARE,
     MIN_EPOCHS,
@@ -20,7 +19,8 @@ from bench.peer_protocol import (
     train_to_plateau,
     tune,
 )
-from bench.peers_report import HEADER, render
+from bench.peers.report import HEADER, render
+from bench.peers.scorer import FactorScorer
 
 
 class ScriptedPeer:
@@ -184,7 +184,8 @@ def test_the_report_renders_every_peer_column_and_the_grid():
                 "load": [1.0, 1.5], "wall": 90.0}
     text = render([{"name": "fake-peer", "kind": "peer", **tuned, "measured": measured}],
                   target=0.15, unmeasured=["other-peer"])
-    assert ("- fake-peer: 2026-12-04 20:40 UTC, `python bench/bench_peers.py --peers fake-peer`, "
+    # stored before bench/ ran its scripts as modules: shown as the same run is started today
+    assert ("- fake-peer: 2026-12-04 20:40 UTC, `python -m bench.bench_peers --peers fake-peer`, "
             "load average 1.0 → 1.5, 1.5 min of wall time") in text
     assert "Not yet measured under this protocol: other-peer" in text
     assert HEADER.format(target=0.15) in text

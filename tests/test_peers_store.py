@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import bench.bench_peers as bench_peers
-from bench.peers_store import load_all, save, stamp, stem
+from bench.peers.store import load_all, save, stamp, stem
 
 
 def peer(name: str, recall: float) -> dict:

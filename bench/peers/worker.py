@@ -1,12 +1,12 @@
 """One system of the peers benchmark, in its own process so its peak memory is its own.
 
-    python -m bench.peers_worker peer implicit-bpr --set lr=0.01 --set reg=0 --cap 1800 --out result.json
-    python -m bench.peers_worker recbce-time configs/gowalla-bce.yaml --out result.json
-    python -m bench.peers_worker recbce-quality configs/gowalla-bce.yaml --out result.json
+    python -m bench.peers.worker peer implicit-bpr --set lr=0.01 --set reg=0 --cap 1800 --out result.json
+    python -m bench.peers.worker recbce-time configs/gowalla-bce.yaml --out result.json
+    python -m bench.peers.worker recbce-quality configs/gowalla-bce.yaml --out result.json
 
 `peer` trains a peer on training minus the validation split of `--data-config` (recbce's
 own loader and seed: the same validation users and items as recbce's quality runs) until
-its validation curve is flat or `--cap` training seconds (bench/peer_protocol.py), then
+its validation curve is flat or `--cap` training seconds (bench/peers/protocol.py), then
 scores test once on the factors of its validation-best checkpoint (not with --screen:
 validation only, for choosing a setting). `recbce-time` trains on the whole training file
 (valid_ratio 0) and evaluates on test after every epoch, so metrics.jsonl holds per-epoch
@@ -22,19 +22,19 @@ import json
 import tempfile
 from pathlib import Path
 
+import recbce
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import load_dataset
-from recbce.training.loop import train
 
 DIM = 64
 
 
 def run_peer(name: str, data_config: str, setting: dict, cap: float, screen: bool, seed: int,
              min_seconds: float | None = None) -> dict:
-    from bench.factor_scorer import ranking_metrics
-    from bench.peer_protocol import MIN_SECONDS, train_to_plateau
-    from bench.peer_systems import PEERS
+    from bench.peers.protocol import MIN_SECONDS, train_to_plateau
+    from bench.peers.scorer import ranking_metrics
+    from bench.peers.systems import PEERS
 
     if name not in PEERS:
         raise SystemExit(f"peers worker: no peer {name!r} (known: {', '.join(PEERS)})")
@@ -67,16 +67,17 @@ def parse_setting(pairs: list[str]) -> dict[str, float]:
 
 
 def run_recbce(mode: str, config_path: str) -> dict:
-    """Train through recbce's own `train`, in a temporary run folder; return what it recorded."""
+    """Train through the library's `recbce.train`, in a temporary run folder; return what it recorded."""
     with tempfile.TemporaryDirectory(prefix="recbce-bench-") as tmp:
-        overrides = [f"run.dir={tmp}", f"run.name={mode}"]
+        overrides = {"run.dir": tmp, "run.name": mode}
         if mode == "recbce-time":
-            overrides += ["data.split.valid_ratio=0", "train.eval_every=1"]
-        config = load_config(config_path, overrides)
-        if 20 not in config.eval.k:
-            config = load_config(config_path, overrides + [f"eval.k={sorted(config.eval.k + [20])}"])
-        summary = train(config, overwrite=True, progress=False, log=lambda *_: None)
-        history = [json.loads(line) for line in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+            overrides |= {"data.split.valid_ratio": 0, "train.eval_every": 1}
+        k = recbce.check_config(config_path, overrides, data=False).eval.k
+        if 20 not in k:  # the report reads Recall@20 and NDCG@20 of every system
+            overrides["eval.k"] = sorted(k + [20])
+        run = recbce.train(config_path, overrides=overrides, overwrite=True)
+        summary, config = run.summary, run.config
+        history = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
     epochs = [{"epoch": h["epoch"], "seconds": h["seconds"], "examples_per_s": h["examples_per_s"],
                "recall@20": h.get("test/recall@20"), "ndcg@20": h.get("test/ndcg@20"),
                "valid_recall@20": h.get("valid/recall@20")} for h in history]
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--screen", action="store_true", help="peer: validation only, no test")
     parser.add_argument("--min-seconds", type=float, default=None,
                         help="peer: no plateau verdict before this many training seconds "
-                             "(default: bench/peer_protocol.py MIN_SECONDS)")
+                             "(default: bench/peers/protocol.py MIN_SECONDS)")
     parser.add_argument("--data-config", default="configs/gowalla-best.yaml",
                         help="peers: the data and validation split (those of recbce's tuned config)")
     parser.add_argument("--seed", type=int, default=0)

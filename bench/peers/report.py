@@ -5,14 +5,10 @@ Only measured figures appear; a target not reached says so instead of a number.
 
 from __future__ import annotations
 
-import os
-import platform
 from itertools import accumulate
-from pathlib import Path
 
-import torch
-
-from bench.peer_protocol import (
+from bench.measure import machine
+from bench.peers.protocol import (
     CONTENDER,
     FALL,
     FLAT_SHARE,
@@ -23,6 +19,10 @@ from bench.peer_protocol import (
     seconds_to,
 )
 
+COMMAND = "python -m bench.bench_peers"  # from the repository root; `make bench ONLY=peers` runs it
+# What systems measured before bench/ ran its scripts as modules stored as their command (their
+# JSON keeps it as typed then): the same run is now started as COMMAND, with the same arguments.
+OLD_COMMAND = "python bench/bench_peers.py"
 NEAR_BEST = 0.98  # a curve that creeps up until it stops "reaches" its best only then
 # What each time column measures, as the ratio lines name it.
 TO = {"to_best": "its own best", "to_near_best": f"{NEAR_BEST:.0%} of its own best"}
@@ -142,13 +142,6 @@ def _rate(value: float | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f} M"
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "?"
-    return (f"{os.cpu_count()} cores ({cpu}); {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}; torch {torch.__version__}")
-
-
 def histories(systems: list[dict]) -> list[str]:
     lines = ["Recall@20 at each evaluation (training seconds: recall), validation for the peers' "
              "final runs, test for recbce's time runs:", ""]
@@ -195,7 +188,7 @@ def protocol(systems: list[dict]) -> str:
         "Peers train on training minus the validation split recbce's tuned configs carve from it "
         "(5% of each user's items, the same loader and seed: the same validation users and items "
         "as recbce's quality runs). Each peer's (learning rate, regularisation) grid "
-        "(bench/peer_systems.py GRIDS) is screened with a short training cap, and the setting "
+        "(bench/peers/systems.py GRIDS) is screened with a short training cap, and the setting "
         "with the best validation Recall@20 is run again from scratch to its plateau, and so is "
         f"every setting still rising when the screening cap stopped it within {CONTENDER:.0%} of "
         "that figure (a short screening cap favours settings that rise fast), each for at least "
@@ -228,12 +221,19 @@ def measurements(systems: list[dict], unmeasured: list[str]) -> list[str]:
              "systems measured at different hours of a shared machine differ by its load as well:", ""]
     for s in systems:
         m, run = s["measured"], "" if s["kind"] == "peer" else f" ({s['kind'].removeprefix('recbce-')} run)"
-        lines.append(f"- {s['name']}{run}: {m['utc']} UTC, `{m['command']}`, load average "
+        lines.append(f"- {s['name']}{run}: {m['utc']} UTC, `{shown_command(m['command'])}`, load average "
                      f"{m['load'][0]:.1f} → {m['load'][1]:.1f}, {m['wall'] / 60:.1f} min of wall time")
     if unmeasured:
         lines += ["", "Not yet measured under this protocol: " + ", ".join(unmeasured) + " (each: "
-                  "`python bench/bench_peers.py --peers NAME --recbce`, or `--peers --recbce NAME=CONFIG`)."]
+                  f"`{COMMAND} --peers NAME --recbce`, or `--peers --recbce NAME=CONFIG`)."]
     return lines
+
+
+def shown_command(command: str) -> str:
+    """A stored command as it is run today (OLD_COMMAND's runs: COMMAND, the same arguments)."""
+    if command == OLD_COMMAND or command.startswith(OLD_COMMAND + " "):
+        return COMMAND + command.removeprefix(OLD_COMMAND)
+    return command
 
 
 def render(systems: list[dict], target: float, unmeasured: list[str] = ()) -> str:
@@ -241,7 +241,7 @@ def render(systems: list[dict], target: float, unmeasured: list[str] = ()) -> st
     rows += refit_rows(systems)
     lines = [
         "## Peers on Gowalla (issue 5)", "",
-        f"Command: `python bench/bench_peers.py` (or `make bench ONLY=peers`). Machine: {machine()}.", "",
+        f"Command: `{COMMAND}` (or `make bench ONLY=peers`). Machine: {machine()}.", "",
         *measurements(systems, list(unmeasured)), "",
         "Gowalla, the LightGCN train/test split; d = 64 for every system; every model scored by "
         "recbce's own full-ranking evaluator (`recbce.evaluation.ranking.evaluate`; train items removed), "

@@ -3,7 +3,7 @@
 Giving every peer its best takes hours (a grid screened, then a run to its plateau), more than
 one sitting; so each system's result is stored as soon as it is measured, with when, by which
 command and on what load, and bench/results/peers.md is rendered from every stored system.
-Re-running a system replaces its file; `python bench/bench_peers.py --peers cornac-bpr --recbce`
+Re-running a system replaces its file; `python -m bench.bench_peers --peers cornac-bpr --recbce`
 re-measures one peer alone and leaves the others' figures (and their dates) as they were.
 """
 

@@ -15,7 +15,7 @@ from unittest import mock
 
 import numpy as np
 
-from bench.factor_scorer import THREADS, FactorScorer
+from bench.peers.scorer import THREADS, FactorScorer
 from recbce.data.dataset import Dataset
 
 DATASET = "recbce"  # the atomic file's name inside the temporary data folder

@@ -2,7 +2,6 @@
 
 RecBole 1.2.1 needs numpy < 2 (and pandas < 3, scipy < 1.13), so `make bench-recbole` builds
 .venv-recbole with recbce in it; every other worker runs in the benchmark's own interpreter.
-Importable both as `recbole_venv` (bench/bench_peers.py runs as a script) and `bench.recbole_venv`.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bench/peers/venv.py
 VENV = ROOT / ".venv-recbole"  # the Makefile's RECBOLE_VENV
 PYTHON = VENV / "bin" / "python"
 PEERS = ("recbole-bpr", "recbole-lightgcn")
@@ -18,7 +17,7 @@ MISSING = f"RecBole's virtualenv {PYTHON} is missing: make it with `make bench-r
 
 
 def worker_python(args: list[str]) -> str:
-    """The interpreter for `python -m bench.peers_worker ARGS`: RecBole's for its peers."""
+    """The interpreter for `python -m bench.peers.worker ARGS`: RecBole's for its peers."""
     if len(args) < 2 or args[0] != "peer" or args[1] not in PEERS:
         return sys.executable
     if not PYTHON.is_file():

@@ -3,7 +3,7 @@
 Every peer trains on recbce's own training pairs (same user and item indices), so
 its factors drop straight into `FactorScorer`. Each takes its learning rate and
 regularisation as `lr` and `reg` (named in its own terms in `settings`); GRIDS holds the
-values bench/peer_protocol.py screens on validation. Libraries are imported lazily: the
+values bench/peers/protocol.py screens on validation. Libraries are imported lazily: the
 `bench` extra (pip install -e '.[bench]') is needed only to run them.
 """
 
@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from bench.factor_scorer import THREADS, FactorScorer
-from bench.peer_recbole import PEERS as RECBOLE_PEERS
+from bench.peers.recbole import PEERS as RECBOLE_PEERS
+from bench.peers.scorer import THREADS, FactorScorer
 from recbce.data.dataset import Dataset
 
 
@@ -119,9 +119,9 @@ class LightFMWarp:
 
 
 PEERS = {"implicit-bpr": ImplicitBPR, "cornac-bpr": CornacBPR, "lightfm-warp": LightFMWarp}
-PEERS.update(RECBOLE_PEERS)  # they run only in RecBole's virtualenv (bench/recbole_venv.py)
+PEERS.update(RECBOLE_PEERS)  # they run only in RecBole's virtualenv (bench/peers/venv.py)
 
-# The settings each peer's runs screen on validation (bench/peer_protocol.py `tune`): its own
+# The settings each peer's runs screen on validation (bench/peers/protocol.py `tune`): its own
 # learning rate x regularisation around its defaults. A peer without an entry runs as built.
 GRIDS = {
     "implicit-bpr": {"lr": (0.01, 0.02, 0.05), "reg": (0.0, 1e-3, 1e-2)},
