@@ -1,19 +1,20 @@
 """recbce against implicit, Cornac and lightfm-next on Gowalla, one evaluator for all.
 
-Every system runs in its own subprocess (bench/peers/worker.py), so each peak RSS is
-its own (os.wait4 reports the child's). Each peer is given its best (bench/peers/protocol.py):
-every (learning rate, regularisation) of its grid in bench/peers/systems.py GRIDS is screened
-on validation with --screen-cap training seconds, and the setting with the best validation
-Recall@20 then trains until its validation curve is flat (or --cap seconds); test is scored
-once, on the validation-best checkpoint. recbce runs each config twice: once as written
-(validation-selected quality) and once with valid_ratio 0 and a test evaluation after every
-epoch (time to Recall@20 >= 0.15). Each system's result is stored as it is measured
-(bench/peers/store.py, bench/results/peers/), and bench/results/peers.md is rendered from every
-stored system, so the systems can be measured in separate sittings. A peer's screening runs are
-stored too (bench/results/peers/screens/), each as it ends, and reused by a later run with the
-same peer, setting and screening cap, and so are its final runs (bench/results/peers/finals/,
-keyed also by the least length its screen set): --rescreen runs them all again. A peer's grid
-can be screened, and its contenders run to their plateaus, over several sittings.
+Every system runs in its own subprocess (bench/peers/worker.py), so each peak RSS is its own
+(bench.measure.run_process starts it through a small launcher: see there). Each peer is given
+its best (bench/peers/protocol.py): every (learning rate, regularisation) of its grid in
+bench/peers/systems.py GRIDS is screened on validation with --screen-cap training seconds, and
+the setting with the best validation Recall@20 then trains until its validation curve is flat
+(or --cap seconds); test is scored once, on the validation-best checkpoint. recbce runs each
+config twice: once as written (validation-selected quality) and once with valid_ratio 0 and a
+test evaluation after every epoch (time to Recall@20 >= 0.15). Each system's result is stored
+as it is measured (bench/peers/store.py, bench/results/peers/), and bench/results/peers.md is
+rendered from every stored system, so the systems can be measured in separate sittings. A
+peer's screening runs are stored too (bench/results/peers/screens/), each as it ends, and
+reused by a later run with the same peer, setting and screening cap, and so are its final runs
+(bench/results/peers/finals/, keyed also by the least length its screen set): --rescreen runs
+them all again. A peer's grid can be screened, and its contenders run to their plateaus, over
+several sittings.
 
     python -m bench.bench_peers [--peers implicit-bpr ...] [--recbce best=configs/gowalla-best.yaml ...]
                                 [--cap 300 --screen-cap 30]

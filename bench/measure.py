@@ -13,6 +13,8 @@ import os
 import platform
 import resource
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from queue import Empty
@@ -48,8 +50,11 @@ def machine() -> str:
 
 
 def peak_mib() -> float:
-    """This process's peak resident memory so far (ru_maxrss), MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
+    """This process's peak resident memory so far, MiB: its own high-water mark (VmHWM) where
+    /proc has it. Not ru_maxrss there: a process started by fork and exec (a spawned child)
+    keeps in it the high-water mark of the image it was forked from, its parent's."""
+    own = high_water_mib()
+    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
 
 
 def high_water_mib() -> float | None:
@@ -65,7 +70,7 @@ def high_water_mib() -> float | None:
 
 
 def reset_high_water() -> bool:
-    """Start a new high-water mark (it also resets ru_maxrss: read `peak_mib` first). False where
+    """Start a new high-water mark (`peak_mib` then counts from here: read it first). False where
     the kernel does not allow it (Linux < 4.0, or no /proc)."""
     try:
         Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS
@@ -74,14 +79,31 @@ def reset_high_water() -> bool:
         return False
 
 
+# Linux's ru_maxrss of a child counts the memory of the image it was forked from: at exec the old
+# image's high-water mark is kept. A child forked straight from a benchmark that holds torch and
+# data would report at least that. So a small interpreter (python -S: a few MiB) forks the
+# command, waits for it and writes its peak (KiB) to the file named by its first argument.
+LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_process(command: list[str], cwd: Path) -> tuple[int, float, float]:
     """(exit code, wall seconds, peak resident MiB) of `command` run to its end; the peak is the
-    child's own (os.wait4 reports the waited-for process alone, not this one's)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, time.perf_counter() - started, usage.ru_maxrss / KIB_PER_MIB
+    command's own, through LAUNCHER, not that of the process that started it."""
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        started = time.perf_counter()
+        code = subprocess.call([sys.executable, "-S", "-c", LAUNCHER, str(peak_file), *command], cwd=cwd)
+        wall = time.perf_counter() - started
+        peak = int(peak_file.read_text()) / KIB_PER_MIB if peak_file.is_file() else float("nan")
+    return code, wall, peak
 
 
 def in_child(function, *args):
