@@ -271,7 +271,8 @@ def test_gradients_are_averaged_before_backward_goes_on(tmp_path):
 
     dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
     try:
-        gradient = torch.sparse_coo_tensor([[0, 2, 0]], torch.tensor([[1.0], [2.0], [3.0]]), (4, 1))
+        gradient = torch.sparse_coo_tensor([[0, 2, 0]], torch.tensor([[1.0], [2.0], [3.0]]), (4, 1),
+                                           check_invariants=True)
         done = distributed.average_before_going_on(None, Bucket(gradient))
         assert done.done()
         assert torch.equal(done.value().to_dense(), torch.tensor([[4.0], [0.0], [2.0], [0.0]]))
