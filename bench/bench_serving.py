@@ -42,8 +42,9 @@ def write_run(run_dir: Path) -> None:
     dataset = load_dataset(config.data, config.seed)
     model = build(dataset, config, torch.Generator().manual_seed(0), torch.device("cpu"))[0].eval()
     run_dir.mkdir(parents=True)
-    runs.write_config(run_dir, config)
-    runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
+    folder = runs.RunFolder(run_dir)
+    folder.write_config(config)
+    folder.save_model(model, dataset.user_ids, dataset.item_ids)
     runs.save_inference(run_dir, dataset, scoring_inputs(dataset, config.model))
 
 

@@ -16,7 +16,7 @@ import recbce
 from recbce.cli.app import app
 from recbce.data.dataset import load_dataset
 from recbce.errors import RunError
-from recbce.runs import load_run
+from recbce.runs import RunFolder
 from tests.conftest import write_tiny_log
 
 KS = [10, 50]  # 50 of 60 items: users with more than 10 training items have fewer candidates
@@ -51,7 +51,7 @@ def test_the_files_hold_the_lists_and_the_relevant_items(listed):
     run_dir, tmp = listed
     lines = read(tmp / "test.run", ["user", "q0", "item", "rank", "score", "tag"])
     qrels = read(tmp / "test.qrels", ["user", "zero", "item", "rel"])
-    config, _ = load_run(run_dir)
+    config, _ = RunFolder(run_dir).load()
     dataset = load_dataset(config.data, config.seed)
     test, seen = pairs(dataset, [dataset.test]), pairs(dataset, [dataset.train, dataset.valid])
     assert set(zip(qrels["user"], qrels["item"], strict=True)) == test and len(qrels) == len(test)

@@ -314,7 +314,7 @@ def test_a_run_folder_moved_before_resuming_continues_where_it_is_now(config_for
     import shutil
 
     from recbce.config import load_config
-    from recbce.runs.folder import config_to_resume
+    from recbce.runs.folder import RunFolder
     from recbce.training.loop import train
 
     path, run_dir = config_for("moved")
@@ -325,7 +325,7 @@ def test_a_run_folder_moved_before_resuming_continues_where_it_is_now(config_for
     moved = tmp_path / "elsewhere" / "renamed"
     moved.parent.mkdir()
     shutil.move(run_dir, moved)
-    resumed_config = config_to_resume(moved)
+    resumed_config = RunFolder(moved).config_to_resume()
     assert resumed_config.run_dir == moved and resumed_config.train == config.train
     resumed = train(resumed_config, resume=True, progress=False, log=lambda message: None)
     assert (moved / "model.pt").is_file() and not run_dir.exists()

@@ -79,10 +79,10 @@ def test_recommend_and_per_user(make_config, tmp_path):
     import pandas as pd
 
     from recbce.data.dataset import load_dataset
-    from recbce.runs import load_run
+    from recbce.runs import RunFolder
 
     recs = pd.read_csv(out)
-    config, _ = load_run(run)
+    config, _ = RunFolder(run).load()
     data = load_dataset(config.data, config.seed)
     assert len(recs) == 4 * data.n_users and recs.groupby("user").size().eq(4).all()
     seen = set(zip(data.train.users.tolist(), data.train.items.tolist(), strict=True))

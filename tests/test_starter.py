@@ -3,7 +3,7 @@
 import yaml
 
 from recbce.config import load_config
-from recbce.runs.folder import load_run
+from recbce.runs.folder import RunFolder
 from recbce.starter import write_starter
 from recbce.training.loop import train
 
@@ -32,6 +32,6 @@ def test_a_config_of_only_the_data_path_trains_as_the_starter_does(tmp_path, tin
     assert ran["starter"]["test"] == ran["minimal"]["test"]  # bit for bit
     assert ran["starter"]["best_epoch"] == ran["minimal"]["best_epoch"]
     # what each run recorded, the tiny catalogue's pool and the prior resolved alike
-    recorded = {name: load_run(summary["run_dir"])[0] for name, summary in ran.items()}
+    recorded = {name: RunFolder(summary["run_dir"]).load()[0] for name, summary in ran.items()}
     assert recorded["starter"].model_dump(exclude={"run"}) == recorded["minimal"].model_dump(exclude={"run"})
     assert recorded["minimal"].sampler.ratio < 256 and isinstance(recorded["minimal"].model.bias_init, float)

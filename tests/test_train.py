@@ -97,7 +97,7 @@ def test_bias_init_prior_starts_at_the_loss_base_rate_and_the_run_records_it(mak
     import torch
 
     from recbce.data.dataset import load_dataset
-    from recbce.runs.folder import load_run
+    from recbce.runs.folder import RunFolder
     from recbce.training.state import prepare
 
     config = load_config(make_config(model={"bias_init": "prior"}, sampler={"kind": "shared", "ratio": 8},
@@ -107,7 +107,7 @@ def test_bias_init_prior_starts_at_the_loss_base_rate_and_the_run_records_it(mak
     assert run.config.model.bias_init == start
     assert torch.equal(run.model.item_bias.weight, torch.full_like(run.model.item_bias.weight, start))
     summary = train(config, progress=False)
-    saved, _ = load_run(summary["run_dir"])
+    saved, _ = RunFolder(summary["run_dir"]).load()
     assert saved.model.bias_init == start  # config.yaml records the number it started from
 
 
@@ -140,7 +140,7 @@ def leave_out(path, *keys):
 
 def test_a_shared_pool_left_out_is_a_smaller_catalogue_whole_and_the_run_records_it(make_config):
     from recbce.data.dataset import load_dataset
-    from recbce.runs.folder import load_run
+    from recbce.runs.folder import RunFolder
     from recbce.training.losses import prior_logit
 
     path = leave_out(make_config(sampler={"kind": "shared"}, train={"epochs": 1}),
@@ -148,19 +148,20 @@ def test_a_shared_pool_left_out_is_a_smaller_catalogue_whole_and_the_run_records
     config = load_config(path)
     n_items = load_dataset(config.data, config.seed).n_items
     assert config.sampler.ratio == 256 > n_items  # the tiny data has 60 items
-    saved, _ = load_run(train(config, progress=False)["run_dir"])
+    saved, _ = RunFolder(train(config, progress=False)["run_dir"]).load()
     assert saved.sampler.ratio == n_items
     # the prior is taken for the pool the run drew: every item
     assert saved.model.bias_init == prior_logit(config.loss, n_items, n_items)
 
 
 def test_patience_without_validation_left_out_is_0_and_written_trains_every_epoch_noted(make_config):
-    from recbce.runs.folder import load_run
+    from recbce.runs.folder import RunFolder
 
     no_validation = {"split": {"test_ratio": 0.2, "valid_ratio": 0.0}}
     config = load_config(leave_out(make_config(data=no_validation, train={"epochs": 3}), "train.patience"))
     assert config.train.patience == 0
-    assert load_run(train(config, progress=False, log=lambda *_: None)["run_dir"])[0].train.patience == 0
+    summary = train(config, progress=False, log=lambda *_: None)
+    assert RunFolder(summary["run_dir"]).load()[0].train.patience == 0
     lines = []
     written = load_config(make_config(data=no_validation, train={"epochs": 3, "patience": 1}),
                           ["run.name=written"])

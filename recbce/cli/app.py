@@ -99,7 +99,7 @@ def train(
     Several processes: torchrun --nproc_per_node=2 -m recbce train --config C (see the README).
     """
     from recbce.config import load_config, to_yaml
-    from recbce.runs.folder import config_to_resume, nothing_to_resume
+    from recbce.runs.folder import RunFolder
     from recbce.runs.plots import INSTALL_HINT as INSTALL_PLOT
     from recbce.training.loop import train as run_training
 
@@ -107,8 +107,8 @@ def train(
         raise RecbceError("give exactly one of --config FILE or --resume RUN_DIR")
     if resume is not None and set_:
         raise RecbceError("--set cannot change a run being resumed")
-    loaded = config_to_resume(resume) if resume is not None else load_config(config, set_ or [])
-    if resume is not None and nothing_to_resume(resume, loaded):  # not an input error: nothing touched
+    loaded = RunFolder(resume).config_to_resume() if resume is not None else load_config(config, set_ or [])
+    if resume is not None and RunFolder(resume).nothing_to_resume(loaded):  # not an error: nothing touched
         console.print(f"{resume}: already finished: nothing to resume (recbce runs show {resume})",
                       highlight=False, markup=False, soft_wrap=True)
         return

@@ -55,10 +55,10 @@ def runs_show(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]):
     import yaml
 
     from recbce.cli import views
-    from recbce.runs import registry
+    from recbce.runs.folder import RunFolder
     from recbce.runs.plots import metric_key
 
-    record = registry.read_run(run_dir)
+    record = RunFolder(run_dir).record()
     note = f": {escape(record.message)}" if record.message else ""
     updated = record.updated or "no run.json"
     console.print(f"{escape(str(record.path))}: {views.status(record)}{note} ({updated})", highlight=False)

@@ -171,7 +171,7 @@ def metric_names(first_run: Path, wanted: list[str] | None, ks: list[int] | None
                  allowed: tuple[str, ...]) -> tuple[list[str], list[int]]:
     """(metric@K names compared, cut-offs to evaluate). A name without @K is taken at every K
     of `ks` (default: the first run's eval.k); default name: the first run's eval.metric."""
-    config, _ = runs.load_run(first_run)
+    config, _ = runs.RunFolder(first_run).load()
     ks_given = sorted(set(ks or config.eval.k))
     chosen = []
     for name in wanted or [config.eval.metric if ks is None else config.eval.metric.split("@")[0]]:

@@ -293,13 +293,14 @@ def evaluate_run(run_dir, split: str = "test", ks: list[int] | None = None,
         if not LOSS_KINDS[config.loss.name].sigmoid:
             log(f"note: loss {config.loss.name} does not train σ(ŷ) as a probability; "
                 "its calibration is shown for comparison only")
-        plot = Path(run_dir) / f"reliability-{split}.png"
+        plot = runs.RunFolder(run_dir).reliability_plot(split)
         with history_known_before(model, dataset, split):
             means.update(calibrate(model, dataset, heldout_and_exclusions(dataset, split)[0],
                                    config.seed, plot_path=plot))
         log(f"wrote the reliability diagram to {plot}")
-    runs.write_json(Path(run_dir) / f"eval-{split}.json", means)
-    log(f"wrote {Path(run_dir) / f'eval-{split}.json'}")
+    written = runs.RunFolder(run_dir).evaluation_file(split)
+    runs.write_json(written, means)
+    log(f"wrote {written}")
     return means
 
 

@@ -1,7 +1,8 @@
 """Run folders and what is written in them: atomic files, the run folder, the registry of runs,
-plots and trackers. `from recbce import runs` gives the atomic writers and the folder helpers."""
+plots and trackers. `from recbce import runs` gives the atomic writers and `runs.RunFolder`,
+through which a run's files are read and written."""
 
-from recbce.runs.claim import check_claimable, claim, reclaim  # noqa: F401
+from recbce.runs.contents import MODEL_FILE  # noqa: F401
 from recbce.runs.files import (  # noqa: F401
     save_torch,
     write_bytes,
@@ -10,6 +11,5 @@ from recbce.runs.files import (  # noqa: F401
     write_parquet,
     write_text,
 )
-from recbce.runs.folder import MODEL_FILE, load_run, save_model, write_config  # noqa: F401
+from recbce.runs.folder import RunFolder  # noqa: F401
 from recbce.runs.inference import INFERENCE_FILE, save_inference  # noqa: F401
-from recbce.runs.status import write_status  # noqa: F401

@@ -24,10 +24,13 @@ INFERENCE_FILE = "inference.pt"
 SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
 LOCK_FILE = ".recbce.lock"
+EVALUATION_FILE = "eval-{split}.json"
+RELIABILITY_FILE = "reliability-{split}.png"
 
 # Everything a run folder can hold that recbce wrote (training, evaluate, the API): what
 # --overwrite removes (recbce.runs.claim), and nothing else.
 RUN_FILES = (CONFIG_FILE, STATUS_FILE, DATA_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE,
              INFERENCE_FILE, SUMMARY_FILE, CURVES_FILE)
-RUN_PATTERNS = ("eval-*.json", "reliability-*.png", ".*.tmp")  # .*.tmp: recbce.runs.files
+RUN_PATTERNS = (EVALUATION_FILE.format(split="*"), RELIABILITY_FILE.format(split="*"),
+                ".*.tmp")  # .*.tmp: recbce.runs.files
 RUN_FOLDERS = ("tensorboard",)

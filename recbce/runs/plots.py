@@ -13,7 +13,7 @@ from pathlib import Path
 from recbce import runs
 from recbce.errors import MissingExtra, RunError
 from recbce.runs.contents import CURVES_FILE
-from recbce.runs.registry import RunRecord, read_run
+from recbce.runs.registry import RunRecord
 
 FIGSIZE = (12.0, 3.6)  # inches; with DPI this fixes the PNG at 1200 x 360 pixels
 DPI = 100
@@ -33,7 +33,7 @@ def require_matplotlib():
 
 def plot_runs(run_dirs: list[Path], out: Path) -> Path:
     """Overlay the curves of one or more run folders in one PNG at `out`."""
-    records = [read_run(path) for path in run_dirs]
+    records = [runs.RunFolder(path).record() for path in run_dirs]
     for record in records:
         if not record.epoch_log:
             raise RunError(f"{record.path}: no finished epoch to plot (metrics.jsonl is empty)")

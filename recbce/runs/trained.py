@@ -11,7 +11,9 @@ from recbce.data.dataset import load_dataset
 from recbce.data.history import scoring_inputs
 from recbce.errors import DataError, RunError
 from recbce.models import Scorer, build_model
-from recbce.runs.folder import MODEL_FILE, check_data, first_line, load_run
+from recbce.runs.contents import MODEL_FILE
+from recbce.runs.files import first_line
+from recbce.runs.folder import RunFolder
 from recbce.runs.inference import Inference, load_inference
 
 
@@ -27,7 +29,7 @@ class Served:
 
 def load_served(run_dir: str | Path) -> Served:
     """The run's model with what it reads at scoring time, from the run folder only."""
-    config, saved = load_run(run_dir)
+    config, saved = RunFolder(run_dir).load()
     inference = load_inference(run_dir)
     if saved["user_ids"] != inference.user_ids or saved["item_ids"] != inference.item_ids:
         raise RunError(f"{run_dir}: model.pt and inference.pt come from different runs; train it again")
@@ -43,14 +45,15 @@ def load_trained(run_dir: str | Path, accept_data_change: bool | None = None, da
     (see `moved_data`), and those the run read (data.json): DataError if not, unless
     `accept_data_change` is True; False means the caller has that flag (the error names it),
     None that it has none."""
-    config, saved = load_run(run_dir)
+    folder = RunFolder(run_dir)
+    config, saved = folder.load()
     moved = None
     if data is not None:
         config, moved = moved_data(config, Path(data))
     require_data(config, run_dir, moved)
     if not accept_data_change:
-        check_data(Path(run_dir), config, "--accept-data-change" if accept_data_change is False else None,
-                   moved=moved)
+        folder.check_data_unchanged(config, "--accept-data-change" if accept_data_change is False else None,
+                                    moved=moved)
     dataset = load_dataset(config.data, config.seed)
     if saved["user_ids"] != dataset.user_ids or saved["item_ids"] != dataset.item_ids:
         raise RunError(f"{run_dir}: the data at {config.data.path} changed since this run trained")

@@ -6,13 +6,12 @@ Rank 0 alone touches the folder. It locks it before anything is written or delet
 
 from __future__ import annotations
 
-from recbce import runs
 from recbce.config import Config
 from recbce.config.kinds import LOSS_KINDS
 from recbce.data import fingerprint
 from recbce.errors import RunError
 from recbce.evaluation.sampled import WARNING as SAMPLED_WARNING
-from recbce.runs.folder import check_data, write_data_record
+from recbce.runs.folder import RunFolder
 from recbce.training import checkpoint, distributed
 from recbce.training.checkpoint import Progress
 from recbce.training.state import Training
@@ -25,6 +24,7 @@ class Hold:
 
     def __init__(self, config: Config, overwrite: bool, resume: bool):
         self.config, self.overwrite, self.resume = config, overwrite, resume
+        self.folder = RunFolder(config.run_dir)
         self.lock = None
         self.prints: list[dict] = []
 
@@ -32,22 +32,20 @@ class Hold:
         """A fresh run into a folder it may not take is refused now, not after the data is
         loaded; to resume, lock the run and check that its data is the data it trained on.
         On rank 0 (distributed.run_on_main)."""
-        run_dir = self.config.run_dir
         if not self.resume:
-            runs.check_claimable(run_dir, self.overwrite)
+            self.folder.check_claimable(self.overwrite)
         self.prints = fingerprint.take(self.config.data)
         if self.resume:
-            self.lock = runs.reclaim(run_dir)
-            check_data(run_dir, self.config, current=self.prints)
+            self.lock = self.folder.reclaim()
+            self.folder.check_data_unchanged(self.config, current=self.prints)
 
     def claim(self, config: Config) -> None:
         """A fresh run's folder: locked, run.json first of all, then `config` (the run's, its
         defaults resolved for the data) and the data record. On rank 0."""
-        run_dir = self.config.run_dir
-        self.lock = runs.claim(run_dir, self.overwrite)
-        runs.write_status(run_dir, "running")  # recbce's marker, first of all
-        runs.write_config(run_dir, config)
-        write_data_record(run_dir, self.prints)
+        self.lock = self.folder.claim(self.overwrite)
+        self.folder.mark("running")  # recbce's marker, first of all
+        self.folder.write_config(config)
+        self.folder.write_data_record(self.prints)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -77,7 +75,7 @@ def open_run(run: Training, hold: Hold) -> None:
 
 def write_status(run: Training, status: str, message: str = "") -> None:
     if run.context.is_main:
-        runs.write_status(run.run_dir, status, message)
+        RunFolder(run.run_dir).mark(status, message)
 
 
 def record_failure(run: Training, err: BaseException) -> None:

@@ -290,7 +290,8 @@ def finish(run: Training) -> dict:
     tests = final_test(run, model) if run.hooks.score_test else None
     if not context.is_main:
         return None
-    runs.save_model(run_dir, model, dataset.user_ids, dataset.item_ids)
+    folder = runs.RunFolder(run_dir)
+    folder.save_model(model, dataset.user_ids, dataset.item_ids)
     runs.save_inference(run_dir, dataset, scoring_inputs(dataset, config.model))
     summary = {
         "run_dir": str(run_dir),
@@ -304,7 +305,7 @@ def finish(run: Training) -> dict:
         summary["test"], summary["popularity"] = tests
     summary["curves"] = plots.save_training_curves(run_dir)
     runs.write_json(run_dir / SUMMARY_FILE, summary)
-    runs.write_status(run_dir, "finished")
+    folder.mark("finished")
     return summary
 
 

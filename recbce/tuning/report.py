@@ -15,8 +15,8 @@ from recbce import runs
 from recbce.config import load_config, to_yaml
 from recbce.errors import RecbceError
 from recbce.runs.contents import CONFIG_FILE
+from recbce.runs.folder import RunFolder
 from recbce.runs.plots import require_matplotlib, write_png
-from recbce.runs.registry import read_run
 from recbce.training.sweep import to_csv, to_markdown
 from recbce.tuning.study import Plan, require_optuna
 from recbce.tuning.trials import trial_dir, trial_dirs
@@ -64,7 +64,7 @@ def best_value(trial) -> float | None:
 
 def _run_record(folder: Path):
     try:
-        return read_run(folder)
+        return RunFolder(folder).record()
     except RecbceError:
         return None
 

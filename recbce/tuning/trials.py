@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from recbce import runs
 from recbce.config import Config, set_key, validate
 from recbce.errors import RunError
 from recbce.runs.files import first_line
-from recbce.runs.status import ENDED, effective_status, process_alive, read_status
+from recbce.runs.folder import RunFolder
+from recbce.runs.status import ENDED, effective_status, process_alive
 from recbce.training.checkpoint import Interrupted
 from recbce.tuning.space import draw
 from recbce.tuning.study import Plan, open_study, require_optuna, worker_tag
@@ -118,7 +118,7 @@ def run_trial(study, trial, plan: Plan) -> None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
     if pruned_at:
-        runs.write_status(folders[0], "pruned", f"stopped after epoch {pruned_at[0]} by the "
+        RunFolder(folders[0]).mark("pruned", f"stopped after epoch {pruned_at[0]} by the "
                           f"{plan.pruner} pruner: its validation was behind the other trials'")
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
@@ -214,9 +214,9 @@ def mark_ended_trials(study, plan: Plan) -> None:
 def mark_interrupted(folder: Path) -> None:
     """A run whose process was killed mid-training is marked interrupted."""
     try:
-        status = read_status(folder)
+        status = RunFolder(folder).status()
         if status is not None and effective_status(status) == ENDED:
-            runs.write_status(folder, "interrupted", "the tuning process ended (killed)")
+            RunFolder(folder).mark("interrupted", "the tuning process ended (killed)")
     except RunError:
         pass
 
