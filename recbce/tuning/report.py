@@ -101,12 +101,12 @@ def write_best(study, plan: Plan, log) -> dict | None:
             "and its test metrics are there")
         return None
     folders = trial_dirs(plan, best.number)
-    for index, name in enumerate(best_names(plan)):  # each config's first run: its seed as given
-        write_best_config(folders[index * plan.seeds], plan.out / name)
+    for runs_of_config, name in zip(plan.by_config(folders), best_names(plan), strict=True):
+        write_best_config(runs_of_config[0], plan.out / name)  # the first run: its seed as given
     record = _read_record(plan.out / BEST_RECORD)
     if record is None or record.get("trial") != best.number:
         log(f"scoring the best trial ({folder.name}) on test, once")
-        tests = [test_of(folders[c * plan.seeds:(c + 1) * plan.seeds]) for c in range(len(plan.bases))]
+        tests = [test_of(runs) for runs in plan.by_config(folders)]
         record = {"trial": best.number, "run_dir": str(folder), "metric": plan.metric,
                   "valid": best.value, "params": best.params, **tests[0],
                   "note": "test scored once, for the trial chosen on validation; never used to choose"}

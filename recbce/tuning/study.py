@@ -52,6 +52,10 @@ class Plan:
     def bases(self) -> tuple[dict, ...]:
         return (self.base, *self.more)
 
+    def by_config(self, per_run: list) -> list[list]:
+        """A trial's per-run list (in run_of's order) cut into one list per config."""
+        return [per_run[c * self.seeds:(c + 1) * self.seeds] for c in range(len(self.bases))]
+
     def run_of(self, index: int) -> tuple[dict, int]:
         """A trial's run `index`: (its base config, its seed offset); configs first, then seeds."""
         return self.bases[index // self.seeds], index % self.seeds

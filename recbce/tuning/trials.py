@@ -132,19 +132,17 @@ def run_trial(study, trial, plan: Plan) -> None:
 def objective(plan: Plan, bests: list[float]) -> float:
     """The trial's value from its runs' best validation figures (in Plan.run_of's order): their
     mean; with several configs, the mean over configs of each one's mean / its reference."""
-    if not plan.references:
-        return sum(bests) / len(bests)
-    means = [sum(bests[c * plan.seeds:(c + 1) * plan.seeds]) / plan.seeds for c in range(len(plan.bases))]
-    return sum(mean / reference for mean, reference in zip(means, plan.references, strict=True)) / len(means)
+    references = plan.references or (1.0,)
+    means = [sum(runs) / len(runs) for runs in plan.by_config(bests)]
+    return sum(mean / reference for mean, reference in zip(means, references, strict=True)) / len(means)
 
 
 def objective_error(plan: Plan, folders: list[Path], configs: list[Config]) -> float:
     """The standard error of `objective` over validation users (data sets independent)."""
-    if not plan.references:
-        return error_of_mean(folders, configs[0].eval.metric)
-    errors = [error_of_mean(folders[c * plan.seeds:(c + 1) * plan.seeds], configs[c * plan.seeds].eval.metric)
-              / reference for c, reference in enumerate(plan.references)]
-    return sum(error ** 2 for error in errors) ** 0.5 / len(errors)
+    references = plan.references or (1.0,)
+    errors = [error_of_mean(runs, ran[0].eval.metric) / reference for runs, ran, reference
+              in zip(plan.by_config(folders), plan.by_config(configs), references, strict=True)]
+    return errors[0] if len(errors) == 1 else sum(error ** 2 for error in errors) ** 0.5 / len(errors)
 
 
 def train_runs(plan: Plan, values: dict, folders: list[Path], report, pruned_at: list[int]):
