@@ -24,8 +24,10 @@ train: install  ## train + evaluate on the embedded default
 evaluate: install
 	$(BIN)/recbce evaluate --run $(RUN)
 
+# One pytest worker per core (pytest-xdist), each torch on one thread so that the workers do not
+# oversubscribe the cores; `pytest tests/test_x.py` alone runs in one process.
 test: install
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
 
 lint: install
 	$(BIN)/ruff check recbce tests bench

@@ -15,25 +15,41 @@ from recbce.data import synth
 from tests.conftest import PRE_STARTER_MODEL
 
 
-@pytest.fixture
-def config_for(tmp_path):
-    data = tmp_path / "data.tsv"
+@pytest.fixture(scope="module")
+def resume_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("resume") / "data.tsv"
     synth.generate(n_users=250, n_items=150, min_per_user=10, max_per_user=40, seed=3).to_csv(
         data, sep="\t", header=False, index=False)
+    return data
 
-    def make(name: str):
-        raw = {"run": {"dir": str(tmp_path / "runs"), "name": name},
-               "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
-               "model": {"dim": 16, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
-               # average_from 2: the kills in epoch 3 land after the weight average began,
-               # so the checkpoint must carry it for the resumed run to end bit-identical
-               "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
-                         "threads": 1, "average_from": 2, "patience": 0}}
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(raw))
-        return path, tmp_path / "runs" / name
 
-    return make
+def write_config(folder, data, name: str):
+    raw = {"run": {"dir": str(folder / "runs"), "name": name},
+           "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
+           "model": {"dim": 16, **PRE_STARTER_MODEL}, "sampler": {"kind": "uniform", "ratio": 4},
+           # average_from 2: the kills in epoch 3 land after the weight average began,
+           # so the checkpoint must carry it for the resumed run to end bit-identical
+           "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "checkpoint_every": 20,
+                     "threads": 1, "average_from": 2, "patience": 0}}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, folder / "runs" / name
+
+
+@pytest.fixture
+def config_for(tmp_path, resume_data):
+    return lambda name: write_config(tmp_path, resume_data, name)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, resume_data):
+    """The uninterrupted run, trained once in this process: (test metrics, epochs)."""
+    from recbce.config import load_config
+    from recbce.training.loop import train
+
+    path, run_dir = write_config(tmp_path_factory.mktemp("reference"), resume_data, "reference")
+    train(load_config(path), progress=False, log=lambda message: None)
+    return final_metrics(run_dir), epochs_done(run_dir)
 
 
 def recbce(*args, **kwargs):
@@ -108,12 +124,10 @@ def kill_in_final_phase(run_dir, process, epochs: int, delay: float) -> None:
     process.wait()
 
 
-def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for):
+def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for, reference):
     from recbce.runs.registry import read_run
 
-    path, reference = config_for("reference")
-    assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
-    expected, epochs = final_metrics(reference), epochs_done(reference)
+    expected, epochs = reference
     rng = random.Random(1234)
     # Kill points: in the first and third of 4 epochs (~7 checkpoints each, every 20 steps),
     # a seeded number of checkpoints past the epoch's start: mid-epoch, random step; then
@@ -139,7 +153,7 @@ def test_sigkill_at_seeded_moments_then_resume_is_bit_identical(config_for):
         assert summary["train_seconds"] >= sum(r["seconds"] for r in history)
 
 
-def test_sigint_saves_a_checkpoint_and_says_how_to_resume(config_for):
+def test_sigint_saves_a_checkpoint_and_says_how_to_resume(config_for, reference):
     path, run_dir = config_for("interrupted")
     process = recbce("train", "-c", str(path), "-q")
     wait_for(lambda: checkpoint_id(run_dir) is not None, process, "a first checkpoint")
@@ -151,9 +165,7 @@ def test_sigint_saves_a_checkpoint_and_says_how_to_resume(config_for):
     resumed = recbce("train", "--resume", str(run_dir), "-q")
     assert resumed.wait(timeout=300) == 0
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
-    path, reference = config_for("reference")
-    assert recbce("train", "-c", str(path), "-q").wait(timeout=300) == 0
-    assert final_metrics(run_dir) == final_metrics(reference)
+    assert final_metrics(run_dir) == reference[0]
 
 
 def test_unwritable_checkpoint_keeps_the_previous_one(config_for, monkeypatch):
