@@ -26,6 +26,20 @@ def test_a_failed_write_is_one_line_and_leaves_no_temporary_file(tmp_path):
     assert (tmp_path / "x.txt").read_text() == "old" and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_two_writers_of_one_file_at_once_each_write_a_whole_file(tmp_path):
+    """A second write of the same file starts and ends while the first is half written (two
+    workers of a study writing its best trial's test metrics): both succeed, the last rename wins."""
+    target = tmp_path / "eval-test.json"
+
+    def first(handle):
+        handle.write(b'{"from": ')
+        runs.write_text(target, '{"from": "second"}')
+        handle.write(b'"first"}')
+
+    files._atomic(target, first)
+    assert target.read_text() == '{"from": "first"}' and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_outputs_to_a_missing_folder_exit_2_through_the_cli(tmp_path):
     out = tmp_path / "missing" / "q.tsv"
     result = CliRunner().invoke(app, ["data", "generate", "--out", str(out), "--users", "5"])

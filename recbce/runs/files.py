@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import torch
@@ -14,10 +15,12 @@ from recbce.errors import RunError
 
 def _atomic(path: Path, write) -> None:
     """Temporary file, flushed and fsynced, renamed over `path`, then the folder fsynced:
-    a crash at any instant leaves the old file or the new one, never part of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    a crash at any instant leaves the old file or the new one, never part of one. The temporary
+    name is the writer's own: processes that write one file at once (the workers of a study
+    scoring its best trial) each rename a whole file, the last one wins."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "xb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
