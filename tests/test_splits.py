@@ -110,3 +110,31 @@ def test_holdout_is_the_comparison_sorts_split_row_for_row():
             new, old = holdout(frame, ratio, seed), holdout_by_argsort(frame, ratio, seed)
             for part, reference in zip(new, old, strict=True):
                 assert part.index.equals(reference.index), (name, ratio, seed)
+
+
+def test_leave_one_out_and_temporal_are_the_pandas_sorts_splits_row_for_row():
+    """Generated logs (integer and text ids, float times, many tied times, one-row users) and
+    ml-100k: the same rows in the same order as pandas' stable sort_values gave before."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 100_000
+    generated = pd.DataFrame({"user": rng.integers(0, 4_000, n), "item": rng.integers(0, 800, n),
+                              "timestamp": rng.integers(0, 500, n)})  # many ties within a user
+    frames = [("generated", generated),
+              ("text ids, float times", generated.assign(user="u" + generated.user.astype(str),
+                                                         timestamp=rng.random(n))),
+              ("one row each", pd.DataFrame({"user": [9, 3, 5], "item": [1, 2, 3], "timestamp": [2, 2, 1]})),
+              *[(name, frame) for name, frame in shared_frames() if "timestamp" in frame]]
+    for name, frame in frames:
+        ordered = frame.sort_values(["user", "timestamp"], kind="stable")
+        last = ~ordered["user"].duplicated(keep="last").to_numpy()
+        many = ordered.groupby("user", sort=False)["item"].transform("size").to_numpy() > 1
+        for part, reference in zip(leave_one_out(frame, "f"), (ordered[~(last & many)], ordered[last & many]),
+                                   strict=True):
+            assert part.index.equals(reference.index), name
+        ordered = frame.sort_values("timestamp", kind="stable")
+        cut = len(ordered) - int(round(len(ordered) * 0.2))
+        for part, reference in zip(temporal(frame, 0.2, "f"), (ordered.iloc[:cut], ordered.iloc[cut:]),
+                                   strict=True):
+            assert part.index.equals(reference.index), name

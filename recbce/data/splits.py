@@ -94,18 +94,38 @@ def holdout(frame: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.DataFrame,
 def leave_one_out(frame: pd.DataFrame, path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each user's latest interaction (by timestamp) is held out; single-row users keep theirs."""
     _need_timestamp(frame, path, "leave_one_out")
-    ordered = frame.sort_values(["user", "timestamp"], kind="stable")
-    last = ~ordered["user"].duplicated(keep="last").to_numpy()
-    many = ordered.groupby("user", sort=False)["item"].transform("size").to_numpy() > 1
+    order, users = by_user_then_time(frame)
+    ordered = frame.iloc[order]
+    last = np.ones(len(users), dtype=bool)
+    last[:-1] = users[1:] != users[:-1]
+    many = np.bincount(users)[users] > 1
     return ordered[~(last & many)], ordered[last & many]
 
 
 def temporal(frame: pd.DataFrame, ratio: float, path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A global cut-off: the latest `ratio` of all interactions are held out."""
     _need_timestamp(frame, path, "temporal")
-    ordered = frame.sort_values("timestamp", kind="stable")
+    ordered = frame.iloc[by_time(frame).numpy()]
     cut = len(ordered) - int(round(len(ordered) * ratio))
     return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
+def by_time(frame: pd.DataFrame) -> torch.Tensor:
+    """Row positions by timestamp, ties in file order (a stable sort: radix for integer times)."""
+    times = frame["timestamp"].to_numpy(copy=True)  # torch wants it writable; pandas lends read-only
+    return torch.sort(torch.from_numpy(times), stable=True).indices
+
+
+def by_user_then_time(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(row positions ordered by user id, then timestamp, ties in file order; each row's user
+    rank in that order): the order of pandas' stable sort_values(["user", "timestamp"]), from
+    two stable passes, the second on the user's rank among the distinct ids (only those are
+    compared), so the rows are never sorted by comparison."""
+    time_order = by_time(frame)
+    ranks = torch.from_numpy(pd.factorize(frame["user"], sort=True)[0].astype(np.int64))
+    user_order = torch.sort(ranks[time_order], stable=True).indices
+    order = time_order[user_order]
+    return order.numpy(), ranks[order].numpy()
 
 
 def _need_timestamp(frame: pd.DataFrame, path, method: str) -> None:
