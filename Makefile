@@ -25,9 +25,10 @@ evaluate: install
 	$(BIN)/recbce evaluate --run $(RUN)
 
 # One pytest worker per core (pytest-xdist), each torch on one thread so that the workers do not
-# oversubscribe the cores; `pytest tests/test_x.py` alone runs in one process.
+# oversubscribe the cores; a module's tests stay on one worker (loadscope), so its shared fixtures
+# (a trained run, a torchrun launch, a study) are built once. `pytest tests/test_x.py`: one process.
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadscope
 
 lint: install
 	$(BIN)/ruff check recbce tests bench
