@@ -80,17 +80,19 @@ def test_bad_spaces_are_one_line_naming_the_file_and_key(tmp_path, base, text, e
     assert expected in message and str(path) in message and "\n" not in message
 
 
-@pytest.mark.parametrize("name", ["ml100k", "gowalla"])
-def test_shipped_spaces_load_against_their_base_configs_and_every_draw_validates(name):
-    """configs/spaces/NAME.yaml with configs/NAME-starter.yaml: every key checked, and the
-    configs 20 random draws make are ones the schema accepts."""
+@pytest.mark.parametrize(("space", "base"), [("ml100k", "ml100k"), ("gowalla", "gowalla"),
+                                           ("starter", "ml100k"), ("starter", "gowalla")])
+def test_shipped_spaces_load_against_their_base_configs_and_every_draw_validates(space, base):
+    """configs/spaces/SPACE.yaml with configs/BASE-starter.yaml (the starter's space with both
+    data sets it is studied on): every key checked, and the configs 20 random draws make are
+    ones the schema accepts."""
     from pathlib import Path
 
     from recbce.config import set_key, validate
 
     root = Path(__file__).resolve().parent.parent
-    config = load_config(root / "configs" / f"{name}-starter.yaml")
-    dims = load_space(root / "configs" / "spaces" / f"{name}.yaml", config)
+    config = load_config(root / "configs" / f"{base}-starter.yaml")
+    dims = load_space(root / "configs" / "spaces" / f"{space}.yaml", config)
     assert len(dims) >= 5
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(20):
