@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -64,18 +61,17 @@ def test_init_refuses_json_lines_and_unreadable_files_in_one_line(tmp_path):
     assert result.exit_code == 2 and "is a folder" in result.output
 
 
-def test_init_with_data_end_to_end(tmp_path):
+def test_init_with_data_end_to_end(tmp_path, monkeypatch):
     (tmp_path / "orders.csv").write_text("ts,customer_id,product_id\n" + "".join(
         f"{1700000000 + n},{n % 7},{n % 5}\n" for n in range(60)))
-    env = {**os.environ, "COLUMNS": "200"}
-    run = subprocess.run([sys.executable, "-m", "recbce", "init", "c.yaml", "--data", "orders.csv"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr
-    assert "timestamp = 'ts'" in run.stdout and "read 60 rows: 7 users, 5 items" in run.stdout
-    check = subprocess.run([sys.executable, "-m", "recbce", "data", "stats", "-c", "c.yaml"],
-                           cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert check.returncode == 0, check.stderr
-    assert re.search(r"interactions\s+│\s+35 ", check.stdout)  # 35 distinct pairs of the 60 rows
+    monkeypatch.chdir(tmp_path)  # the paths as a user types them, relative to where they are
+    env = {"COLUMNS": "200"}
+    run = CliRunner().invoke(app, ["init", "c.yaml", "--data", "orders.csv"], env=env)
+    assert run.exit_code == 0, run.output
+    assert "timestamp = 'ts'" in run.output and "read 60 rows: 7 users, 5 items" in run.output
+    check = CliRunner().invoke(app, ["data", "stats", "-c", "c.yaml"], env=env)
+    assert check.exit_code == 0, check.output
+    assert re.search(r"interactions\s+│\s+35 ", check.output)  # 35 distinct pairs of the 60 rows
 
 
 def test_config_validate_reads_the_first_rows_and_says_which_settings_read_them(tmp_path):

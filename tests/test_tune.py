@@ -286,8 +286,8 @@ def test_a_killed_study_marks_its_trial_and_continues(tmp_path, stop):
         assert process.returncode == 130, stderr
         assert "run the same command again" in stderr and "recbce train --resume" not in stderr, stderr
     assert metrics.exists(), "the trial never finished an epoch"
-    done = subprocess.run(args, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    done = runner.invoke(app, args[3:])  # the same command again, in this process
+    assert done.exit_code == 0, done.output
     frame = pd.read_csv(out / "trials.csv")
     states = dict(zip(frame["trial"], frame["state"], strict=True))
     assert states[0] == "interrupted" and states[1] == "complete", states
