@@ -101,13 +101,20 @@ def write_config(workdir, name: str, epochs: int = 2, **sections) -> str:
     return str(path)
 
 
+# The shared 2-rank run (and its one-process and resumed twins): 3 epochs, validated every epoch
+# on a sample of users, the weights averaged from epoch 2, so that one launch covers the
+# replicas, the shared evaluation of rank 0's average and the sampled validation
+TWO = {"epochs": 3, "train": {"average_from": 2, "eval_every": 1},
+       "eval": {"valid_users": 25, "batch_users": 16}}
+
+
 @pytest.fixture(scope="module")
 def two_ranks(workdir):
-    """A 2-process run of 2 epochs, with each rank's final parameters dumped."""
+    """A 2-process run of 3 epochs (TWO), with each rank's final parameters dumped."""
     (workdir / "spy.py").write_text(SPY)
     dumps = workdir / "dumps"
     dumps.mkdir()
-    done = torchrun(str(workdir / "spy.py"), write_config(workdir, "two"), str(dumps), cwd=workdir)
+    done = torchrun(str(workdir / "spy.py"), write_config(workdir, "two", **TWO), str(dumps), cwd=workdir)
     assert done.returncode == 0, report(done)
     return workdir / "runs" / "two", dumps
 
@@ -178,7 +185,7 @@ def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir
     recall@20 here, so the bound is near 0.08; a real bug, e.g. unsynchronised gradients
     or a rank training on the wrong shard, moves the metrics far more)."""
     run_dir, _ = two_ranks
-    single = train(load_config(write_config(workdir, "one")), progress=False)
+    single = train(load_config(write_config(workdir, "one", **TWO)), progress=False)
     multi = summary(run_dir)
     per_user = workdir / "per-user.csv"
     evaluate_run(workdir / "runs" / "one", "test", None, per_user)
@@ -190,7 +197,7 @@ def test_metrics_match_one_process_with_the_same_global_batch(two_ranks, workdir
     assert multi["popularity"] == single["popularity"]  # same data, same split
     losses = [[json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
               for run in (run_dir, workdir / "runs" / "one")]
-    assert len(losses[0]) == len(losses[1]) == 2
+    assert len(losses[0]) == len(losses[1]) == TWO["epochs"]
     for two, one in zip(*losses, strict=True):
         assert abs(two - one) / one < 0.01
 
@@ -203,31 +210,26 @@ def test_the_evaluation_shared_by_the_ranks_is_one_process_s_bit_for_bit(two_ran
     assert alone == summary(run_dir)["test"]
 
 
-def test_a_shared_evaluation_of_an_averaged_model_on_sampled_validation_users(workdir):
+def test_a_shared_evaluation_of_an_averaged_model_on_sampled_validation_users(two_ranks):
     """Only rank 0 keeps the weight average: the other rank must score that model, not its own
     last weights; validation on a sample of users reports its standard error."""
-    config = write_config(workdir, "averaged", epochs=3, train={"average_from": 2, "eval_every": 1},
-                          eval={"valid_users": 25, "batch_users": 16})
-    done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
-    assert done.returncode == 0, report(done)
-    run_dir = workdir / "runs" / "averaged"
-    assert evaluate_run(run_dir, "test", None, None, log=lambda *_: None) == summary(run_dir)["test"]
+    run_dir, _ = two_ranks
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert all(record["valid/ndcg@20_se"] > 0 for record in records)
+    assert len(records) == TWO["epochs"] and all(record["valid/ndcg@20_se"] > 0 for record in records)
     valid = evaluate_run(run_dir, "valid", None, None, log=lambda *_: None)  # the saved (best) model
     assert valid["ndcg@20"] == max(record["valid/ndcg@20"] for record in records)
 
 
 def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
-    """One epoch through the real CLI, then resumed for a second one: the result must be
-    bit-identical to the uninterrupted 2-epoch run, which needs every rank's generator back."""
-    config = write_config(workdir, "resumed", epochs=1)
+    """One epoch through the real CLI, then resumed for the rest: the result must be
+    bit-identical to the uninterrupted run, which needs every rank's generator back."""
+    config = write_config(workdir, "resumed", **{**TWO, "epochs": 1})
     done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
     assert done.returncode == 0, report(done)
     assert done.stdout.count("test metrics") == 1  # rank 0 alone prints
     run_dir = workdir / "runs" / "resumed"
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    resolved["train"]["epochs"] = 2
+    resolved["train"]["epochs"] = TWO["epochs"]
     (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
     done = torchrun("-m", "recbce", "train", "--resume", str(run_dir), "--quiet", cwd=workdir)
     assert done.returncode == 0, report(done)
