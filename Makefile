@@ -27,8 +27,10 @@ evaluate: install
 # One pytest worker per core (pytest-xdist), each torch on one thread so that the workers do not
 # oversubscribe the cores; a module's tests stay on one worker (loadscope), so its shared fixtures
 # (a trained run, a torchrun launch, a study) are built once. `pytest tests/test_x.py`: one process.
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): each
+# worker would otherwise rewrite and compile every test module again.
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadscope
+	PYTHONDONTWRITEBYTECODE= OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadscope
 
 lint: install
 	$(BIN)/ruff check recbce tests bench
