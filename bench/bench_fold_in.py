@@ -27,7 +27,7 @@ import torch
 import recbce
 from bench.measure import load_average, timed
 from recbce import runs
-from recbce.evaluation.ranking import ranked_top
+from recbce.evaluation.selection import ranked_top
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -9,7 +9,7 @@ import torch
 
 import recbce
 from recbce.errors import RecbceError
-from recbce.evaluation.ranking import ranked_top
+from recbce.evaluation.selection import ranked_top
 from recbce.recommender import Recommender, UnknownIdError
 from recbce.runs.trained import load_trained
 from tests.conftest import PRE_STARTER_MODEL, write_tiny_log

@@ -28,6 +28,7 @@ from recbce.data.timeline import known_before
 from recbce.errors import RunError
 from recbce.evaluation import catalogue, metrics
 from recbce.evaluation.lists import ListRecorder, qrels_path
+from recbce.evaluation.selection import ranked_top
 from recbce.runs.trained import load_trained
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
@@ -147,28 +148,6 @@ def is_relevant(chunk_relevant: torch.Tensor, top: torch.Tensor, n_items: int) -
     query = torch.arange(len(top)).unsqueeze(1) * n_items + top
     pos = torch.searchsorted(chunk_relevant, query).clamp_(max=len(chunk_relevant) - 1)
     return chunk_relevant[pos] == query
-
-
-def ranked_top(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """[rows, k] item indices, best first; equal scores ranked by item index, lowest first.
-
-    topk leaves the order of ties open. Rows where ties straddle the k-th place take the
-    lowest-indexed tied items (found by a running count); then each list is ordered by
-    score, stably over item indices.
-    """
-    # One more than asked: ties straddle the cut exactly where the (k+1)-th score equals the k-th.
-    values, top = scores.topk(min(k + 1, scores.shape[1]), dim=1)
-    kth, top = values[:, k - 1:k], top[:, :k]
-    straddle = torch.nonzero(values[:, -1] == kth[:, 0]).squeeze(1) if values.shape[1] > k else []
-    if len(straddle):
-        block, cut = scores[straddle], kth[straddle]
-        above, tied = block > cut, block == cut
-        room = k - above.sum(1, keepdim=True)
-        take = above | (tied & (tied.cumsum(1, dtype=torch.int32) <= room))
-        top[straddle] = take.nonzero()[:, 1].view(len(straddle), k)
-    top = top.sort(dim=1).values
-    order = scores.gather(1, top).sort(dim=1, descending=True, stable=True).indices
-    return top.gather(1, order)
 
 
 def _auc(scores, chunk_relevant, candidates, n_relevant, step: int) -> torch.Tensor:

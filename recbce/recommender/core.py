@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from recbce.errors import ArgumentError, RecbceError
-from recbce.evaluation.ranking import chunk_users, ranked_top, window
+from recbce.evaluation.ranking import chunk_users, window
+from recbce.evaluation.selection import ranked_top
 from recbce.models import Vectors
 from recbce.recommender.fold_in import FOLD_IN_STEPS, fold_in, read_histories
 from recbce.recommender.ids import IdIndex, as_list
