@@ -163,11 +163,15 @@ def evaluate_sample(model, heldout, keep, exclude, config) -> dict:
                         config.eval.batch_users, max_memory_mb=config.eval.max_memory_mb)
 
 
-def run_eval(path: Path) -> dict:
+def run_eval(path: Path, whole_rows: bool = False) -> dict:
     import torch
 
+    from recbce.evaluation import ranking, selection
     from recbce.evaluation.ranking import heldout_and_exclusions
     from recbce.training.state import build
+
+    if whole_rows:  # the selection recbce ran before the tiles (this stage's process only)
+        ranking.ranked_top = selection.top_by_sorting
 
     config, dataset, load_s = loaded(path)
     load_peak, fresh = gib(peak_mib()), reset_high_water()
@@ -183,7 +187,8 @@ def run_eval(path: Path) -> dict:
 
 
 STAGES = {"load": run_load, "per-pair": lambda p: run_train(p, "per-pair"),
-          "shared": lambda p: run_train(p, "shared"), "eval": run_eval}
+          "shared": lambda p: run_train(p, "shared"), "eval": run_eval,
+          "eval whole rows": lambda p: run_eval(p, whole_rows=True)}
 
 
 def threads() -> int:

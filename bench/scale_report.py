@@ -11,7 +11,8 @@ def per_interaction(figures: dict) -> dict[str, float]:
     return {"load": 1e6 * load["seconds"] / load["kept"],
             "per-pair": 1e6 * figures["per-pair"]["epoch"] / train,
             "shared": 1e6 * figures["shared"]["epoch"] / train,
-            "eval": 1e9 * figures["eval"]["seconds"] / (figures["eval"]["sampled"] * load["items"]),
+            **{stage: 1e9 * figures[stage]["seconds"] / (figures[stage]["sampled"] * load["items"])
+               for stage in ("eval", "eval whole rows") if stage in figures},
             **{f"{mode} per updated row": 1e9 * figures[mode]["step"] / figures[mode]["rows"]
                for mode in ("per-pair", "shared")}}
 
@@ -36,6 +37,14 @@ def table_lines(millions: float, made: float, f: dict) -> list[str]:
     lines.append(f"| {size} | eval {e['sampled']:,} users | {e['seconds']:.1f} s; all {e['test_users']:,} "
                  f"users **{e['all_users']:.0f} s** (extrapolated) | {cost['eval']:.2f} ns/score | "
                  f"{gib(e['peak'])} | {gib(e['stage_peak'])} | {e['uptime']} |")
+    if "eval whole rows" in f:  # the same users with the selection recbce ran before the tiles
+        w = f["eval whole rows"]
+        same = "the same" if w["recall"] == e["recall"] else "**not** the same"
+        lines.append(f"| {size} | eval, whole rows | {w['seconds']:.1f} s; all users "
+                     f"**{w['all_users']:.0f} s**; {same} Recall@20 | "
+                     f"{cost['eval whole rows']:.2f} ns/score; tiles "
+                     f"{w['seconds'] / e['seconds']:.2f}x faster | {gib(w['peak'])} | "
+                     f"{gib(w['stage_peak'])} | {w['uptime']} |")
     return lines
 
 
@@ -68,6 +77,8 @@ def report(lines: list[str], measured: dict, sizes: list[float], command: str, t
         f"Evaluation: full ranking at K = 20 of {eval_users:,} test users drawn once, random d = 64",
         "model; the time for all test users is **extrapolated** linearly. Full ranking scores",
         "users x items pairs, so its cost per *score* (ns) is the figure that can stay flat.",
+        "\"eval, whole rows\": the same users, each row's top 20 by topk over every score (the",
+        "selection before recbce/evaluation/selection.py's tiles), in the same run.",
         "Peak = the stage process's maximum resident memory, loading included; stage peak = the",
         "high-water mark after loading. Load = `uptime` load averages (1/5/15 min) when the stage",
         "ended: the machine is shared with other training runs, so times are noisy; memory is not.",
