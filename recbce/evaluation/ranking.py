@@ -26,7 +26,7 @@ from recbce.config.kinds import LOSS_KINDS
 from recbce.data.dataset import Dataset, Positives, Split
 from recbce.data.timeline import known_before
 from recbce.errors import RunError
-from recbce.evaluation import catalogue, metrics
+from recbce.evaluation import blocks, catalogue, metrics
 from recbce.evaluation.lists import ListRecorder, qrels_path
 from recbce.evaluation.selection import ranked_top
 from recbce.runs.trained import load_trained
@@ -81,29 +81,29 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
     step = chunk_users(n_items, max_memory_mb, batch_users)
     starts = range(0, len(users), step)
-    blocks, shown = {}, {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
+    columns, shown = {}, {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
     facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
-    scores = None
+    block = blocks.score_block(min(step, len(users)), n_items)
     for start in (starts[share.rank::share.world_size] if share else starts):
         chunk = users[start:start + step]
-        scores = model.score_all(chunk, out=None if scores is None else scores[:len(chunk)])
-        scores.view(-1).index_fill_(0, window(excluded, start * n_items, len(chunk) * n_items), -torch.inf)
+        scores = model.score_all(chunk, out=block[:len(chunk)])
+        blocks.mask(scores, window(excluded, start * n_items, len(chunk) * n_items), n_items)
         top = ranked_top(scores, min(max(ks), n_items))
         if lists is not None:
             lists(chunk, top, scores.gather(1, top))
         chunk_relevant = window(relevant, start * n_items, len(chunk) * n_items)
         n_relevant = truth.counts()[chunk].double()
-        blocks[start] = block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items)
+        columns[start] = block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items)
         if with_auc:
             candidates = n_items - exclude.counts()[chunk]
-            blocks[start]["auc"] = _auc(scores, chunk_relevant, candidates, n_relevant, step)
+            columns[start]["auc"] = _auc(scores, chunk_relevant, candidates, n_relevant, step)
     if share is not None:
-        gathered = share.gather((blocks, shown))
+        gathered = share.gather((columns, shown))
         if gathered is None:
             return None
-        blocks = {start: columns for part, _ in gathered for start, columns in part.items()}
+        columns = {start: values for part, _ in gathered for start, values in part.items()}
         shown = {k: sum(counts[k] for _, counts in gathered) for k in ks}
-    return summarise(blocks, shown, users, per_user)
+    return summarise(columns, shown, users, per_user)
 
 
 def block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items) -> dict[str, torch.Tensor]:
@@ -117,10 +117,10 @@ def block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items) ->
     return columns
 
 
-def summarise(blocks: dict, shown: dict, users: torch.Tensor, per_user: bool):
-    """Means over every user (the blocks in user order) and the catalogue figures."""
-    names = next(iter(blocks.values())).keys() if blocks else []
-    table = {name: torch.cat([blocks[start][name] for start in sorted(blocks)]) for name in names}
+def summarise(columns: dict, shown: dict, users: torch.Tensor, per_user: bool):
+    """Means over every user (the blocks' columns in user order) and the catalogue figures."""
+    names = next(iter(columns.values())).keys() if columns else []
+    table = {name: torch.cat([columns[start][name] for start in sorted(columns)]) for name in names}
     means = {name: float(values.mean()) if len(values) else 0.0 for name, values in table.items()}
     for k, counts in shown.items():
         means.update(catalogue.over_lists(counts, k))

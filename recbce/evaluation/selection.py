@@ -47,7 +47,9 @@ def top_by_tiles(scores: torch.Tensor, k: int, width: int) -> torch.Tensor:
     full = n_items // width
     if full < MIN_TILES_PER_PLACE * (k + 1):
         return top_by_sorting(scores, k)
-    tiles = scores.as_strided((rows, full, width), (n_items, width, 1))
+    if scores.stride(1) != 1:
+        scores = scores.contiguous()
+    tiles = scores.as_strided((rows, full, width), (scores.stride(0), width, 1))
     maxima = tiles.amax(dim=2)
     best, chosen = maxima.topk(k, dim=1)
     whole = ((maxima >= best[:, -1:]).sum(1) > k) | maxima.isnan().any(1)

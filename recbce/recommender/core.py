@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from recbce.errors import ArgumentError, RecbceError
+from recbce.evaluation import blocks
 from recbce.evaluation.ranking import chunk_users, window
 from recbce.evaluation.selection import ranked_top
 from recbce.models import Vectors
@@ -86,16 +87,16 @@ class Recommender:
         """([n_rows, k] item rows, [n_rows, k] scores), best first, ties by item row as evaluation
         ranks them: `score(start, stop, out)` gives rows start..stop, a block at a time written
         into one reused buffer; `excluded` (sorted positions row · n_items + item) at −inf."""
-        tops, scores, block = [], [], None
+        tops, scores = [], []
         n_items = len(self.items)
         step = chunk_users(n_items, self.max_memory_mb)
+        # One buffer reused over the blocks: a fresh one each time is memory the OS pages in again.
+        buffer = blocks.score_block(min(step, n_rows), n_items)
         for start in range(0, n_rows, step):
             stop = min(start + step, n_rows)
-            # One buffer reused over the blocks: a fresh one each time is memory the OS pages in again.
-            block = score(start, stop, None if block is None else block[:stop - start])
+            block = score(start, stop, buffer[:stop - start])
             if excluded is not None:
-                inside = window(excluded, start * n_items, len(block) * n_items)
-                block.view(-1).index_fill_(0, inside, -torch.inf)
+                blocks.mask(block, window(excluded, start * n_items, len(block) * n_items), n_items)
             top = ranked_top(block, k)
             tops.append(top)
             scores.append(block.gather(1, top))
