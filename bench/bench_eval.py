@@ -19,7 +19,7 @@ from bench.measure import in_child, load_average, peak_mib, timed
 from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import Positives, load_dataset
-from recbce.evaluation import blocks, ranking
+from recbce.evaluation import blocks
 from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions
 from recbce.evaluation.selection import top_by_sorting
 from recbce.training.state import build
@@ -88,7 +88,7 @@ def evaluated(which: str, config, dataset, model, heldout, exclude) -> dict:
     budget = config.eval.max_memory_mb
     with torch.no_grad():
         if which in ("whole-rows", "before"):  # this process only: the selection before the tiles
-            ranking.ranked_top = top_by_sorting
+            blocks.ranked_top = top_by_sorting
         if which == "before":  # and the contiguous block, rows at any address
             blocks.ALIGN_ITEMS = 1
         which = "recbce" if which in ("whole-rows", "before") else which

@@ -166,12 +166,12 @@ def evaluate_sample(model, heldout, keep, exclude, config) -> dict:
 def run_eval(path: Path, whole_rows: bool = False) -> dict:
     import torch
 
-    from recbce.evaluation import ranking, selection
+    from recbce.evaluation import blocks, selection
     from recbce.evaluation.ranking import heldout_and_exclusions
     from recbce.training.state import build
 
-    if whole_rows:  # the selection recbce ran before the tiles (this stage's process only)
-        ranking.ranked_top = selection.top_by_sorting
+    if whole_rows:  # recbce before 2026-12-08 (this stage's process only): whole rows, topk
+        blocks.ranked_top, blocks.TILED_FROM_ITEMS = selection.top_by_sorting, float("inf")
 
     config, dataset, load_s = loaded(path)
     load_peak, fresh = gib(peak_mib()), reset_high_water()

@@ -1,8 +1,13 @@
 """The score block: rows that start every 64 bytes, pairs masked by (row, item)."""
 
+import pytest
 import torch
 
-from recbce.evaluation.blocks import mask, score_block
+from recbce.data.dataset import Positives, Split
+from recbce.evaluation import blocks
+from recbce.evaluation.blocks import mask, ranked_lists, score_block, top_over_item_tiles
+from recbce.evaluation.ranking import evaluate
+from recbce.evaluation.selection import ranked_top
 
 
 def test_each_row_of_the_block_starts_on_a_64_byte_boundary():
@@ -23,3 +28,75 @@ def test_masking_by_flat_position_hits_the_same_pairs_as_a_contiguous_block():
     expected.view(-1).index_fill_(0, positions, -torch.inf)
     assert torch.equal(mask(block, positions, 37), expected)
     assert torch.equal(mask(block, positions[:0], 37), expected)  # nothing to mask
+
+
+class SlicedScores:
+    """A scorer of fixed scores that, like recbce's models, scores a slice of the items."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def score_all(self, users, out=None, items=slice(None)):
+        return out.copy_(self.scores[users][:, items]) if out is not None else self.scores[users][:, items]
+
+
+@pytest.fixture
+def small_item_tiles(monkeypatch):
+    """Tiles of 64 items (two subtiles of 32) from 128 items on, 16 users a block."""
+    monkeypatch.setattr(blocks, "ITEM_TILE", 64)
+    monkeypatch.setattr(blocks, "TILED_FROM_ITEMS", 128)
+    monkeypatch.setattr(blocks, "TILE_USERS", 16)
+
+
+def scores_of(kind: str, rows: int, n_items: int, generator) -> torch.Tensor:
+    if kind == "few levels":  # ties within and across tiles
+        return torch.randint(0, 5, (rows, n_items), generator=generator).float()
+    scores = torch.randn(rows, n_items, generator=generator)
+    if kind == "best last":  # every row's best items in the last, partial tile
+        scores[:, -20:] += 10
+    return scores
+
+
+@pytest.mark.parametrize("kind", ["continuous", "few levels", "best last"])
+@pytest.mark.parametrize("n_items", [130, 300, 1_000])
+def test_item_tiles_give_the_lists_of_whole_rows(small_item_tiles, kind, n_items):
+    generator = torch.Generator().manual_seed(n_items)
+    scores = scores_of(kind, 40, n_items, generator)
+    excluded = torch.nonzero((torch.rand(40, n_items, generator=generator) < 0.2).view(-1)).squeeze(1)
+    excluded = torch.cat([excluded, torch.arange(3 * n_items, 4 * n_items)]).unique()  # row 3: all
+    k = 20
+    whole = mask(scores.clone(), excluded, n_items)
+    expected = ranked_top(whole, k)
+    model = SlicedScores(scores)
+    found = top_over_item_tiles(lambda items, out: model.score_all(torch.arange(40), out, items), 40,
+                                n_items, excluded, k, score_block(40, blocks.ITEM_TILE))
+    assert torch.equal(found[0], expected)
+    assert torch.equal(found[1], whole.gather(1, expected))
+
+
+def test_a_nan_leaves_the_tiles_for_whole_rows(small_item_tiles):
+    scores = torch.randn(4, 300, generator=torch.Generator().manual_seed(1))
+    scores[2, 200] = torch.nan
+    model = SlicedScores(scores)
+    found = top_over_item_tiles(lambda items, out: model.score_all(torch.arange(4), out, items), 4,
+                                300, torch.tensor([], dtype=torch.long), 10, score_block(4, 64))
+    assert found is None
+    top, _, _ = ranked_lists(model, torch.arange(4), torch.tensor([], dtype=torch.long), 300, 10,
+                             score_block(4, 64), True, 2)
+    assert torch.equal(top, ranked_top(scores, 10)) and top[2, 0] == 200
+
+
+def test_evaluate_by_item_tiles_gives_the_metrics_of_whole_rows(small_item_tiles, monkeypatch):
+    generator = torch.Generator().manual_seed(7)
+    n_users, n_items = 50, 500
+    model = SlicedScores(torch.randn(n_users, n_items, generator=generator))
+    seen = torch.rand(n_users, n_items, generator=generator) < 0.1
+    held = (torch.rand(n_users, n_items, generator=generator) < 0.02) & ~seen
+    exclude = Positives.from_pairs(*seen.nonzero(as_tuple=True), n_users, n_items)
+    heldout = Split(*held.nonzero(as_tuple=True))
+    counts = seen.sum(0)
+    tiled = evaluate(model, heldout, exclude, [5, 20], item_counts=counts, per_user=True)
+    monkeypatch.setattr(blocks, "TILED_FROM_ITEMS", 10**9)
+    whole = evaluate(model, heldout, exclude, [5, 20], item_counts=counts, per_user=True)
+    assert tiled[0] == whole[0]
+    assert all(torch.equal(tiled[1][name], whole[1][name]) for name in whole[1])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from recbce.evaluation.selection import ranked_top, top_by_sorting
+
 ALIGN_ITEMS = 16  # float32 scores per 64 bytes
 
 
@@ -25,3 +27,104 @@ def mask(block: torch.Tensor, positions: torch.Tensor, n_items: int) -> torch.Te
     if len(positions):
         block.index_put_((positions // n_items, positions % n_items), torch.tensor(-torch.inf))
     return block
+
+
+# A catalogue this large is scored a tile of ITEM_TILE items at a time for blocks of
+# TILE_USERS users: each tile's scores stay in the cache for the selection, and the item
+# table is read once for every TILE_USERS users instead of once a block of a few dozen
+# (below it, whole rows were as fast: docs/results.md)
+ITEM_TILE = 4_096
+TILED_FROM_ITEMS = 131_072
+TILE_USERS = 512
+SUBTILE = 32  # items a maximum is kept for, to skip what cannot enter a row's top k
+
+
+def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, k: int,
+                        buffer: torch.Tensor):
+    """([rows, k] items, [rows, k] scores) of each row's top k, ties to the lowest item, or None
+    if a score is NaN. `score(items, out)` gives the rows' scores of a slice of items into
+    `out`; `excluded`: sorted positions row · n_items + item, ranked at −inf. A tile after the
+    first only offers the subtiles whose maximum beats the row's k-th best so far (an equal
+    score comes from a later, so lower-ranked, item), merged with the best so far."""
+    by_item = (excluded % n_items).argsort(stable=True)
+    masked_rows, masked_items = excluded[by_item] // n_items, excluded[by_item] % n_items
+    best_scores = best_items = None
+    for start in range(0, n_items, ITEM_TILE):
+        stop = min(n_items, start + ITEM_TILE)
+        tile = score(slice(start, stop), buffer[:rows, :stop - start])
+        lo, hi = torch.searchsorted(masked_items, torch.tensor([start, stop])).tolist()
+        tile.index_put_((masked_rows[lo:hi], masked_items[lo:hi] - start), torch.tensor(-torch.inf))
+        if best_scores is None:
+            best_items = ranked_top(tile, min(k, stop - start))
+            best_scores, best_items = tile.gather(1, best_items), best_items + start
+            if best_scores.isnan().any():  # topk ranks NaN first: it would be among these
+                return None
+            continue
+        offered = candidates(tile, best_scores[:, -1:])
+        if offered is None:
+            return None
+        rows_offered, scores, columns = offered
+        if not len(rows_offered):
+            continue
+        best_scores[rows_offered], best_items[rows_offered] = merge(
+            best_scores[rows_offered], best_items[rows_offered], scores, columns, start, k)
+    return best_items, best_scores
+
+
+def candidates(tile: torch.Tensor, kth: torch.Tensor):
+    """(rows, scores, columns): the rows of `tile` with a subtile whose maximum beats `kth` (or
+    with a last, partial subtile), and [those rows, c] the scores and columns of such subtiles,
+    −inf padded, in column order; None if a score is NaN."""
+    n_rows, n_columns = tile.shape
+    full = n_columns // SUBTILE
+    subtiles = tile.as_strided((n_rows, full, SUBTILE), (tile.stride(0), SUBTILE, 1))
+    maxima = subtiles.amax(dim=2)
+    if maxima.isnan().any():
+        return None
+    hot = maxima > kth
+    counts = hot.sum(1)
+    rows = torch.arange(n_rows) if full * SUBTILE < n_columns else torch.nonzero(counts).squeeze(1)
+    hot, counts = hot[rows], counts[rows]
+    row, which = hot.nonzero(as_tuple=True)  # row-major: each row's subtiles in column order
+    slot = torch.arange(len(row)) - (torch.cumsum(counts, 0) - counts)[row]
+    width = int(counts.max()) if len(row) else 0
+    scores = torch.full((len(rows), width, SUBTILE), -torch.inf)
+    scores[row, slot] = subtiles[rows[row], which]
+    first = torch.zeros((len(rows), width), dtype=torch.long)
+    first[row, slot] = which * SUBTILE
+    columns = (first.unsqueeze(2) + torch.arange(SUBTILE)).view(len(rows), width * SUBTILE)
+    scores = torch.cat([scores.view(len(rows), width * SUBTILE), tile[rows, full * SUBTILE:]], dim=1)
+    tail = torch.arange(full * SUBTILE, n_columns).expand(len(rows), -1)
+    return rows, scores, torch.cat([columns, tail], dim=1)
+
+
+def merge(best_scores, best_items, scores, columns, start: int, k: int):
+    """The top k of the best so far (items before `start`) and a tile's candidates, ties to the
+    lowest item: the best so far put in item order first, then the candidates."""
+    order = best_items.argsort(dim=1)
+    values = torch.cat([best_scores.gather(1, order), scores], dim=1)
+    items = torch.cat([best_items.gather(1, order), columns + start], dim=1)
+    top = top_by_sorting(values, k)
+    return values.gather(1, top), items.gather(1, top)
+
+
+def ranked_lists(model, chunk: torch.Tensor, excluded: torch.Tensor, n_items: int, k: int,
+                 block: torch.Tensor, tiled: bool, whole_rows: int):
+    """(top [B, k] items, their scores, the chunk's whole rows of scores or None): the chunk's
+    ranked lists, `excluded` (positions row · n_items + item in the chunk) at −inf. `tiled`:
+    by item tiles into `block`, unless a score is NaN; else, or then, whole rows, `whole_rows`
+    users at a time into `block` (or a block of that many rows, if `block` is a tile)."""
+    if tiled:
+        found = top_over_item_tiles(lambda items, out: model.score_all(chunk, out=out, items=items),
+                                    len(chunk), n_items, excluded, k, block)
+        if found is not None:
+            return *found, None
+        block = score_block(min(whole_rows, len(chunk)), n_items)
+    tops, top_scores, scores = [], [], None
+    for start in range(0, len(chunk), whole_rows):
+        piece = chunk[start:start + whole_rows]
+        here = excluded[(excluded >= start * n_items) & (excluded < (start + len(piece)) * n_items)]
+        scores = mask(model.score_all(piece, out=block[:len(piece)]), here - start * n_items, n_items)
+        tops.append(ranked_top(scores, k))
+        top_scores.append(scores.gather(1, tops[-1]))
+    return torch.cat(tops), torch.cat(top_scores), scores if len(tops) == 1 else None

@@ -28,7 +28,6 @@ from recbce.data.timeline import known_before
 from recbce.errors import RunError
 from recbce.evaluation import blocks, catalogue, metrics
 from recbce.evaluation.lists import ListRecorder, qrels_path
-from recbce.evaluation.selection import ranked_top
 from recbce.runs.trained import load_trained
 
 # Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
@@ -79,18 +78,20 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     row_of_user = torch.full((n_users,), -1, dtype=torch.long)
     row_of_user[users] = torch.arange(len(users))
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
-    step = chunk_users(n_items, max_memory_mb, batch_users)
+    whole_rows = chunk_users(n_items, max_memory_mb, batch_users)
+    tiled = n_items >= blocks.TILED_FROM_ITEMS and not with_auc  # AUC reads every score of a row
+    step = min(blocks.TILE_USERS, batch_users or blocks.TILE_USERS) if tiled else whole_rows
     starts = range(0, len(users), step)
     columns, shown = {}, {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
     facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
-    block = blocks.score_block(min(step, len(users)), n_items)
+    block = blocks.score_block(min(step, len(users)), blocks.ITEM_TILE if tiled else n_items)
     for start in (starts[share.rank::share.world_size] if share else starts):
         chunk = users[start:start + step]
-        scores = model.score_all(chunk, out=block[:len(chunk)])
-        blocks.mask(scores, window(excluded, start * n_items, len(chunk) * n_items), n_items)
-        top = ranked_top(scores, min(max(ks), n_items))
+        top, top_scores, scores = blocks.ranked_lists(
+            model, chunk, window(excluded, start * n_items, len(chunk) * n_items), n_items,
+            min(max(ks), n_items), block, tiled, whole_rows)
         if lists is not None:
-            lists(chunk, top, scores.gather(1, top))
+            lists(chunk, top, top_scores)
         chunk_relevant = window(relevant, start * n_items, len(chunk) * n_items)
         n_relevant = truth.counts()[chunk].double()
         columns[start] = block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items)

@@ -86,8 +86,10 @@ class Scorer(Protocol):
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of users [B] against items [B] or [B, k], shaped like `items`."""
 
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, n_items]: every item for each user, written into `out` if given."""
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                  items: slice = slice(None)) -> torch.Tensor:
+        """[B, n_items]: every item for each user (or the `items` slice of them, the same values
+        as those columns of the whole), written into `out` if given."""
 
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         """The embedding rows a training batch used (users, positives, negatives), for L2."""

@@ -123,12 +123,14 @@ class DotProduct(EmbeddingScorer):
         return torch.lerp(own, mean, self.history_weight)
 
     @torch.no_grad()
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, n_items] scores of every item, one matrix product; written into `out` if given
-        (evaluation reuses one block instead of allocating, and page-faulting, one per chunk)."""
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                  items: slice = slice(None)) -> torch.Tensor:
+        """[B, n_items] scores of every item (or of the `items` slice), one matrix product;
+        written into `out` if given (evaluation reuses one block instead of allocating, and
+        page-faulting, one per chunk)."""
         p = self.embed(self.user_vectors(users))
         q = self.cache.get((self.item.weight,), lambda: self.embed(self.item.weight))
-        return self.against_all(p, q, out)
+        return self.against_all(p, q, out, items)
 
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         return [self.user(batch.users), self.item(batch.items), self.item(batch.negative_items)]

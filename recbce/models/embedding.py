@@ -60,12 +60,14 @@ class EmbeddingScorer(nn.Module):
             q_pool = torch.cat([q_pool, bias_pool], dim=1)
         return pos, (p @ q_pool.T if mask is None else torch.addmm(mask, p, q_pool.T))
 
-    def against_all(self, p: torch.Tensor, q: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, n_items]: scored user vectors against the scored item table, one matrix product,
-        written into `out` if given (evaluation reuses one block)."""
+    def against_all(self, p: torch.Tensor, q: torch.Tensor, out: torch.Tensor | None = None,
+                    items: slice = slice(None)) -> torch.Tensor:
+        """[B, n_items]: scored user vectors against the scored item table (its `items` rows
+        only, if given), one matrix product, written into `out` if given (evaluation reuses one
+        block). A slice's scores are those columns of the whole product, bit for bit."""
         if self.item_bias is None:
-            return torch.mm(p, q.T, out=out)
-        return torch.addmm(self.item_bias.weight.T, p, q.T, out=out)
+            return torch.mm(p, q[items].T, out=out)
+        return torch.addmm(self.item_bias.weight[items].T, p, q[items].T, out=out)
 
     def vectors(self, users: torch.Tensor, items: torch.Tensor) -> Vectors:
         """Exported vectors: the scored tables, with the item bias."""

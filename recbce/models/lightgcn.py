@@ -124,10 +124,12 @@ class LightGCN(EmbeddingScorer):
         return self.pair_scores(user_table[users], item_table, items, items)
 
     @torch.no_grad()
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, n_items]: every item, one matrix product over the cached propagated tables."""
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                  items: slice = slice(None)) -> torch.Tensor:
+        """[B, n_items]: every item (or the `items` slice), one matrix product over the cached
+        propagated tables."""
         user_table, item_table = self.tables()
-        return self.against_all(user_table[users], item_table, out)
+        return self.against_all(user_table[users], item_table, out, items)
 
     def batch_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         """The batch's rows of E⁰ (the paper's L2 is on the layer-0 embeddings)."""

@@ -16,6 +16,7 @@ class Popularity:
     def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.item_counts[items]
 
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        scores = self.item_counts.expand(len(users), -1)
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                  items: slice = slice(None)) -> torch.Tensor:
+        scores = self.item_counts[items].expand(len(users), -1)
         return scores.clone() if out is None else out.copy_(scores)
