@@ -33,9 +33,9 @@ def mask(block: torch.Tensor, positions: torch.Tensor, n_items: int) -> torch.Te
 # TILE_USERS users: each tile's scores stay in the cache for the selection, and the item
 # table is read once for every TILE_USERS users instead of once a block of a few dozen
 # (below it, whole rows were as fast: docs/results.md)
-ITEM_TILE = 4_096
+ITEM_TILE = 2_048
 TILED_FROM_ITEMS = 131_072
-TILE_USERS = 512
+TILE_USERS = 1_024
 SUBTILE = 32  # items a maximum is kept for, to skip what cannot enter a row's top k
 
 
