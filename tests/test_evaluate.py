@@ -14,8 +14,9 @@ class FixedScores:
         return self.scores[users.unsqueeze(-1).expand_as(items), items] if items.dim() == 2 \
             else self.scores[users, items]
 
-    def score_all(self, users, out=None):
-        return self.scores[users].clone() if out is None else out.copy_(self.scores[users])
+    def score_all(self, users, out=None, items=slice(None)):
+        scores = self.scores[users][:, items]
+        return scores if out is None else out.copy_(scores)
 
 
 def test_hand_computed_example():

@@ -14,8 +14,9 @@ class FixedScores:
     def __init__(self, scores):
         self.scores = torch.as_tensor(scores, dtype=torch.float32)
 
-    def score_all(self, users, out=None):
-        return self.scores[users].clone() if out is None else out.copy_(self.scores[users])
+    def score_all(self, users, out=None, items=slice(None)):
+        scores = self.scores[users][:, items]
+        return scores if out is None else out.copy_(scores)
 
 
 def reference(scores, train, test, k):

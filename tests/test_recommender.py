@@ -4,11 +4,13 @@ own ids, from a run folder alone, checked against the model's own scores."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import recbce
 from recbce.errors import RecbceError
+from recbce.evaluation import blocks
 from recbce.evaluation.selection import ranked_top
 from recbce.recommender import Recommender, UnknownIdError
 from recbce.runs.trained import load_trained
@@ -138,3 +140,17 @@ def test_score_gives_the_models_pair_scores(trained):
         rec.score([1], [1000])
     with pytest.raises(RecbceError, match="3 items for 2 users: give one item per user"):
         rec.score([1, 2], [3, 4, 5])
+
+
+def test_recommend_similar_and_new_users_by_item_tiles_are_the_whole_rows_lists(trained, monkeypatch):
+    rec, _, _ = trained
+    history = {"new": [1, 2, 3]}
+    whole = (rec.recommend(None, k=7), rec.similar_items(rec.items.values[:30], k=5),
+             rec.recommend_for_history(history, k=6))
+    monkeypatch.setattr(blocks, "ITEM_TILE", 32)  # one subtile a tile, the 60 items in two tiles
+    monkeypatch.setattr(blocks, "TILED_FROM_ITEMS", 33)
+    monkeypatch.setattr(blocks, "TILE_USERS", 16)
+    tiled = (rec.recommend(None, k=7), rec.similar_items(rec.items.values[:30], k=5),
+             rec.recommend_for_history(history, k=6))
+    for a, b in zip(whole, tiled, strict=True):
+        pd.testing.assert_frame_equal(a, b)

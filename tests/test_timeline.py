@@ -118,7 +118,8 @@ def test_evaluation_reads_what_is_known_before_each_split_and_restores_the_model
     config, dataset, model = load_trained(walk_runs[0])
     kept, read = model.history, []
     score_all = model.score_all
-    model.score_all = lambda users, out=None: (read.append(model.history), score_all(users, out=out))[1]
+    model.score_all = lambda users, out=None, items=slice(None): (
+        read.append(model.history), score_all(users, out=out, items=items))[1]
     for split in ("valid", "test"):
         read.clear()
         assert evaluate_split(model, dataset, split, config.eval)["hr@1"] > 0.9

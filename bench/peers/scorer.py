@@ -30,11 +30,13 @@ class FactorScorer:
             raise ValueError(f"{self.item_bias.shape[1]} item biases for {self.item_factors.shape[0]} items")
 
     @torch.no_grad()
-    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """The scorer interface of recbce.models.dot_product: [B, n_items], into `out` when given."""
-        scores = torch.mm(self.user_factors[users], self.item_factors.T, out=out)
+    def score_all(self, users: torch.Tensor, out: torch.Tensor | None = None,
+                  items: slice = slice(None)) -> torch.Tensor:
+        """The scorer interface of recbce.models.dot_product: [B, n_items] (or the `items` slice),
+        into `out` when given."""
+        scores = torch.mm(self.user_factors[users], self.item_factors[items].T, out=out)
         if self.item_bias is not None:
-            scores += self.item_bias
+            scores += self.item_bias[:, items]
         return scores
 
 

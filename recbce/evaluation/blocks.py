@@ -108,23 +108,25 @@ def merge(best_scores, best_items, scores, columns, start: int, k: int):
     return values.gather(1, top), items.gather(1, top)
 
 
-def ranked_lists(model, chunk: torch.Tensor, excluded: torch.Tensor, n_items: int, k: int,
+def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: int,
                  block: torch.Tensor, tiled: bool, whole_rows: int):
-    """(top [B, k] items, their scores, the chunk's whole rows of scores or None): the chunk's
-    ranked lists, `excluded` (positions row · n_items + item in the chunk) at −inf. `tiled`:
-    by item tiles into `block`, unless a score is NaN; else, or then, whole rows, `whole_rows`
-    users at a time into `block` (or a block of that many rows, if `block` is a tile)."""
+    """(top [n_rows, k] items, their scores, the rows' whole scores or None): the ranked lists
+    of a chunk of rows. `score(rows, items, out)` writes the scores of those rows (a slice of
+    the chunk's) and items into `out`; `excluded` (positions row · n_items + item within the
+    chunk) are at −inf. `tiled`: by item tiles into `block`, unless a score is NaN; else, or
+    then, whole rows, `whole_rows` at a time (into `block`, or a block that size if it is a tile)."""
+    every = slice(None)
     if tiled:
-        found = top_over_item_tiles(lambda items, out: model.score_all(chunk, out=out, items=items),
-                                    len(chunk), n_items, excluded, k, block)
+        found = top_over_item_tiles(lambda items, out: score(slice(0, n_rows), items, out), n_rows,
+                                    n_items, excluded, k, block)
         if found is not None:
             return *found, None
-        block = score_block(min(whole_rows, len(chunk)), n_items)
+        block = score_block(min(whole_rows, n_rows), n_items)
     tops, top_scores, scores = [], [], None
-    for start in range(0, len(chunk), whole_rows):
-        piece = chunk[start:start + whole_rows]
-        here = excluded[(excluded >= start * n_items) & (excluded < (start + len(piece)) * n_items)]
-        scores = mask(model.score_all(piece, out=block[:len(piece)]), here - start * n_items, n_items)
+    for start in range(0, n_rows, whole_rows):
+        stop = min(start + whole_rows, n_rows)
+        here = excluded[(excluded >= start * n_items) & (excluded < stop * n_items)]
+        scores = mask(score(slice(start, stop), every, block[:stop - start]), here - start * n_items, n_items)
         tops.append(ranked_top(scores, k))
         top_scores.append(scores.gather(1, tops[-1]))
     return torch.cat(tops), torch.cat(top_scores), scores if len(tops) == 1 else None

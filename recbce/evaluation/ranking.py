@@ -88,7 +88,8 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     for start in (starts[share.rank::share.world_size] if share else starts):
         chunk = users[start:start + step]
         top, top_scores, scores = blocks.ranked_lists(
-            model, chunk, window(excluded, start * n_items, len(chunk) * n_items), n_items,
+            lambda rows, items, out, chunk=chunk: model.score_all(chunk[rows], out=out, items=items),
+            len(chunk), window(excluded, start * n_items, len(chunk) * n_items), n_items,
             min(max(ks), n_items), block, tiled, whole_rows)
         if lists is not None:
             lists(chunk, top, top_scores)

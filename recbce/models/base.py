@@ -68,11 +68,13 @@ class Vectors:
     items: torch.Tensor  # [n_items, d]
     item_bias: torch.Tensor | None = None  # [n_items]
 
-    def score(self, users: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """[U, n_items]: user vectors [U, d] (rows of `users` or new ones) against every item."""
+    def score(self, users: torch.Tensor, out: torch.Tensor | None = None,
+              items: slice = slice(None)) -> torch.Tensor:
+        """[U, n_items]: user vectors [U, d] (rows of `users` or new ones) against every item
+        (or the `items` slice)."""
         if self.item_bias is None:
-            return torch.mm(users, self.items.T, out=out)
-        return torch.addmm(self.item_bias, users, self.items.T, out=out)
+            return torch.mm(users, self.items[items].T, out=out)
+        return torch.addmm(self.item_bias[items], users, self.items[items].T, out=out)
 
 
 class Scorer(Protocol):

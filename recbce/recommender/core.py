@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from recbce.errors import ArgumentError, RecbceError
 from recbce.evaluation import blocks
 from recbce.evaluation.ranking import chunk_users, window
-from recbce.evaluation.selection import ranked_top
 from recbce.models import Vectors
 from recbce.recommender.fold_in import FOLD_IN_STEPS, fold_in, read_histories
 from recbce.recommender.ids import IdIndex, as_list
@@ -79,27 +78,32 @@ class Recommender:
         if exclude_seen:
             row, item = self.seen.rows(users)
             excluded = row * len(self.items) + item
-        def score(start, stop, out):
-            return self.model.score_all(users[start:stop], out=out)
+        def score(rows, items, out):
+            return self.model.score_all(users[rows], out=out, items=items)
         return self.ranked(len(users), score, excluded, k)
 
     def ranked(self, n_rows: int, score, excluded: torch.Tensor | None, k: int):
         """([n_rows, k] item rows, [n_rows, k] scores), best first, ties by item row as evaluation
-        ranks them: `score(start, stop, out)` gives rows start..stop, a block at a time written
-        into one reused buffer; `excluded` (sorted positions row · n_items + item) at −inf."""
-        tops, scores = [], []
+        ranks them: `score(rows, items, out)` writes those rows' (a slice) scores of those items
+        (a slice) into `out`, a block at a time; `excluded` (sorted positions row · n_items +
+        item) at −inf. Large catalogues are ranked by item tiles, as evaluation ranks them."""
         n_items = len(self.items)
-        step = chunk_users(n_items, self.max_memory_mb)
+        whole_rows = chunk_users(n_items, self.max_memory_mb)
+        tiled = n_items >= blocks.TILED_FROM_ITEMS
+        step = blocks.TILE_USERS if tiled else whole_rows
+        excluded = torch.zeros(0, dtype=torch.long) if excluded is None else excluded
         # One buffer reused over the blocks: a fresh one each time is memory the OS pages in again.
-        buffer = blocks.score_block(min(step, n_rows), n_items)
+        buffer = blocks.score_block(min(step, n_rows), blocks.ITEM_TILE if tiled else n_items)
+        tops, scores = [], []
         for start in range(0, n_rows, step):
             stop = min(start + step, n_rows)
-            block = score(start, stop, buffer[:stop - start])
-            if excluded is not None:
-                blocks.mask(block, window(excluded, start * n_items, len(block) * n_items), n_items)
-            top = ranked_top(block, k)
+            top, top_scores, _ = blocks.ranked_lists(
+                lambda rows, items, out, start=start: score(slice(start + rows.start, start + rows.stop),
+                                                            items, out),
+                stop - start, window(excluded, start * n_items, (stop - start) * n_items), n_items, k,
+                buffer, tiled, whole_rows)
             tops.append(top)
-            scores.append(block.gather(1, top))
+            scores.append(top_scores)
         if not tops:
             return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
         return torch.cat(tops), torch.cat(scores)
@@ -124,7 +128,7 @@ class Recommender:
         vectors = self.vectors()
         users = fold_in(self.model, self.config, vectors, histories, steps, seed)
         given = (histories.owners() * len(self.items) + histories.items).sort().values
-        top, scores = self.ranked(len(users), lambda start, stop, out: vectors.score(users[start:stop], out),
+        top, scores = self.ranked(len(users), lambda rows, items, out: vectors.score(users[rows], out, items),
                                   given if exclude_given else None, k)
         parts = [self.frame(histories.users, top, scores, HISTORY)] if len(users) else []
         parts += [self.popular(histories.unplaced, k)] if histories.unplaced else []
@@ -160,7 +164,7 @@ class Recommender:
         rows = torch.from_numpy(self.items.require(items))
         unit = F.normalize(self.vectors().items.float(), dim=1)
         itself = torch.arange(len(rows)) * len(self.items) + rows  # sorted: one per row
-        top, score = self.ranked(len(rows), lambda start, stop, out: torch.mm(unit[rows[start:stop]], unit.T,
+        top, score = self.ranked(len(rows), lambda part, items, out: torch.mm(unit[rows[part]], unit[items].T,
                                                                               out=out), itself, k)
         return pd.DataFrame({
             "item": np.repeat(self.items.values[rows.numpy()], k),
