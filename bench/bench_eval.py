@@ -20,7 +20,8 @@ from recbce import runs
 from recbce.config import load_config
 from recbce.data.dataset import Positives, load_dataset
 from recbce.evaluation import blocks
-from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users, evaluate, heldout_and_exclusions
+from recbce.evaluation.blocks import BYTES_PER_SCORE, chunk_users
+from recbce.evaluation.ranking import evaluate, heldout_and_exclusions
 from recbce.evaluation.selection import top_by_sorting
 from recbce.training.state import build
 
@@ -193,7 +194,7 @@ back by topk. With blocks of {budget_floor['step']} users (the most the 512 MB b
 {budget_floor['step'] * ours['items'] * 4 / 2**20:.0f} MB of scores) the same floor takes
 {budget_floor['seconds']:.2f} s ({budget_floor['matmul']:.2f} s matmul, {budget_floor['topk']:.2f} s topk);
 blocks of {least['step']} users ({least['step'] * ours['items'] * 4 / 2**20:.0f} MB,
-`CACHE_BLOCK_BYTES` in recbce/evaluation/ranking.py) stay in the processor's cache:
+`CACHE_BLOCK_BYTES` in recbce/evaluation/blocks.py) stay in the processor's cache:
 {budget_floor['seconds'] / least['seconds']:.2f}x faster. recbce also normalises the item
 table once per model state, not once per block (`ScoringCache`, recbce/models/base.py).
 """

@@ -16,7 +16,7 @@ import torch
 
 from bench.measure import bench_threads, load_average
 from recbce import runs
-from recbce.evaluation.ranking import chunk_users
+from recbce.evaluation.blocks import chunk_users
 from recbce.evaluation.selection import (
     TILES_FROM_ITEMS,
     ranked_top,

@@ -81,8 +81,9 @@ def test_a_nan_leaves_the_tiles_for_whole_rows(small_item_tiles):
     found = top_over_item_tiles(lambda items, out: model.score_all(torch.arange(4), out, items), 4,
                                 300, torch.tensor([], dtype=torch.long), 10, score_block(4, 64))
     assert found is None
+    plan = blocks.Plan(tiled=True, rows=4, whole_rows=2, buffer=score_block(4, 64))
     top, _, _ = ranked_lists(lambda rows, items, out: model.score_all(torch.arange(4)[rows], out, items), 4,
-                             torch.tensor([], dtype=torch.long), 300, 10, score_block(4, 64), True, 2)
+                             torch.tensor([], dtype=torch.long), 300, 10, plan)
     assert torch.equal(top, ranked_top(scores, 10)) and top[2, 0] == 200
 
 

@@ -70,7 +70,7 @@ def test_sampled_protocol_oracle_and_names(tmp_path):
 
 
 def test_memory_budget_sets_the_chunk_and_not_the_result():
-    from recbce.evaluation.ranking import BYTES_PER_SCORE, chunk_users
+    from recbce.evaluation.blocks import BYTES_PER_SCORE, chunk_users
 
     # 1 MB over 1,000 items at 16 bytes a score: 65 users; a cap lowers it; never below 1.
     assert chunk_users(1000, 1) == 2**20 // (1000 * BYTES_PER_SCORE) == 65
@@ -87,7 +87,7 @@ def test_memory_budget_sets_the_chunk_and_not_the_result():
 
 
 def test_a_block_of_scores_stays_cache_sized_however_large_the_budget():
-    from recbce.evaluation.ranking import CACHE_BLOCK_BYTES, chunk_users
+    from recbce.evaluation.blocks import CACHE_BLOCK_BYTES, chunk_users
 
     # Gowalla's 40,981 items: 102 users a block (16 MB of float32 scores), not the 818 of 512 MB.
     assert chunk_users(40_981, 512) == CACHE_BLOCK_BYTES // (40_981 * 4) == 102
@@ -95,7 +95,7 @@ def test_a_block_of_scores_stays_cache_sized_however_large_the_budget():
 
 
 def test_a_large_catalogue_keeps_blocks_of_many_users():
-    from recbce.evaluation.ranking import MIN_CACHE_BLOCK_USERS, chunk_users
+    from recbce.evaluation.blocks import MIN_CACHE_BLOCK_USERS, chunk_users
 
     # 500,000 items: a 16 MB block would be 8 users; the budget's 33 (256 MB) are taken instead.
     assert chunk_users(500_000, 256) == 256 * 2**20 // 16 // 500_000 == 33

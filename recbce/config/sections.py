@@ -200,7 +200,7 @@ class EvalConfig(Section):
     k: list[int] = [10, 20]
     metric: str = "ndcg@20"  # for model selection and early stopping, e.g. recall@20
     # Full ranking scores a block of users x every item at once. The block is sized to this
-    # budget (BYTES_PER_SCORE per user x item at its peak, recbce/evaluation/ranking.py), so
+    # budget (BYTES_PER_SCORE per user x item at its peak, recbce/evaluation/blocks.py), so
     # memory stays bounded whatever the catalogue; batch_users, if set, caps the users per block.
     max_memory_mb: float = Field(256, ge=1, le=2**20)
     batch_users: int | None = Field(None, ge=1, le=2**31)

@@ -9,11 +9,34 @@ stride is not n_items: pairs are masked by (row, item), never through a flat vie
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
-from recbce.evaluation.selection import ranked_top, top_by_sorting
+from recbce.evaluation.selection import ranked_top, tiles_of, top_by_sorting
 
 ALIGN_ITEMS = 16  # float32 scores per 64 bytes
+
+# Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
+# for rows whose ties cross the cut-off, comparison masks and an int32 running count.
+BYTES_PER_SCORE = 16
+
+
+# A block of scores is written by the matrix product and read back at once by topk: a block
+# that fits in the processor's cache is read back from there instead of from memory.
+CACHE_BLOCK_BYTES = 16 * 2**20
+# Below this many users a block's fixed costs (a matrix product too thin to be efficient, the
+# per-block bookkeeping) outweigh what the cache saves: a large catalogue's block is not cut
+# to fit the cache (500,000 items: 8 users a block made ranking twice as slow as 33).
+MIN_CACHE_BLOCK_USERS = 64
+
+
+def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = None) -> int:
+    """Users per chunk: as many as the memory budget holds, no more than a cache-sized block
+    (or MIN_CACHE_BLOCK_USERS where that block is smaller), at most `batch_users` if given."""
+    budget = int(max_memory_mb * 2**20 // BYTES_PER_SCORE // n_items)
+    fits = min(budget, max(CACHE_BLOCK_BYTES // 4 // n_items, MIN_CACHE_BLOCK_USERS))
+    return max(1, min(fits, batch_users) if batch_users else fits)
 
 
 def score_block(rows: int, n_items: int) -> torch.Tensor:
@@ -46,8 +69,8 @@ def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, 
     `out`; `excluded`: sorted positions row · n_items + item, ranked at −inf. A tile after the
     first only offers the subtiles whose maximum beats the row's k-th best so far (an equal
     score comes from a later, so lower-ranked, item), merged with the best so far."""
-    by_item = (excluded % n_items).argsort(stable=True)
-    masked_rows, masked_items = excluded[by_item] // n_items, excluded[by_item] % n_items
+    by_item = excluded[(excluded % n_items).argsort(stable=True)]
+    masked_rows, masked_items = by_item // n_items, by_item % n_items
     best_scores = best_items = None
     for start in range(0, n_items, ITEM_TILE):
         stop = min(n_items, start + ITEM_TILE)
@@ -77,7 +100,7 @@ def candidates(tile: torch.Tensor, kth: torch.Tensor):
     −inf padded, in column order; None if a score is NaN."""
     n_rows, n_columns = tile.shape
     full = n_columns // SUBTILE
-    subtiles = tile.as_strided((n_rows, full, SUBTILE), (tile.stride(0), SUBTILE, 1))
+    subtiles = tiles_of(tile, SUBTILE)
     maxima = subtiles.amax(dim=2)
     if maxima.isnan().any():
         return None
@@ -108,25 +131,51 @@ def merge(best_scores, best_items, scores, columns, start: int, k: int):
     return values.gather(1, top), items.gather(1, top)
 
 
-def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: int,
-                 block: torch.Tensor, tiled: bool, whole_rows: int):
+class Plan(NamedTuple):
+    """How a run of rows is ranked: by item tiles or whole rows, `rows` a block, `whole_rows` a
+    block when whole (a NaN falls back to them), into the one reused `buffer`."""
+
+    tiled: bool
+    rows: int
+    whole_rows: int
+    buffer: torch.Tensor
+
+
+def plan(n_rows: int, n_items: int, max_memory_mb: float, batch_users: int | None = None,
+         tiles: bool = True) -> Plan:
+    """Item tiles from TILED_FROM_ITEMS items on (where `tiles`), else whole rows as the memory
+    budget allows; a block at most `batch_users` rows. The buffer is reused over the blocks: a
+    fresh one each time is memory the OS pages in again."""
+    whole_rows = chunk_users(n_items, max_memory_mb, batch_users)
+    tiled = tiles and n_items >= TILED_FROM_ITEMS
+    rows = min(TILE_USERS, batch_users or TILE_USERS) if tiled else whole_rows
+    return Plan(tiled, rows, whole_rows, score_block(min(rows, n_rows), ITEM_TILE if tiled else n_items))
+
+
+def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: int, plan: Plan):
     """(top [n_rows, k] items, their scores, the rows' whole scores or None): the ranked lists
-    of a chunk of rows. `score(rows, items, out)` writes the scores of those rows (a slice of
-    the chunk's) and items into `out`; `excluded` (positions row · n_items + item within the
-    chunk) are at −inf. `tiled`: by item tiles into `block`, unless a score is NaN; else, or
-    then, whole rows, `whole_rows` at a time (into `block`, or a block that size if it is a tile)."""
-    every = slice(None)
-    if tiled:
+    of a block of rows. `score(rows, items, out)` writes the scores of those rows (a slice of
+    the block's) and items into `out`; `excluded` (sorted positions row · n_items + item within
+    the block) are at −inf. By item tiles where `plan` says so, unless a score is NaN; else, or
+    then, whole rows, `plan.whole_rows` at a time."""
+    block = plan.buffer
+    if plan.tiled:
         found = top_over_item_tiles(lambda items, out: score(slice(0, n_rows), items, out), n_rows,
                                     n_items, excluded, k, block)
         if found is not None:
             return *found, None
-        block = score_block(min(whole_rows, n_rows), n_items)
+        block = score_block(min(plan.whole_rows, n_rows), n_items)
     tops, top_scores, scores = [], [], None
-    for start in range(0, n_rows, whole_rows):
-        stop = min(start + whole_rows, n_rows)
-        here = excluded[(excluded >= start * n_items) & (excluded < stop * n_items)]
-        scores = mask(score(slice(start, stop), every, block[:stop - start]), here - start * n_items, n_items)
+    for start in range(0, n_rows, plan.whole_rows):
+        stop = min(start + plan.whole_rows, n_rows)
+        here = window(excluded, start * n_items, (stop - start) * n_items)
+        scores = mask(score(slice(start, stop), slice(None), block[:stop - start]), here, n_items)
         tops.append(ranked_top(scores, k))
         top_scores.append(scores.gather(1, tops[-1]))
     return torch.cat(tops), torch.cat(top_scores), scores if len(tops) == 1 else None
+
+
+def window(flat: torch.Tensor, offset: int, size: int) -> torch.Tensor:
+    """The positions in [offset, offset + size) of a sorted flat array, shifted to start at 0."""
+    lo, hi = torch.searchsorted(flat, torch.tensor([offset, offset + size])).tolist()
+    return flat[lo:hi] - offset

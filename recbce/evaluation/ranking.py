@@ -27,29 +27,9 @@ from recbce.data.dataset import Dataset, Positives, Split
 from recbce.data.timeline import known_before
 from recbce.errors import RunError
 from recbce.evaluation import blocks, catalogue, metrics
+from recbce.evaluation.blocks import window
 from recbce.evaluation.lists import ListRecorder, qrels_path
 from recbce.runs.trained import load_trained
-
-# Bytes held per scored (user, item) at the peak of a chunk: the float32 score block plus,
-# for rows whose ties cross the cut-off, comparison masks and an int32 running count.
-BYTES_PER_SCORE = 16
-
-
-# A block of scores is written by the matrix product and read back at once by topk: a block
-# that fits in the processor's cache is read back from there instead of from memory.
-CACHE_BLOCK_BYTES = 16 * 2**20
-# Below this many users a block's fixed costs (a matrix product too thin to be efficient, the
-# per-block bookkeeping) outweigh what the cache saves: a large catalogue's block is not cut
-# to fit the cache (500,000 items: 8 users a block made ranking twice as slow as 33).
-MIN_CACHE_BLOCK_USERS = 64
-
-
-def chunk_users(n_items: int, max_memory_mb: float, batch_users: int | None = None) -> int:
-    """Users per chunk: as many as the memory budget holds, no more than a cache-sized block
-    (or MIN_CACHE_BLOCK_USERS where that block is smaller), at most `batch_users` if given."""
-    budget = int(max_memory_mb * 2**20 // BYTES_PER_SCORE // n_items)
-    fits = min(budget, max(CACHE_BLOCK_BYTES // 4 // n_items, MIN_CACHE_BLOCK_USERS))
-    return max(1, min(fits, batch_users) if batch_users else fits)
 
 
 @dataclass(frozen=True)
@@ -78,19 +58,17 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     row_of_user = torch.full((n_users,), -1, dtype=torch.long)
     row_of_user[users] = torch.arange(len(users))
     excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
-    whole_rows = chunk_users(n_items, max_memory_mb, batch_users)
-    tiled = n_items >= blocks.TILED_FROM_ITEMS and not with_auc  # AUC reads every score of a row
-    step = min(blocks.TILE_USERS, batch_users or blocks.TILE_USERS) if tiled else whole_rows
-    starts = range(0, len(users), step)
+    # AUC reads every score of a row: whole rows then
+    plan = blocks.plan(len(users), n_items, max_memory_mb, batch_users, tiles=not with_auc)
+    starts = range(0, len(users), plan.rows)
     columns, shown = {}, {k: torch.zeros(n_items, dtype=torch.long) for k in ks}
     facts = catalogue.ItemFacts(item_counts, n_users) if item_counts is not None else None
-    block = blocks.score_block(min(step, len(users)), blocks.ITEM_TILE if tiled else n_items)
     for start in (starts[share.rank::share.world_size] if share else starts):
-        chunk = users[start:start + step]
+        chunk = users[start:start + plan.rows]
         top, top_scores, scores = blocks.ranked_lists(
             lambda rows, items, out, chunk=chunk: model.score_all(chunk[rows], out=out, items=items),
             len(chunk), window(excluded, start * n_items, len(chunk) * n_items), n_items,
-            min(max(ks), n_items), block, tiled, whole_rows)
+            min(max(ks), n_items), plan)
         if lists is not None:
             lists(chunk, top, top_scores)
         chunk_relevant = window(relevant, start * n_items, len(chunk) * n_items)
@@ -98,7 +76,7 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
         columns[start] = block_columns(top, chunk_relevant, n_relevant, ks, facts, shown, n_items)
         if with_auc:
             candidates = n_items - exclude.counts()[chunk]
-            columns[start]["auc"] = _auc(scores, chunk_relevant, candidates, n_relevant, step)
+            columns[start]["auc"] = _auc(scores, chunk_relevant, candidates, n_relevant, plan.rows)
     if share is not None:
         gathered = share.gather((columns, shown))
         if gathered is None:
@@ -137,12 +115,6 @@ def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
     rows = row_of_user[owners]
     keep = rows >= 0
     return rows[keep] * pairs.n_items + pairs.indices[keep]
-
-
-def window(flat: torch.Tensor, offset: int, size: int) -> torch.Tensor:
-    """The positions in [offset, offset + size) of a sorted flat array, shifted to start at 0."""
-    lo, hi = torch.searchsorted(flat, torch.tensor([offset, offset + size])).tolist()
-    return flat[lo:hi] - offset
 
 
 def is_relevant(chunk_relevant: torch.Tensor, top: torch.Tensor, n_items: int) -> torch.Tensor:

@@ -47,9 +47,7 @@ def top_by_tiles(scores: torch.Tensor, k: int, width: int) -> torch.Tensor:
     full = n_items // width
     if full < MIN_TILES_PER_PLACE * (k + 1):
         return top_by_sorting(scores, k)
-    if scores.stride(1) != 1:
-        scores = scores.contiguous()
-    tiles = scores.as_strided((rows, full, width), (scores.stride(0), width, 1))
+    tiles = tiles_of(scores, width)
     maxima = tiles.amax(dim=2)
     best, chosen = maxima.topk(k, dim=1)
     whole = ((maxima >= best[:, -1:]).sum(1) > k) | maxima.isnan().any(1)
@@ -63,6 +61,15 @@ def top_by_tiles(scores: torch.Tensor, k: int, width: int) -> torch.Tensor:
     if whole.any():
         top[whole] = top_by_sorting(scores[whole], k)
     return top
+
+
+def tiles_of(scores: torch.Tensor, width: int) -> torch.Tensor:
+    """[rows, n_items // width, width]: a view of each row's whole tiles (the partial last one
+    left out), whatever the rows' stride."""
+    if scores.stride(1) != 1:
+        scores = scores.contiguous()
+    rows, n_items = scores.shape
+    return scores.as_strided((rows, n_items // width, width), (scores.stride(0), width, 1))
 
 
 def top_by_sorting(scores: torch.Tensor, k: int) -> torch.Tensor:

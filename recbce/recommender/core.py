@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from recbce.errors import ArgumentError, RecbceError
 from recbce.evaluation import blocks
-from recbce.evaluation.ranking import chunk_users, window
 from recbce.models import Vectors
 from recbce.recommender.fold_in import FOLD_IN_STEPS, fold_in, read_histories
 from recbce.recommender.ids import IdIndex, as_list
@@ -88,20 +87,16 @@ class Recommender:
         (a slice) into `out`, a block at a time; `excluded` (sorted positions row · n_items +
         item) at −inf. Large catalogues are ranked by item tiles, as evaluation ranks them."""
         n_items = len(self.items)
-        whole_rows = chunk_users(n_items, self.max_memory_mb)
-        tiled = n_items >= blocks.TILED_FROM_ITEMS
-        step = blocks.TILE_USERS if tiled else whole_rows
+        plan = blocks.plan(n_rows, n_items, self.max_memory_mb)
         excluded = torch.zeros(0, dtype=torch.long) if excluded is None else excluded
-        # One buffer reused over the blocks: a fresh one each time is memory the OS pages in again.
-        buffer = blocks.score_block(min(step, n_rows), blocks.ITEM_TILE if tiled else n_items)
         tops, scores = [], []
-        for start in range(0, n_rows, step):
-            stop = min(start + step, n_rows)
+        for start in range(0, n_rows, plan.rows):
+            stop = min(start + plan.rows, n_rows)
             top, top_scores, _ = blocks.ranked_lists(
                 lambda rows, items, out, start=start: score(slice(start + rows.start, start + rows.stop),
                                                             items, out),
-                stop - start, window(excluded, start * n_items, (stop - start) * n_items), n_items, k,
-                buffer, tiled, whole_rows)
+                stop - start, blocks.window(excluded, start * n_items, (stop - start) * n_items),
+                n_items, k, plan)
             tops.append(top)
             scores.append(top_scores)
         if not tops:
