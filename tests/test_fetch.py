@@ -21,7 +21,8 @@ def server(tmp_path):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *args: None
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # Polled often: shutdown() waits for the next poll (half a second by default).
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

@@ -1,4 +1,6 @@
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -85,3 +87,52 @@ def test_rows_are_moved_as_index_add_with_alpha_would_bit_for_bit():
     denom = v.sqrt().div_(math.sqrt(1 - 0.999)).add_(1e-8)
     expected = before.index_add_(0, rows, m / denom, alpha=-0.02 / (1 - 0.9))
     assert torch.equal(table.weight.detach(), expected)
+
+
+class AsTorchOptimizer(torch.optim.Optimizer):
+    """RowAdam's arithmetic on torch's Optimizer base, as RowAdam was before it left the base:
+    what its checkpoints hold is torch's state_dict."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0})
+
+    step = RowAdam.step
+    _update = RowAdam._update
+
+
+def test_row_adam_reads_and_writes_torch_s_optimizer_state_dicts():
+    batches = [torch.tensor([1, 4, 4]), torch.tensor([4, 9]), torch.tensor([0, 1])]
+    ours_table, torch_table = embedding_pair(True), embedding_pair(True)
+    ours = RowAdam(ours_table.parameters(), lr=0.05)
+    theirs = AsTorchOptimizer(torch_table.parameters(), lr=0.05)
+    run_steps(ours_table, ours, batches[:2])
+    run_steps(torch_table, theirs, batches[:2])
+    written, expected = ours.state_dict(), theirs.state_dict()
+    assert written["param_groups"] == expected["param_groups"]
+    assert written["state"].keys() == expected["state"].keys() == {0}
+    for name, value in expected["state"][0].items():
+        assert torch.equal(written["state"][0][name], value), name
+    # A checkpoint of either kind resumes in the other: the same next step, bit for bit.
+    resumed_table = embedding_pair(True)
+    resumed_table.load_state_dict(torch_table.state_dict())
+    resumed = RowAdam(resumed_table.parameters(), lr=0.5)
+    resumed.load_state_dict(theirs.state_dict())
+    assert resumed.param_groups[0]["lr"] == 0.05
+    run_steps(resumed_table, resumed, batches[2:])
+    run_steps(torch_table, theirs, batches[2:])
+    theirs_back = AsTorchOptimizer(embedding_pair(True).parameters(), lr=0.05)
+    theirs_back.load_state_dict(resumed.state_dict())
+    assert torch.equal(resumed_table.weight, torch_table.weight)
+    back = theirs_back.state_dict()["state"][0]
+    assert torch.equal(back["exp_avg"], theirs.state[torch_table.weight]["exp_avg"])
+    with pytest.raises(ValueError, match="parameter groups"):
+        RowAdam(torch.nn.Linear(2, 2).parameters()).load_state_dict(expected)
+
+
+def test_training_with_row_adam_does_not_import_torch_s_compiler():
+    # torch.optim.Optimizer's base imports torch._dynamo (about a second) on its first group.
+    code = ("import sys, torch; from recbce.training.optim import RowAdam; t = torch.nn.Embedding(5, 2, "
+            "sparse=True); o = RowAdam(t.parameters()); t(torch.tensor([1])).sum().backward(); o.step(); "
+            "o.zero_grad(); o.load_state_dict(o.state_dict()); assert 'torch._dynamo' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -24,10 +24,18 @@ from recbce.config import TrainConfig
 SPARSE_OPTIMIZERS = ("row_adam", "sparse_adam", "sgd", "adagrad")
 
 
-class RowAdam(torch.optim.Optimizer):
+class RowAdam:
+    """Not a torch.optim.Optimizer: that base imports torch's compiler (torch._dynamo) when its
+    first parameter group is added, about a second of every command that trains, for machinery
+    RowAdam does not use. It has what the loop and the checkpoints use, in torch's formats:
+    step, zero_grad, param_groups, state (by parameter), state_dict and load_state_dict (so
+    checkpoints written when it was a torch.optim.Optimizer load as they are)."""
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        self.param_groups = [{"params": list(params), "lr": lr, "betas": betas, "eps": eps,
+                              "weight_decay": weight_decay}]
+        self.state: dict[torch.Tensor, dict] = {}
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -37,9 +45,38 @@ class RowAdam(torch.optim.Optimizer):
                     self._update(param, group)
         return None
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self._params():
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad.detach_().zero_()
+
+    def state_dict(self) -> dict:
+        index = {param: i for i, param in enumerate(self._params())}
+        groups, first = [], 0
+        for group in self.param_groups:
+            groups.append({**group, "params": list(range(first, first + len(group["params"])))})
+            first += len(group["params"])
+        return {"state": {index[param]: state for param, state in self.state.items()},
+                "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = state_dict["param_groups"]
+        if [len(g["params"]) for g in saved] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("loaded state dict's parameter groups do not match the optimizer's")
+        params = self._params()
+        self.state = {params[i]: {name: value.clone() for name, value in state.items()}
+                      for i, state in state_dict["state"].items()}
+        self.param_groups = [{**group, "params": own["params"]}
+                             for group, own in zip(saved, self.param_groups, strict=True)]
+
+    def _params(self) -> list[torch.Tensor]:
+        return [param for group in self.param_groups for param in group["params"]]
+
     def _update(self, param: torch.Tensor, group: dict) -> None:
         beta1, beta2 = group["betas"]
-        state = self.state[param]
+        state = self.state.setdefault(param, {})
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float64)
             state["exp_avg"] = torch.zeros_like(param)
@@ -59,6 +96,9 @@ class RowAdam(torch.optim.Optimizer):
         # the rows, adding in place and copying them back is the same arithmetic (tested).
         moved = param.index_select(0, rows).add_(m.div_(denom), alpha=-group["lr"] / bias1)
         param.index_copy_(0, rows, moved)
+
+
+Optimizer = RowAdam | torch.optim.Optimizer  # what build_optimizer gives
 
 
 def _row_gradient(grad: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +125,7 @@ def _distinct_rows(indices: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, to
     slot[rows] = torch.arange(len(rows))
     return rows, slot[indices]
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> Optimizer:
     params = list(model.parameters())
     if config.optimizer == "row_adam":
         return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay)

@@ -20,7 +20,7 @@ from recbce.models import Scorer, build_model
 from recbce.training import distributed
 from recbce.training.checkpoint import Progress
 from recbce.training.losses import build_loss, prior_logit
-from recbce.training.optim import SPARSE_OPTIMIZERS, build_optimizer
+from recbce.training.optim import SPARSE_OPTIMIZERS, Optimizer, build_optimizer
 
 OnEvaluation = Callable[[int, float], bool]
 
@@ -42,7 +42,7 @@ class Training:
     generator: torch.Generator  # this process's only source of randomness
     model: Scorer  # the model itself: evaluated, checkpointed and saved
     trainer: torch.nn.Module  # what steps call: the model, or its DDP replica under torchrun
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
     sampler: object  # recbce.data.sampling: ItemSampler, InBatchSampler or SharedPoolSampler
     loss_fn: Callable
     history: UserHistory  # the items each step's user vectors mix in (model.history)
