@@ -30,19 +30,29 @@ from tests.conftest import PRE_STARTER_MODEL
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_TIMEOUT = 150
 
-# Runs in every rank: trains through the library and, after each checkpoint, writes
-# this rank's parameters, so the test can compare the replicas.
+# Runs in every rank: trains each config given through the library in a process group of its
+# own (one launch for several runs: a launch costs three processes' start) and, after each
+# checkpoint, writes this rank's parameters to <dumps>/<run name>/, so the test can compare
+# the replicas.
 SPY = """
 import sys, torch
+import torch.distributed as dist
+from pathlib import Path
 from recbce.training import loop as training
 from recbce.config import load_config
 
 save = training.save_checkpoint
 def save_and_dump(run):
     save(run)
-    torch.save(run.model.state_dict(), f"{sys.argv[2]}/rank{run.context.rank}.pt")
+    torch.save(run.model.state_dict(), Path(sys.argv[1]) / run.config.run.name / f"rank{run.context.rank}.pt")
 training.save_checkpoint = save_and_dump
-training.train(load_config(sys.argv[1]), progress=False)
+dist.init_process_group("gloo")  # the script's group: every run of the launch uses it
+for path in sys.argv[2:]:
+    config = load_config(path)
+    (Path(sys.argv[1]) / config.run.name).mkdir(exist_ok=True)
+    training.train(config, progress=False)
+dist.barrier()
+dist.destroy_process_group()
 """
 
 
@@ -108,15 +118,39 @@ TWO = {"epochs": 3, "train": {"average_from": 2, "eval_every": 1},
        "eval": {"valid_users": 25, "batch_users": 16}}
 
 
+# The other runs of the same launch: the shipped best variant's path (one forward returning
+# (pos, neg [B, P]), the pool's and the history sample's rows in one sparse gradient, averaged
+# across the ranks); LightGCN (every rank propagates the whole graph; DDP averages the dense
+# table gradients and the item biases' sparse ones); the first epoch of a run to resume.
+SHARED = {"model": {"scorer": "cosine", "temperature": 0.1, "history": 0.5, "history_sample": 4},
+          "sampler": {"kind": "shared", "ratio": 32}, "loss": {"name": "decoupled_softmax"},
+          "train": {"optimizer": "row_adam"}}
+LIGHTGCN = {"model": {"kind": "lightgcn", "layers": 2}, "sampler": {"kind": "shared", "ratio": 32},
+            "loss": {"name": "softmax"}}
+
+
 @pytest.fixture(scope="module")
-def two_ranks(workdir):
-    """A 2-process run of 3 epochs (TWO), with each rank's final parameters dumped."""
+def launched(workdir):
+    """One 2-process launch of four runs, each rank's parameters dumped after every checkpoint."""
     (workdir / "spy.py").write_text(SPY)
     dumps = workdir / "dumps"
     dumps.mkdir()
-    done = torchrun(str(workdir / "spy.py"), write_config(workdir, "two", **TWO), str(dumps), cwd=workdir)
+    configs = [write_config(workdir, "two", **TWO), write_config(workdir, "shared", **SHARED),
+               write_config(workdir, "lightgcn", **LIGHTGCN),
+               write_config(workdir, "resumed", **{**TWO, "epochs": 1})]
+    done = torchrun(str(workdir / "spy.py"), str(dumps), *configs, cwd=workdir)
     assert done.returncode == 0, report(done)
-    return workdir / "runs" / "two", dumps
+    return dumps
+
+
+@pytest.fixture(scope="module")
+def two_ranks(workdir, launched):
+    """The 2-process run of 3 epochs (TWO): its folder and its ranks' final parameters."""
+    return workdir / "runs" / "two", launched / "two"
+
+
+def replicas(dumps):
+    return torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
 
 
 def summary(run_dir) -> dict:
@@ -125,7 +159,7 @@ def summary(run_dir) -> dict:
 
 def test_replicas_hold_identical_parameters(two_ranks):
     run_dir, dumps = two_ranks
-    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+    rank0, rank1 = replicas(dumps)
     assert rank0.keys() == rank1.keys()
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
@@ -134,19 +168,8 @@ def test_replicas_hold_identical_parameters(two_ranks):
     assert not torch.equal(saved["rank_generators"][0], saved["rank_generators"][1])
 
 
-def test_shared_pool_with_user_history_keeps_replicas_identical(workdir):
-    # The shipped best variant's path: one forward returning (pos, neg [B, P]), the pool's
-    # and the history sample's rows in one sparse gradient, averaged across the ranks.
-    dumps = workdir / "dumps-shared"
-    dumps.mkdir()
-    (workdir / "spy.py").write_text(SPY)
-    config = write_config(workdir, "shared", model={"scorer": "cosine", "temperature": 0.1,
-                                                    "history": 0.5, "history_sample": 4},
-                          sampler={"kind": "shared", "ratio": 32}, loss={"name": "decoupled_softmax"},
-                          train={"optimizer": "row_adam"})
-    done = torchrun(str(workdir / "spy.py"), config, str(dumps), cwd=workdir)
-    assert done.returncode == 0, report(done)
-    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+def test_shared_pool_with_user_history_keeps_replicas_identical(workdir, launched):
+    rank0, rank1 = replicas(launched / "shared")
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
     run_dir = workdir / "runs" / "shared"
@@ -155,17 +178,9 @@ def test_shared_pool_with_user_history_keeps_replicas_identical(workdir):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
 
 
-def test_lightgcn_keeps_replicas_identical(workdir):
-    # Every rank propagates the whole graph; DDP averages the dense table gradients and the
-    # item biases' sparse ones. The model's graph and scoring cache are not parameters.
-    dumps = workdir / "dumps-lightgcn"
-    dumps.mkdir()
-    (workdir / "spy.py").write_text(SPY)
-    config = write_config(workdir, "lightgcn", model={"kind": "lightgcn", "layers": 2},
-                          sampler={"kind": "shared", "ratio": 32}, loss={"name": "softmax"})
-    done = torchrun(str(workdir / "spy.py"), config, str(dumps), cwd=workdir)
-    assert done.returncode == 0, report(done)
-    rank0, rank1 = torch.load(dumps / "rank0.pt"), torch.load(dumps / "rank1.pt")
+def test_lightgcn_keeps_replicas_identical(workdir, launched):
+    # The model's graph and scoring cache are not parameters.
+    rank0, rank1 = replicas(launched / "lightgcn")
     assert set(rank0) == {"user.weight", "item.weight", "item_bias.weight"}
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
@@ -221,18 +236,15 @@ def test_a_shared_evaluation_of_an_averaged_model_on_sampled_validation_users(tw
 
 
 def test_resume_under_torchrun_continues_each_rank_exactly(two_ranks, workdir):
-    """One epoch through the real CLI, then resumed for the rest: the result must be
-    bit-identical to the uninterrupted run, which needs every rank's generator back."""
-    config = write_config(workdir, "resumed", **{**TWO, "epochs": 1})
-    done = torchrun("-m", "recbce", "train", "--config", config, "--quiet", cwd=workdir)
-    assert done.returncode == 0, report(done)
-    assert done.stdout.count("test metrics") == 1  # rank 0 alone prints
+    """One epoch in the shared launch, then resumed for the rest through the real CLI: the result
+    must be bit-identical to the uninterrupted run, which needs every rank's generator back."""
     run_dir = workdir / "runs" / "resumed"
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     resolved["train"]["epochs"] = TWO["epochs"]
     (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
     done = torchrun("-m", "recbce", "train", "--resume", str(run_dir), "--quiet", cwd=workdir)
     assert done.returncode == 0, report(done)
+    assert done.stdout.count("test metrics") == 1  # rank 0 alone prints
     assert summary(run_dir)["test"] == summary(two_ranks[0])["test"]
     with pytest.raises(RunError, match="nproc_per_node=2"):  # one process cannot take it over
         train(load_config(run_dir / "config.yaml"), resume=True, progress=False)

@@ -74,7 +74,10 @@ def session(device: str = "auto", env=None) -> Iterator[Context]:
     destroyed. Skipping that ordering made a rank abort at exit under gloo
     ("terminate called without an active exception"). After an error the
     barrier is skipped: the other ranks may be blocked in a collective, and
-    torchrun stops them once this process exits.
+    torchrun stops them once this process exits. A group the caller joined
+    before (a script training several runs in one launch) is used and left to
+    it: joining again on torchrun's store after leaving can meet the last
+    group's addresses there.
     """
     env = os.environ if env is None else env
     rank, world = int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1))
@@ -85,15 +88,19 @@ def session(device: str = "auto", env=None) -> Iterator[Context]:
         return
     if context.device.type == "cuda":
         torch.cuda.set_device(context.device)
-    dist.init_process_group("nccl" if context.device.type == "cuda" else "gloo")
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if context.device.type == "cuda" else "gloo")
     try:
         yield context
     except BaseException:
-        dist.destroy_process_group()
+        if owned:
+            dist.destroy_process_group()
         raise
     gc.collect()
     dist.barrier()
-    dist.destroy_process_group()
+    if owned:
+        dist.destroy_process_group()
 
 
 class Replicated(DistributedDataParallel):
