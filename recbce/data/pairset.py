@@ -37,7 +37,8 @@ class PairSet:
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Boolean tensor shaped like `items`: is (user, item) a stored pair?"""
-        query = (users * self.n_items + items).view(-1)  # users may broadcast: [B, 1] with [B, k]
+        keys = users * self.n_items + items  # users may broadcast: [B, 1] with [B, k]
+        query = keys.view(-1)
         slots = self.slot(query)
         # index_select rather than [] indexing: several times faster on a batch of this size.
         found = (self.table.index_select(0, slots >> 3) >> (slots & 7)) & 1 == 1
@@ -49,4 +50,5 @@ class PairSet:
             pos = torch.from_numpy(np.searchsorted(self.keys.numpy(), maybe.numpy()))
             pos.clamp_(max=len(self.keys) - 1)
             found[candidates] = self.keys.index_select(0, pos) == maybe
-        return found.view(torch.broadcast_shapes(users.shape, items.shape))
+        # keys.shape, not torch.broadcast_shapes: that imports sympy on its first call.
+        return found.view(keys.shape)
