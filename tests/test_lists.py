@@ -1,5 +1,6 @@
 """recbce evaluate --lists (recbce/evaluation/lists.py): the ranked lists and relevant items in
-the TREC formats, checked line by line and scored again by ranx, an evaluator recbce did not write."""
+the TREC formats, checked line by line and scored again by trec_eval (pytrec_eval), the reference
+evaluator of information retrieval, which recbce did not write."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from ranx import Qrels, Run
-from ranx import evaluate as ranx_evaluate
+import pytrec_eval
 from typer.testing import CliRunner
 
 import recbce
@@ -19,7 +19,7 @@ from recbce.errors import RunError
 from recbce.runs import RunFolder
 from tests.conftest import write_tiny_log
 
-KS = [10, 50]  # 50 of 60 items: users with more than 10 training items have fewer candidates
+KS = [2, 10, 50]  # 2: below some users' relevant count; 50 of 60 items: fewer candidates for some
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def listed(tmp_path_factory):
                         "data": {"path": str(data), "split": {"test_ratio": 0.2, "valid_ratio": 0.1}},
                         "model": {"dim": 8}, "train": {"epochs": 2, "patience": 0},
                         "eval": {"k": KS, "metric": "ndcg@10", "batch_users": 16}}).run_dir
-    result = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--k", "10,50", "--lists",
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--k", ",".join(map(str, KS)), "--lists",
                                       str(tmp / "test.run"), "--per-user", str(tmp / "users.csv")])
     assert result.exit_code == 0, result.output
     return run, tmp
@@ -65,27 +65,38 @@ def test_the_files_hold_the_lists_and_the_relevant_items(listed):
     assert lengths.max() == 50 and lengths.min() < 50  # short lists where candidates ran out
 
 
-# ranx's own numba kernel casts its counts (its warning, not about recbce's files)
-@pytest.mark.filterwarnings("ignore:unsafe cast from uint64 to int64")
-def test_ranx_finds_recbces_values(listed):
+def trec_eval(qrels: pd.DataFrame, lines: pd.DataFrame, measures: set[str]) -> dict:
+    """trec_eval's per-user values of `measures` for the run `lines` against `qrels`."""
+    relevant = {user: dict.fromkeys(one["item"], 1) for user, one in qrels.groupby("user")}
+    run = {user: dict(zip(one["item"], one["score"], strict=True)) for user, one in lines.groupby("user")}
+    return pytrec_eval.RelevanceEvaluator(relevant, measures).evaluate(run)
+
+
+def test_trec_eval_finds_recbces_values(listed):
     run_dir, tmp = listed
     lines = read(tmp / "test.run", ["user", "q0", "item", "rank", "score", "tag"])
+    qrels = read(tmp / "test.qrels", ["user", "zero", "item", "rel"])
     # Tools order tied scores their own way: the check is exact only without ties.
     assert not lines.duplicated(["user", "score"]).any()
-    qrels, run = Qrels.from_file(str(tmp / "test.qrels"), kind="trec"), Run.from_file(str(tmp / "test.run"),
-                                                                                       kind="trec")
-    names = [f"{m}@{k}" for k in KS for m in ("recall", "ndcg", "mrr", "map")]
-    ranx_evaluate(qrels, run, names, make_comparable=True)
+    cutoffs = ",".join(map(str, KS))
+    theirs = trec_eval(qrels, lines, {f"recall.{cutoffs}", f"ndcg_cut.{cutoffs}", f"map_cut.{cutoffs}"})
+    for k in KS:  # trec_eval's reciprocal rank has no cut-off: it reads the top k only
+        top = trec_eval(qrels, lines[lines["rank"] <= k], {"recip_rank"})
+        for user in theirs:
+            theirs[user][f"mrr_{k}"] = top.get(user, {}).get("recip_rank", 0.0)
     users = pd.read_csv(tmp / "users.csv", dtype={"user": str}).set_index("user")
-    relevant = users.index.map(qrels.to_dict()).map(len).to_numpy()
-    for name in names:
-        theirs = users.index.map(run.scores[name]).to_numpy(dtype=float)
-        if name.startswith("map@"):  # ranx divides AP@K by R, recbce (as RecBole) by min(R, K)
-            k = int(name.split("@")[1])
-            theirs = theirs * relevant / np.minimum(relevant, k)
-        np.testing.assert_allclose(theirs, users[name].to_numpy(), rtol=1e-12, atol=1e-12, err_msg=name)
+    assert set(users.index) == set(theirs)
+    relevant = users.index.map(qrels.groupby("user").size()).to_numpy()
+    assert (relevant > KS[0]).any()  # so that the two divisions of AP@K differ somewhere
+    for k in KS:
+        for ours, name in (("recall", "recall"), ("ndcg", "ndcg_cut"), ("mrr", "mrr"), ("map", "map_cut")):
+            values = users.index.map(lambda user, key=f"{name}_{k}": theirs[user][key]).to_numpy(float)
+            if ours == "map":  # trec_eval divides AP@K by R, recbce (as RecBole) by min(R, K)
+                values = values * relevant / np.minimum(relevant, k)
+            np.testing.assert_allclose(values, users[f"{ours}@{k}"].to_numpy(), rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{ours}@{k}")
     means = recbce.evaluate(run_dir, k=KS)
-    assert means["recall@10"] == pytest.approx(float(np.mean(list(run.scores["recall@10"].values()))))
+    assert means["recall@10"] == pytest.approx(float(np.mean([v["recall_10"] for v in theirs.values()])))
 
 
 def test_bad_lists_requests_fail_in_one_line(listed, tmp_path):
