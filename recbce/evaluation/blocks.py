@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from recbce.evaluation.selection import ranked_top, tiles_of, top_by_sorting
+from recbce.evaluation.selection import by_score, ranked_top, tiles_of, top_in_item_order
 
 ALIGN_ITEMS = 16  # float32 scores per 64 bytes
 
@@ -67,8 +67,9 @@ def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, 
     """([rows, k] items, [rows, k] scores) of each row's top k, ties to the lowest item, or None
     if a score is NaN. `score(items, out)` gives the rows' scores of a slice of items into
     `out`; `excluded`: sorted positions row · n_items + item, ranked at −inf. A tile after the
-    first only offers the subtiles whose maximum beats the row's k-th best so far (an equal
-    score comes from a later, so lower-ranked, item), merged with the best so far."""
+    first only offers its scores above the row's k-th best so far (an equal score comes from a
+    later, so lower-ranked, item), read from the subtiles whose maximum beats it, merged with
+    the best so far; those are kept in item order (the tie rule's order) and ranked at the end."""
     by_item = excluded[(excluded % n_items).argsort(stable=True)]
     masked_rows, masked_items = by_item // n_items, by_item % n_items
     best_scores = best_items = None
@@ -77,13 +78,13 @@ def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, 
         tile = score(slice(start, stop), buffer[:rows, :stop - start])
         lo, hi = torch.searchsorted(masked_items, torch.tensor([start, stop])).tolist()
         tile.index_put_((masked_rows[lo:hi], masked_items[lo:hi] - start), torch.tensor(-torch.inf))
-        if best_scores is None:
-            best_items = ranked_top(tile, min(k, stop - start))
+        if best_scores is None:  # the best so far are kept in item order, ranked at the end
+            best_items = top_in_item_order(tile, min(k, stop - start))
             best_scores, best_items = tile.gather(1, best_items), best_items + start
             if best_scores.isnan().any():  # topk ranks NaN first: it would be among these
                 return None
             continue
-        offered = candidates(tile, best_scores[:, -1:])
+        offered = candidates(tile, best_scores.amin(dim=1, keepdim=True))  # the k-th best
         if offered is None:
             return None
         rows_offered, scores, columns = offered
@@ -91,44 +92,51 @@ def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, 
             continue
         best_scores[rows_offered], best_items[rows_offered] = merge(
             best_scores[rows_offered], best_items[rows_offered], scores, columns, start, k)
-    return best_items, best_scores
+    ranked = by_score(best_scores, torch.arange(best_scores.shape[1]).expand_as(best_scores))
+    return best_items.gather(1, ranked), best_scores.gather(1, ranked)
 
 
 def candidates(tile: torch.Tensor, kth: torch.Tensor):
-    """(rows, scores, columns): the rows of `tile` with a subtile whose maximum beats `kth` (or
-    with a last, partial subtile), and [those rows, c] the scores and columns of such subtiles,
-    −inf padded, in column order; None if a score is NaN."""
+    """(rows, scores, columns): the rows of `tile` with a score above their `kth`, and [those
+    rows, c] those scores and their columns, in column order, −inf padded; None if a score is NaN.
+    Only the subtiles whose maximum beats `kth` (and a last, partial subtile) are read again."""
     n_rows, n_columns = tile.shape
     full = n_columns // SUBTILE
     subtiles = tiles_of(tile, SUBTILE)
     maxima = subtiles.amax(dim=2)
-    if maxima.isnan().any():
+    tail = tile[:, full * SUBTILE:]
+    if maxima.isnan().any() or tail.isnan().any():
         return None
-    hot = maxima > kth
-    counts = hot.sum(1)
-    rows = torch.arange(n_rows) if full * SUBTILE < n_columns else torch.nonzero(counts).squeeze(1)
-    hot, counts = hot[rows], counts[rows]
-    row, which = hot.nonzero(as_tuple=True)  # row-major: each row's subtiles in column order
-    slot = torch.arange(len(row)) - (torch.cumsum(counts, 0) - counts)[row]
-    width = int(counts.max()) if len(row) else 0
-    scores = torch.full((len(rows), width, SUBTILE), -torch.inf)
-    scores[row, slot] = subtiles[rows[row], which]
-    first = torch.zeros((len(rows), width), dtype=torch.long)
-    first[row, slot] = which * SUBTILE
-    columns = (first.unsqueeze(2) + torch.arange(SUBTILE)).view(len(rows), width * SUBTILE)
-    scores = torch.cat([scores.view(len(rows), width * SUBTILE), tile[rows, full * SUBTILE:]], dim=1)
-    tail = torch.arange(full * SUBTILE, n_columns).expand(len(rows), -1)
-    return rows, scores, torch.cat([columns, tail], dim=1)
+    row, which = (maxima > kth).nonzero(as_tuple=True)  # row-major: each row's in column order
+    values = subtiles[row, which].reshape(-1)
+    columns = (which.unsqueeze(1) * SUBTILE + torch.arange(SUBTILE)).reshape(-1)
+    row = row.repeat_interleave(SUBTILE)
+    if tail.shape[1]:  # after the subtiles, then (row, column) order made again
+        values = torch.cat([values, tail.reshape(-1)])
+        columns = torch.cat([columns, torch.arange(full * SUBTILE, n_columns).repeat(n_rows)])
+        row = torch.cat([row, torch.arange(n_rows).repeat_interleave(tail.shape[1])])
+        order = (row * n_columns + columns).argsort()
+        values, columns, row = values[order], columns[order], row[order]
+    # equal scores come from later items: they cannot enter
+    above = torch.nonzero(values > kth[row, 0]).squeeze(1)
+    row, values, columns = row[above], values[above], columns[above]
+    rows, counts = torch.unique_consecutive(row, return_counts=True)
+    width = int(counts.max()) if len(rows) else 0
+    which_row = torch.repeat_interleave(torch.arange(len(rows)), counts)
+    slot = torch.arange(len(row)) - (torch.cumsum(counts, 0) - counts)[which_row]
+    scores = torch.full((len(rows), width), -torch.inf)
+    scores[which_row, slot] = values
+    padded = torch.zeros((len(rows), width), dtype=torch.long)
+    padded[which_row, slot] = columns
+    return rows, scores, padded
 
 
 def merge(best_scores, best_items, scores, columns, start: int, k: int):
-    """The top k of the best so far (items before `start`) and a tile's candidates, ties to the
-    lowest item: the best so far put in item order first, then the candidates."""
-    order = best_items.argsort(dim=1)
-    values = torch.cat([best_scores.gather(1, order), scores], dim=1)
-    items = torch.cat([best_items.gather(1, order), columns + start], dim=1)
-    top = top_by_sorting(values, k)
-    return values.gather(1, top), items.gather(1, top)
+    """The top k, in item order, of the best so far (items before `start`, in item order) and a
+    tile's candidates (in column order): ties go to the lowest item, the first in this order."""
+    values = torch.cat([best_scores, scores], dim=1)
+    top = top_in_item_order(values, k)
+    return values.gather(1, top), torch.cat([best_items, columns + start], dim=1).gather(1, top)
 
 
 class Plan(NamedTuple):

@@ -73,11 +73,17 @@ def tiles_of(scores: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def top_by_sorting(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """ranked_top over whole rows.
+    """ranked_top over whole rows: the row's top k in item order, then ordered by score, stably
+    over item indices."""
+    top = top_in_item_order(scores, k)
+    return by_score(scores.gather(1, top), top)
+
+
+def top_in_item_order(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[rows, k] the items top_by_sorting ranks, in item order.
 
     topk leaves the order of ties open. Rows where ties straddle the k-th place take the
-    lowest-indexed tied items (found by a running count); then each list is ordered by
-    score, stably over item indices.
+    lowest-indexed tied items (found by a running count).
     """
     # One more than asked: ties straddle the cut exactly where the (k+1)-th score equals the k-th.
     values, top = scores.topk(min(k + 1, scores.shape[1]), dim=1)
@@ -89,6 +95,10 @@ def top_by_sorting(scores: torch.Tensor, k: int) -> torch.Tensor:
         room = k - above.sum(1, keepdim=True)
         take = above | (tied & (tied.cumsum(1, dtype=torch.int32) <= room))
         top[straddle] = take.nonzero()[:, 1].view(len(straddle), k)
-    top = top.sort(dim=1).values
-    order = scores.gather(1, top).sort(dim=1, descending=True, stable=True).indices
-    return top.gather(1, order)
+    return top.sort(dim=1).values
+
+
+def by_score(values: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """`items` (each row in item order, `values` their scores) ordered by score, best first,
+    equal scores in item order."""
+    return items.gather(1, values.sort(dim=1, descending=True, stable=True).indices)
