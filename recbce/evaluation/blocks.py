@@ -108,18 +108,16 @@ def candidates(tile: torch.Tensor, kth: torch.Tensor):
     if maxima.isnan().any() or tail.isnan().any():
         return None
     row, which = (maxima > kth).nonzero(as_tuple=True)  # row-major: each row's in column order
-    values = subtiles[row, which].reshape(-1)
-    columns = (which.unsqueeze(1) * SUBTILE + torch.arange(SUBTILE)).reshape(-1)
-    row = row.repeat_interleave(SUBTILE)
-    if tail.shape[1]:  # after the subtiles, then (row, column) order made again
-        values = torch.cat([values, tail.reshape(-1)])
-        columns = torch.cat([columns, torch.arange(full * SUBTILE, n_columns).repeat(n_rows)])
-        row = torch.cat([row, torch.arange(n_rows).repeat_interleave(tail.shape[1])])
-        order = (row * n_columns + columns).argsort()
-        values, columns, row = values[order], columns[order], row[order]
+    values = subtiles[row, which]
     # equal scores come from later items: they cannot enter
-    above = torch.nonzero(values > kth[row, 0]).squeeze(1)
-    row, values, columns = row[above], values[above], columns[above]
+    hot, at = (values > kth[row]).nonzero(as_tuple=True)
+    row, values, columns = row[hot], values[hot, at], which[hot] * SUBTILE + at
+    if tail.shape[1]:  # after the subtiles' columns; a stable sort by row keeps column order
+        tail_row, tail_at = (tail > kth).nonzero(as_tuple=True)
+        row = torch.cat([row, tail_row])
+        row, order = torch.sort(row, stable=True)
+        values = torch.cat([values, tail[tail_row, tail_at]])[order]
+        columns = torch.cat([columns, tail_at + full * SUBTILE])[order]
     rows, counts = torch.unique_consecutive(row, return_counts=True)
     width = int(counts.max()) if len(rows) else 0
     which_row = torch.repeat_interleave(torch.arange(len(rows)), counts)
