@@ -55,9 +55,7 @@ def evaluate(model, heldout: Split, exclude: Positives, ks: list[int], batch_use
     n_users, n_items = len(exclude.indptr) - 1, exclude.n_items
     truth = Positives.from_pairs(heldout.users, heldout.items, n_users, n_items)
     users = torch.nonzero(truth.counts() > 0).squeeze(1)
-    row_of_user = torch.full((n_users,), -1, dtype=torch.long)
-    row_of_user[users] = torch.arange(len(users))
-    excluded, relevant = flat_positions(exclude, row_of_user), flat_positions(truth, row_of_user)
+    excluded, relevant = flat_positions(exclude, users), flat_positions(truth, users)
     # AUC reads every score of a row: whole rows then
     plan = blocks.plan(len(users), n_items, max_memory_mb, batch_users, tiles=not with_auc)
     starts = range(0, len(users), plan.rows)
@@ -109,12 +107,11 @@ def summarise(columns: dict, shown: dict, users: torch.Tensor, per_user: bool):
     return means
 
 
-def flat_positions(pairs: Positives, row_of_user: torch.Tensor) -> torch.Tensor:
-    """Sorted row * n_items + item of the pairs whose user is evaluated (row_of_user >= 0)."""
-    owners = torch.repeat_interleave(torch.arange(len(pairs.indptr) - 1), pairs.counts())
-    rows = row_of_user[owners]
-    keep = rows >= 0
-    return rows[keep] * pairs.n_items + pairs.indices[keep]
+def flat_positions(pairs: Positives, users: torch.Tensor) -> torch.Tensor:
+    """Sorted row * n_items + item of the pairs of `users` (ascending; row: the place in `users`).
+    Only their pairs are read: a sample of users costs what its own pairs cost."""
+    rows, items = pairs.rows(users)
+    return rows * pairs.n_items + items
 
 
 def is_relevant(chunk_relevant: torch.Tensor, top: torch.Tensor, n_items: int) -> torch.Tensor:
