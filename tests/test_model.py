@@ -146,3 +146,20 @@ def test_score_all_follows_every_change_of_the_item_table():
     torch.testing.assert_close(model.score_all(users)[:, 4], 2 * bias - stepped[:, 4])
     model.load_state_dict(first)
     assert torch.equal(model.score_all(users), before)
+
+
+@pytest.mark.parametrize("dim", [8, 64, 256])
+def test_scores_with_an_item_bias_are_addmm_s_bit_for_bit(dim):
+    # score_all adds the bias after the product (addmm copies it into the block first, a pass
+    # over it): the same sums for the dimensions recbce ships (64) and up to 256, where MKL's
+    # product is one pass over the dimensions; beyond, the last bit may differ from addmm's.
+    config = ModelConfig(dim=dim, bias=True, scorer="dot", temperature=1.0, history=0.0)
+    model = DotProduct(300, 5_000, config, generator=torch.Generator().manual_seed(dim))
+    torch.nn.init.normal_(model.item_bias.weight, generator=torch.Generator().manual_seed(1))
+    users = torch.arange(300)
+    p, q = model.user(users), model.item.weight
+    with torch.no_grad():
+        assert torch.equal(model.score_all(users), torch.addmm(model.item_bias.weight.T, p, q.T))
+        block = torch.empty(300, 1_000)
+        assert torch.equal(model.score_all(users, block, slice(2_000, 3_000)),
+                           torch.addmm(model.item_bias.weight[2_000:3_000].T, p, q[2_000:3_000].T))
