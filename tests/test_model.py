@@ -163,3 +163,6 @@ def test_scores_with_an_item_bias_are_addmm_s_bit_for_bit(dim):
         block = torch.empty(300, 1_000)
         assert torch.equal(model.score_all(users, block, slice(2_000, 3_000)),
                            torch.addmm(model.item_bias.weight[2_000:3_000].T, p, q[2_000:3_000].T))
+        exported = model.export()  # what recommend and similar score with
+        assert torch.equal(exported.score(exported.users[:300]),
+                           torch.addmm(exported.item_bias, exported.users[:300], exported.items.T))

@@ -72,9 +72,8 @@ class Vectors:
               items: slice = slice(None)) -> torch.Tensor:
         """[U, n_items]: user vectors [U, d] (rows of `users` or new ones) against every item
         (or the `items` slice)."""
-        if self.item_bias is None:
-            return torch.mm(users, self.items[items].T, out=out)
-        return torch.addmm(self.item_bias[items], users, self.items[items].T, out=out)
+        scores = torch.mm(users, self.items[items].T, out=out)  # the bias after: as score_all
+        return scores if self.item_bias is None else scores.add_(self.item_bias[items])
 
 
 class Scorer(Protocol):
