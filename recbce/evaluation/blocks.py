@@ -92,8 +92,8 @@ def top_over_item_tiles(score, rows: int, n_items: int, excluded: torch.Tensor, 
             continue
         best_scores[rows_offered], best_items[rows_offered] = merge(
             best_scores[rows_offered], best_items[rows_offered], scores, columns, start, k)
-    ranked = by_score(best_scores, torch.arange(best_scores.shape[1]).expand_as(best_scores))
-    return best_items.gather(1, ranked), best_scores.gather(1, ranked)
+    order = by_score(best_scores)
+    return best_items.gather(1, order), best_scores.gather(1, order)
 
 
 def candidates(tile: torch.Tensor, kth: torch.Tensor):

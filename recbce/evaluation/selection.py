@@ -76,7 +76,7 @@ def top_by_sorting(scores: torch.Tensor, k: int) -> torch.Tensor:
     """ranked_top over whole rows: the row's top k in item order, then ordered by score, stably
     over item indices."""
     top = top_in_item_order(scores, k)
-    return by_score(scores.gather(1, top), top)
+    return top.gather(1, by_score(scores.gather(1, top)))
 
 
 def top_in_item_order(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -98,7 +98,7 @@ def top_in_item_order(scores: torch.Tensor, k: int) -> torch.Tensor:
     return top.sort(dim=1).values
 
 
-def by_score(values: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """`items` (each row in item order, `values` their scores) ordered by score, best first,
+def by_score(values: torch.Tensor) -> torch.Tensor:
+    """The order of each row of `values` (scores of items in item order) by score, best first,
     equal scores in item order."""
-    return items.gather(1, values.sort(dim=1, descending=True, stable=True).indices)
+    return values.sort(dim=1, descending=True, stable=True).indices

@@ -72,8 +72,17 @@ class Vectors:
               items: slice = slice(None)) -> torch.Tensor:
         """[U, n_items]: user vectors [U, d] (rows of `users` or new ones) against every item
         (or the `items` slice)."""
-        scores = torch.mm(users, self.items[items].T, out=out)  # the bias after: as score_all
-        return scores if self.item_bias is None else scores.add_(self.item_bias[items])
+        bias = None if self.item_bias is None else self.item_bias[items]
+        return dot_scores(users, self.items[items], bias, out)
+
+
+def dot_scores(users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor | None = None,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    """users · itemsᵀ (+ each item's bias), written into `out` if given. The bias is added
+    after the product, not by addmm, which first copies it into every row of the block (one
+    more pass over it); the sums are addmm's bit for bit (tests/test_model.py)."""
+    scores = torch.mm(users, items.T, out=out)
+    return scores if bias is None else scores.add_(bias)
 
 
 class Scorer(Protocol):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbce.config import ModelConfig
-from recbce.models.base import ScoringCache, Vectors
+from recbce.models.base import ScoringCache, Vectors, dot_scores
 
 
 class EmbeddingScorer(nn.Module):
@@ -65,10 +65,8 @@ class EmbeddingScorer(nn.Module):
         """[B, n_items]: scored user vectors against the scored item table (its `items` rows
         only, if given), one matrix product, written into `out` if given (evaluation reuses one
         block). A slice's scores are those columns of the whole product, bit for bit."""
-        scores = torch.mm(p, q[items].T, out=out)
-        # The bias added after the product, not by addmm: addmm first copies the bias into every
-        # row of the block, a pass over it; the sums are the same, bit for bit (tested).
-        return scores if self.item_bias is None else scores.add_(self.item_bias.weight[items].T)
+        bias = None if self.item_bias is None else self.item_bias.weight[items].T
+        return dot_scores(p, q[items], bias, out)
 
     def vectors(self, users: torch.Tensor, items: torch.Tensor) -> Vectors:
         """Exported vectors: the scored tables, with the item bias."""
