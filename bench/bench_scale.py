@@ -170,8 +170,9 @@ def run_eval(path: Path, whole_rows: bool = False) -> dict:
     from recbce.evaluation.ranking import heldout_and_exclusions
     from recbce.training.state import build
 
-    if whole_rows:  # the selection before 2026-12-08 (this stage's process only): whole rows, topk
-        blocks.ranked_top, blocks.TILED_FROM_ITEMS = selection.top_by_sorting, float("inf")
+    if whole_rows:  # the selection before 2026-12-08 (this stage's process only): whole rows, topk,
+        blocks.shortlist, blocks.RANKED_TOGETHER = selection.whole_row_shortlist, 1  # a block at a time
+        blocks.TILED_FROM_ITEMS = float("inf")
 
     config, dataset, load_s = loaded(path)
     load_peak, fresh = gib(peak_mib()), reset_high_water()

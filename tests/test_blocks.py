@@ -101,3 +101,28 @@ def test_evaluate_by_item_tiles_gives_the_metrics_of_whole_rows(small_item_tiles
     whole = evaluate(model, heldout, exclude, [5, 20], item_counts=counts, per_user=True)
     assert tiled[0] == whole[0]
     assert all(torch.equal(tiled[1][name], whole[1][name]) for name in whole[1])
+
+
+@pytest.mark.parametrize("kind", ["continuous", "few levels", "best last"])
+def test_blocks_ranked_together_give_each_blocks_own_lists(monkeypatch, kind):
+    """Whole rows scored 3 at a time, their shortlists ranked 12 at a time: rows ranked whole
+    (a tie at the cut, a NaN) in later blocks keep their own lists."""
+    monkeypatch.setattr(blocks, "CACHE_BLOCK_BYTES", 3 * 9_001 * 4)
+    monkeypatch.setattr(blocks, "MIN_CACHE_BLOCK_USERS", 1)
+    monkeypatch.setattr(blocks, "RANKED_TOGETHER", 12)
+    generator = torch.Generator().manual_seed(3)
+    scores = scores_of(kind, 14, 9_001, generator)
+    scores[7, 4_000] = torch.nan
+    excluded = torch.nonzero((torch.rand(14, 9_001, generator=generator) < 0.2).view(-1)).squeeze(1)
+    plan = blocks.plan(14, 9_001, max_memory_mb=64)
+    assert (plan.whole_rows, plan.rows, plan.tiled) == (3, 12, False)
+    whole = mask(scores.clone(), excluded, 9_001)
+    model = SlicedScores(scores)
+    for start in (0, 12):
+        rows = torch.arange(start, min(start + plan.rows, 14))
+        top, top_scores, _ = ranked_lists(lambda r, items, out, rows=rows: model.score_all(rows[r], out, items),
+                                          len(rows), blocks.window(excluded, start * 9_001, len(rows) * 9_001),
+                                          9_001, 20, plan)
+        expected = torch.cat([ranked_top(whole[rows[i:i + 3]], 20) for i in range(0, len(rows), 3)])
+        assert torch.equal(top, expected)
+        assert torch.equal(top_scores.nan_to_num(), whole[rows].gather(1, expected).nan_to_num())

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from recbce.evaluation.selection import by_score, ranked_top, tiles_of, top_in_item_order
+from recbce.evaluation.selection import by_score, join, ranked, shortlist, tiles_of, top_in_item_order
 
 ALIGN_ITEMS = 16  # float32 scores per 64 bytes
 
@@ -137,9 +137,16 @@ def merge(best_scores, best_items, scores, columns, start: int, k: int):
     return values.gather(1, top), torch.cat([best_items, columns + start], dim=1).gather(1, top)
 
 
+# Whole rows are scored a cache-sized block at a time, but their shortlists are ranked (and
+# evaluation's metrics computed) this many rows at a time: one set of small operations for
+# several blocks instead of one a block (Gowalla: 102 users a block).
+RANKED_TOGETHER = 1_024
+
+
 class Plan(NamedTuple):
-    """How a run of rows is ranked: by item tiles or whole rows, `rows` a block, `whole_rows` a
-    block when whole (a NaN falls back to them), into the one reused `buffer`."""
+    """How a run of rows is ranked: by item tiles or whole rows, `rows` ranked together,
+    `whole_rows` scored a block when whole (a NaN falls back to them), into the one reused
+    `buffer`."""
 
     tiled: bool
     rows: int
@@ -150,20 +157,24 @@ class Plan(NamedTuple):
 def plan(n_rows: int, n_items: int, max_memory_mb: float, batch_users: int | None = None,
          tiles: bool = True) -> Plan:
     """Item tiles from TILED_FROM_ITEMS items on (where `tiles`), else whole rows as the memory
-    budget allows; a block at most `batch_users` rows. The buffer is reused over the blocks: a
+    budget allows, RANKED_TOGETHER at a time (one block at a time without `tiles`: AUC reads
+    the block's scores); at most `batch_users` rows. The buffer is reused over the blocks: a
     fresh one each time is memory the OS pages in again."""
     whole_rows = chunk_users(n_items, max_memory_mb, batch_users)
     tiled = tiles and n_items >= TILED_FROM_ITEMS
-    rows = min(TILE_USERS, batch_users or TILE_USERS) if tiled else whole_rows
-    return Plan(tiled, rows, whole_rows, score_block(min(rows, n_rows), ITEM_TILE if tiled else n_items))
+    together = min(TILE_USERS if tiled else RANKED_TOGETHER, batch_users or n_rows or 1)
+    if tiled:
+        return Plan(tiled, together, whole_rows, score_block(min(together, n_rows), ITEM_TILE))
+    rows = whole_rows * max(1, together // whole_rows) if tiles else whole_rows  # whole blocks
+    return Plan(tiled, rows, whole_rows, score_block(min(whole_rows, n_rows), n_items))
 
 
 def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: int, plan: Plan):
     """(top [n_rows, k] items, their scores, the rows' whole scores or None): the ranked lists
-    of a block of rows. `score(rows, items, out)` writes the scores of those rows (a slice of
-    the block's) and items into `out`; `excluded` (sorted positions row · n_items + item within
-    the block) are at −inf. By item tiles where `plan` says so, unless a score is NaN; else, or
-    then, whole rows, `plan.whole_rows` at a time."""
+    of a block of rows. `score(rows, items, out)` writes the scores of those rows (a slice) and
+    items into `out`; `excluded` (sorted positions row · n_items + item within the block) are
+    at −inf. By item tiles where `plan` says so, unless a score is NaN; else, or then, whole
+    rows, scored `plan.whole_rows` at a time, their shortlists ranked together."""
     block = plan.buffer
     if plan.tiled:
         found = top_over_item_tiles(lambda items, out: score(slice(0, n_rows), items, out), n_rows,
@@ -171,14 +182,14 @@ def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: in
         if found is not None:
             return *found, None
         block = score_block(min(plan.whole_rows, n_rows), n_items)
-    tops, top_scores, scores = [], [], None
+    shortlists, scores = [], None
     for start in range(0, n_rows, plan.whole_rows):
         stop = min(start + plan.whole_rows, n_rows)
         here = window(excluded, start * n_items, (stop - start) * n_items)
         scores = mask(score(slice(start, stop), slice(None), block[:stop - start]), here, n_items)
-        tops.append(ranked_top(scores, k))
-        top_scores.append(scores.gather(1, tops[-1]))
-    return torch.cat(tops), torch.cat(top_scores), scores if len(tops) == 1 else None
+        shortlists.append(shortlist(scores, k))
+    top, top_scores = ranked(join(shortlists), k)
+    return top, top_scores, scores if len(shortlists) == 1 else None
 
 
 def window(flat: torch.Tensor, offset: int, size: int) -> torch.Tensor:

@@ -1,14 +1,17 @@
 """Each row's top k items, best first, equal scores ranked by item index (lowest first).
 
 `ranked_top` is what evaluation, `recommend` and `similar` call. On wide rows it looks only
-at each row's best tiles (`top_by_tiles`): it reads every score once to find each tile's
-maximum, then ranks the few tiles that can hold the row's top k, instead of handing every
-score to topk (`top_by_sorting`, the whole row). Both give the same lists, ties included.
+at each row's best tiles: it reads every score once to find each tile's maximum, then ranks
+the few tiles that can hold the row's top k (`shortlist`), instead of handing every score to
+topk (`top_by_sorting`, the whole row). Both give the same lists, ties included. A shortlist
+needs the scores only while it is drawn up: blocks of rows draw theirs while their scores are
+in the cache and rank them together (`ranked`), one set of operations for many blocks.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -19,11 +22,62 @@ TILES_FROM_ITEMS = 8_192
 MIN_TILES_PER_PLACE = 4
 
 
+class Shortlist(NamedTuple):
+    """Each row's candidates for its top k, in item order: their scores and items ([rows, c]);
+    and the rows ranked whole instead (`exact`: their row numbers, their top k, its scores)."""
+
+    values: torch.Tensor
+    items: torch.Tensor
+    exact: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 def ranked_top(scores: torch.Tensor, k: int) -> torch.Tensor:
     """[rows, k] item indices of each row's k best scores, best first, ties by lowest index."""
-    if scores.shape[1] < TILES_FROM_ITEMS:
-        return top_by_sorting(scores, k)
-    return top_by_tiles(scores, k, tile_width(scores.shape[1]))
+    return ranked(shortlist(scores, k), k)[0]
+
+
+def shortlist(scores: torch.Tensor, k: int) -> Shortlist:
+    """What `ranked` needs of `scores` for each row's top k: the best tiles' items on wide rows,
+    else the row's top k itself."""
+    if scores.shape[1] >= TILES_FROM_ITEMS:
+        return tile_shortlist(scores, k, tile_width(scores.shape[1]))
+    return whole_row_shortlist(scores, k)
+
+
+def ranked(short: Shortlist, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """([rows, k] items, [rows, k] their scores) of each row's top k, best first, from its
+    shortlist (or shortlists joined by `join`)."""
+    chosen = top_by_sorting(short.values, k)
+    top, top_scores = short.items.gather(1, chosen), short.values.gather(1, chosen)
+    rows, exact_top, exact_scores = short.exact
+    if len(rows):
+        top[rows], top_scores[rows] = exact_top, exact_scores
+    return top, top_scores
+
+
+def join(shortlists: list[Shortlist]) -> Shortlist:
+    """The shortlists of consecutive blocks of rows as one (the same k and catalogue)."""
+    if len(shortlists) == 1:
+        return shortlists[0]
+    starts, first = [], 0
+    for short in shortlists:
+        starts.append(first)
+        first += len(short.values)
+    exact = [torch.cat([short.exact[0] + start for short, start in zip(shortlists, starts, strict=True)])]
+    exact += [torch.cat([short.exact[i] for short in shortlists]) for i in (1, 2)]
+    return Shortlist(torch.cat([short.values for short in shortlists]),
+                     torch.cat([short.items for short in shortlists]), tuple(exact))
+
+
+def whole_row_shortlist(scores: torch.Tensor, k: int) -> Shortlist:
+    """The shortlist of whole rows: each row's top k itself, in item order."""
+    top = top_in_item_order(scores, k)
+    return Shortlist(scores.gather(1, top), top, _no_rows(scores, k))
+
+
+def _no_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (torch.zeros(0, dtype=torch.long), torch.zeros(0, k, dtype=torch.long),
+            scores.new_zeros(0, k))
 
 
 def tile_width(n_items: int) -> int:
@@ -34,33 +88,47 @@ def tile_width(n_items: int) -> int:
 
 
 def top_by_tiles(scores: torch.Tensor, k: int, width: int) -> torch.Tensor:
-    """ranked_top through each row's k best tiles of `width` items.
+    """ranked_top through each row's k best tiles of `width` items."""
+    return ranked(tile_shortlist(scores, k, width), k)[0]
 
-    The k-th largest tile maximum is a score that k items reach, so it is at most the row's
-    k-th best score: every item of the row's top k, and every item tied with its k-th, lies
-    in one of the k tiles with the largest maxima (or in the last, partial tile, always
-    ranked), unless another tile ties the k-th maximum. Those tiles, in item order, are all
-    top_by_sorting needs to see for the same answer; rows with such a tie (or a NaN, or
-    -inf at the cut) are ranked whole.
+
+def tile_shortlist(scores: torch.Tensor, k: int, width: int) -> Shortlist:
+    """Each row's k best tiles of `width` items.
+
+    Tile j holds the items j, j + T, j + 2T, ... (T tiles; the last n_items mod width items
+    are a tail, always taken): the tiles' maxima are then a maximum over rows of a [width, T]
+    matrix, which vectorises. The k-th largest tile maximum is a score that k items reach, so
+    it is at most the row's k-th best score: every item of the row's top k, and every item tied
+    with its k-th, lies in one of the k tiles with the largest maxima, unless a (k+1)-th tile
+    ties the k-th maximum. Those tiles' items, in item order, are all top_by_sorting needs to
+    see for the same answer; rows with such a tie (or a NaN, or -inf at the cut) are ranked
+    whole.
     """
     rows, n_items = scores.shape
-    full = n_items // width
-    if full < MIN_TILES_PER_PLACE * (k + 1):
-        return top_by_sorting(scores, k)
-    tiles = tiles_of(scores, width)
-    maxima = tiles.amax(dim=2)
+    n_tiles = n_items // width
+    if n_tiles < MIN_TILES_PER_PLACE * (k + 1):
+        return whole_row_shortlist(scores, k)
+    if scores.stride(1) != 1:
+        scores = scores.contiguous()
+    tiles = scores.as_strided((rows, width, n_tiles), (scores.stride(0), n_tiles, 1))
+    maxima = tiles.amax(dim=1)
+    # topk ranks NaN first. Not topk(k + 1) to see a tie at the cut: where k * 64 > n_tiles
+    # torch leaves its partial sort for a slower method (Gowalla: 1,280 tiles; docs/results.md)
     best, chosen = maxima.topk(k, dim=1)
-    whole = ((maxima >= best[:, -1:]).sum(1) > k) | maxima.isnan().any(1)
-    chosen = chosen.sort(dim=1).values  # in item order, for the tie rule
-    values = tiles[torch.arange(rows).unsqueeze(1), chosen].view(rows, k * width)
-    items = (chosen.unsqueeze(2) * width + torch.arange(width)).view(rows, k * width)
-    if full * width < n_items:  # the partial tile, after the others: item order is kept
-        values = torch.cat([values, scores[:, full * width:]], dim=1)
-        items = torch.cat([items, torch.arange(full * width, n_items).expand(rows, -1)], dim=1)
-    top = items.gather(1, top_by_sorting(values, k))
+    whole = ((maxima >= best[:, -1:]).sum(1) > k) | best[:, 0].isnan()
+    chosen = chosen.sort(dim=1).values
+    # the chosen tiles' items in item order: item i·T + j comes before i·T + j' for j < j'
+    values = tiles.gather(2, chosen.unsqueeze(1).expand(rows, width, k)).view(rows, width * k)
+    items = (chosen.unsqueeze(1) + n_tiles * torch.arange(width).unsqueeze(1)).view(rows, width * k)
+    if n_tiles * width < n_items:  # the tail, after the tiles' items: item order is kept
+        values = torch.cat([values, scores[:, n_tiles * width:]], dim=1)
+        items = torch.cat([items, torch.arange(n_tiles * width, n_items).expand(rows, -1)], dim=1)
+    exact = _no_rows(scores, k)
     if whole.any():
-        top[whole] = top_by_sorting(scores[whole], k)
-    return top
+        exact_rows = whole.nonzero().squeeze(1)
+        exact_top = top_by_sorting(scores[exact_rows], k)
+        exact = exact_rows, exact_top, scores[exact_rows].gather(1, exact_top)
+    return Shortlist(values, items, exact)
 
 
 def tiles_of(scores: torch.Tensor, width: int) -> torch.Tensor:
