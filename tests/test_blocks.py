@@ -120,9 +120,9 @@ def test_blocks_ranked_together_give_each_blocks_own_lists(monkeypatch, kind):
     model = SlicedScores(scores)
     for start in (0, 12):
         rows = torch.arange(start, min(start + plan.rows, 14))
-        top, top_scores, _ = ranked_lists(lambda r, items, out, rows=rows: model.score_all(rows[r], out, items),
-                                          len(rows), blocks.window(excluded, start * 9_001, len(rows) * 9_001),
-                                          9_001, 20, plan)
+        here = blocks.window(excluded, start * 9_001, len(rows) * 9_001)
+        top, top_scores, _ = ranked_lists(
+            lambda r, items, out, rows=rows: model.score_all(rows[r], out, items), len(rows), here, 9_001, 20, plan)
         expected = torch.cat([ranked_top(whole[rows[i:i + 3]], 20) for i in range(0, len(rows), 3)])
         assert torch.equal(top, expected)
         assert torch.equal(top_scores.nan_to_num(), whole[rows].gather(1, expected).nan_to_num())
