@@ -121,8 +121,9 @@ def test_blocks_ranked_together_give_each_blocks_own_lists(monkeypatch, kind):
     for start in (0, 12):
         rows = torch.arange(start, min(start + plan.rows, 14))
         here = blocks.window(excluded, start * 9_001, len(rows) * 9_001)
-        top, top_scores, _ = ranked_lists(
-            lambda r, items, out, rows=rows: model.score_all(rows[r], out, items), len(rows), here, 9_001, 20, plan)
+        def score(r, items, out, rows=rows):
+            return model.score_all(rows[r], out, items)
+        top, top_scores, _ = ranked_lists(score, len(rows), here, 9_001, 20, plan)
         expected = torch.cat([ranked_top(whole[rows[i:i + 3]], 20) for i in range(0, len(rows), 3)])
         assert torch.equal(top, expected)
         assert torch.equal(top_scores.nan_to_num(), whole[rows].gather(1, expected).nan_to_num())
