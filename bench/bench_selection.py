@@ -4,7 +4,7 @@ For catalogues of 1,682 to 500,000 items, a block of the users evaluation scores
 (`chunk_users` with the default memory budget) of random d = 64 dot-product scores, with
 3% of each row masked at -inf as training items are; both methods on the same blocks in the
 same process, each timed over the same number of repetitions, their lists compared. Also
-each tile width, to show where `tile_width` is chosen. Writes bench/results/selection.md.
+each tile width, to show why `TILE_WIDTH` is what it is. Writes bench/results/selection.md.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from bench.measure import bench_threads, load_average
 from recbce import runs
 from recbce.evaluation.blocks import chunk_users
 from recbce.evaluation.selection import (
+    TILE_WIDTH,
     TILES_FROM_ITEMS,
     ranked_top,
-    tile_width,
     top_by_sorting,
     top_by_tiles,
 )
@@ -67,7 +67,7 @@ def main() -> None:
     for n_items in SIZES:
         f = measure(n_items)
         print(n_items, f, flush=True)
-        method = f"tiles of {tile_width(n_items)}" if n_items >= TILES_FROM_ITEMS else "whole rows"
+        method = f"tiles of {TILE_WIDTH}" if n_items >= TILES_FROM_ITEMS else "whole rows"
         widths = " | ".join(f"{f[w]:.2f}" if w in f else "" for w in WIDTHS)
         lines.append(f"| {n_items:,} | {f['rows']} | {f['sorting']:.2f} | {widths} | {method}: "
                      f"{f['shipped']:.2f} | {f['sorting'] / f['shipped']:.2f}x |")

@@ -10,7 +10,6 @@ in the cache and rank them together (`ranked`), one set of operations for many b
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -20,6 +19,9 @@ import torch
 TILES_FROM_ITEMS = 8_192
 # Rows with fewer tiles than this many times k+1 are ranked whole
 MIN_TILES_PER_PLACE = 4
+# Items a tile: fewer, wider tiles mean fewer maxima to rank and more candidates in each
+# chosen one (bench/bench_selection.py measures every width from 16 to 256, per catalogue size)
+TILE_WIDTH = 16
 
 
 class Shortlist(NamedTuple):
@@ -40,7 +42,7 @@ def shortlist(scores: torch.Tensor, k: int) -> Shortlist:
     """What `ranked` needs of `scores` for each row's top k: the best tiles' items on wide rows,
     else the row's top k itself."""
     if scores.shape[1] >= TILES_FROM_ITEMS:
-        return tile_shortlist(scores, k, tile_width(scores.shape[1]))
+        return tile_shortlist(scores, k, TILE_WIDTH)
     return whole_row_shortlist(scores, k)
 
 
@@ -78,13 +80,6 @@ def whole_row_shortlist(scores: torch.Tensor, k: int) -> Shortlist:
 def _no_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return (torch.zeros(0, dtype=torch.long), torch.zeros(0, k, dtype=torch.long),
             scores.new_zeros(0, k))
-
-
-def tile_width(n_items: int) -> int:
-    """32 items a tile below 80,000 items, doubling with every doubling of the catalogue beyond,
-    up to 256: wider tiles mean fewer maxima to rank and more candidates in each chosen tile
-    (chosen where bench/bench_selection.py measured it fastest)."""
-    return min(256, 32 * 2 ** max(0, int(math.log2(n_items / 40_000))))
 
 
 def top_by_tiles(scores: torch.Tensor, k: int, width: int) -> torch.Tensor:
