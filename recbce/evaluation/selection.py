@@ -107,10 +107,16 @@ def tile_shortlist(scores: torch.Tensor, k: int, width: int) -> Shortlist:
         scores = scores.contiguous()
     tiles = scores.as_strided((rows, width, n_tiles), (scores.stride(0), n_tiles, 1))
     maxima = tiles.amax(dim=1)
-    # topk ranks NaN first. Not topk(k + 1) to see a tie at the cut: where k * 64 > n_tiles
-    # torch leaves its partial sort for a slower method (Gowalla: 1,280 tiles; docs/results.md)
-    best, chosen = maxima.topk(k, dim=1)
-    whole = ((maxima >= best[:, -1:]).sum(1) > k) | best[:, 0].isnan()
+    # A tie at the cut: the (k+1)-th largest maximum equals the k-th. torch's topk takes its
+    # fast partial sort only while 64 x k <= n, so on fewer tiles counting those that reach
+    # the k-th is cheaper than asking for one more (docs/results.md). topk ranks NaN first.
+    if 64 * (k + 1) <= n_tiles:
+        best, chosen = maxima.topk(k + 1, dim=1)
+        tie, chosen = best[:, k] == best[:, k - 1], chosen[:, :k]
+    else:
+        best, chosen = maxima.topk(k, dim=1)
+        tie = (maxima >= best[:, k - 1:k]).sum(1, dtype=torch.int32) > k
+    whole = tie | best[:, 0].isnan()
     chosen = chosen.sort(dim=1).values
     # the chosen tiles' items in item order: item i·T + j comes before i·T + j' for j < j'
     values = tiles.gather(2, chosen.unsqueeze(1).expand(rows, width, k)).view(rows, width * k)
