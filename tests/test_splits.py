@@ -138,3 +138,23 @@ def test_leave_one_out_and_temporal_are_the_pandas_sorts_splits_row_for_row():
         for part, reference in zip(temporal(frame, 0.2, "f"), (ordered.iloc[:cut], ordered.iloc[cut:]),
                                    strict=True):
             assert part.index.equals(reference.index), name
+
+
+def test_pair_codes_of_any_ids_mark_the_same_repeats():
+    """Small non-negative integer ids are coded as they are, other ids numbered first: either
+    way equal pairs and only equal pairs share a code, so `implicit` keeps the same rows."""
+    import numpy as np
+
+    from recbce.data.splits import RAW_CODES_BELOW, implicit, pair_codes, repeats
+
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 40, 3_000), rng.integers(0, 60, 3_000)
+    expected = pd.Series(list(zip(users, items, strict=True))).duplicated(keep="last").to_numpy()
+    for shift in (0, -20, RAW_CODES_BELOW):  # as they are; negative; too wide: numbered
+        frame = pd.DataFrame({"user": users + shift, "item": items})
+        assert (repeats(pair_codes(frame))[0] == expected).all(), shift
+    as_text = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
+    assert (repeats(pair_codes(as_text))[0] == expected).all()
+    kept, _ = implicit(pd.DataFrame({"user": users, "item": items}), None, "f")
+    kept_text, _ = implicit(as_text, None, "f")
+    assert kept.index.equals(kept_text.index) and len(kept) == (~expected).sum()

@@ -36,10 +36,23 @@ def implicit(frame: pd.DataFrame, min_rating: float | None, path) -> tuple[pd.Da
     return frame, dropped
 
 
+# Integer ids whose pair codes stay below this are coded as they are: the radix sort that
+# finds repeated pairs takes about as many passes as with dense codes, and the two hash
+# factorisations (the costliest step of `implicit`, docs/results.md) are saved
+RAW_CODES_BELOW = 2**42
+
+
 def pair_codes(frame: pd.DataFrame) -> np.ndarray:
-    """One int64 per (user, item) pair: equal pairs, equal codes, whatever the id types."""
-    users = pd.factorize(frame["user"])[0]
-    items, item_ids = pd.factorize(frame["item"])
+    """One int64 per (user, item) pair: equal pairs, equal codes, whatever the id types.
+    Only equality matters: non-negative integer ids in a small enough range are used as
+    they are, other ids are first numbered (pandas' factorize)."""
+    users, items = frame["user"].to_numpy(), frame["item"].to_numpy()
+    if len(frame) and all(ids.dtype.kind in "iu" and ids.min() >= 0 for ids in (users, items)):
+        width = int(items.max()) + 1
+        if (int(users.max()) + 1) * width < RAW_CODES_BELOW:
+            return users.astype(np.int64) * width + items
+    users = pd.factorize(users)[0]
+    items, item_ids = pd.factorize(items)
     return users.astype(np.int64) * max(len(item_ids), 1) + items
 
 
@@ -50,11 +63,11 @@ def repeats(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     side by side in file order, and a sort's memory access stays sequential where a
     hash table of tens of millions of pairs misses the cache on every row."""
     ordered, order = torch.sort(torch.from_numpy(codes), stable=True)
-    same_as_next = ordered[1:] == ordered[:-1]
+    same_as_next = torch.nonzero(ordered[1:] == ordered[:-1]).squeeze(1)
     later = torch.zeros(len(codes), dtype=torch.bool)
     earlier = torch.zeros(len(codes), dtype=torch.bool)
-    later[order[:-1]] = same_as_next
-    earlier[order[1:]] = same_as_next
+    later[order[same_as_next]] = True  # only the repeated rows are written: few, in most logs
+    earlier[order[same_as_next + 1]] = True
     return later.numpy(), (later | earlier).numpy()
 
 
