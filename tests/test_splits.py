@@ -153,6 +153,8 @@ def test_pair_codes_of_any_ids_mark_the_same_repeats():
     for shift in (0, -20, RAW_CODES_BELOW):  # as they are; negative; too wide: numbered
         frame = pd.DataFrame({"user": users + shift, "item": items})
         assert (repeats(pair_codes(frame))[0] == expected).all(), shift
+    unsigned = pd.DataFrame({"user": users.astype(np.uint64), "item": items.astype(np.uint64)})
+    assert pair_codes(unsigned).dtype == np.int64 and (repeats(pair_codes(unsigned))[0] == expected).all()
     as_text = pd.DataFrame({"user": users.astype(str), "item": items.astype(str)})
     assert (repeats(pair_codes(as_text))[0] == expected).all()
     kept, _ = implicit(pd.DataFrame({"user": users, "item": items}), None, "f")

@@ -50,7 +50,7 @@ def pair_codes(frame: pd.DataFrame) -> np.ndarray:
     if len(frame) and all(ids.dtype.kind in "iu" and ids.min() >= 0 for ids in (users, items)):
         width = int(items.max()) + 1
         if (int(users.max()) + 1) * width < RAW_CODES_BELOW:
-            return users.astype(np.int64) * width + items
+            return users.astype(np.int64) * width + items.astype(np.int64)  # uint64 + int64: float
     users = pd.factorize(users)[0]
     items, item_ids = pd.factorize(items)
     return users.astype(np.int64) * max(len(item_ids), 1) + items
