@@ -162,11 +162,12 @@ def plan(n_rows: int, n_items: int, max_memory_mb: float, batch_users: int | Non
     fresh one each time is memory the OS pages in again."""
     whole_rows = chunk_users(n_items, max_memory_mb, batch_users)
     tiled = tiles and n_items >= TILED_FROM_ITEMS
-    together = min(TILE_USERS if tiled else RANKED_TOGETHER, batch_users or n_rows or 1)
     if tiled:
-        return Plan(tiled, together, whole_rows, score_block(min(together, n_rows), ITEM_TILE))
+        rows = min(TILE_USERS, batch_users or TILE_USERS)
+        return Plan(True, rows, whole_rows, score_block(min(rows, n_rows), ITEM_TILE))
+    together = min(RANKED_TOGETHER, batch_users or RANKED_TOGETHER)
     rows = whole_rows * max(1, together // whole_rows) if tiles else whole_rows  # whole blocks
-    return Plan(tiled, rows, whole_rows, score_block(min(whole_rows, n_rows), n_items))
+    return Plan(False, rows, whole_rows, score_block(min(whole_rows, n_rows), n_items))
 
 
 def ranked_lists(score, n_rows: int, excluded: torch.Tensor, n_items: int, k: int, plan: Plan):

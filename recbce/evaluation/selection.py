@@ -61,14 +61,13 @@ def join(shortlists: list[Shortlist]) -> Shortlist:
     """The shortlists of consecutive blocks of rows as one (the same k and catalogue)."""
     if len(shortlists) == 1:
         return shortlists[0]
-    starts, first = [], 0
-    for short in shortlists:
-        starts.append(first)
-        first += len(short.values)
-    exact = [torch.cat([short.exact[0] + start for short, start in zip(shortlists, starts, strict=True)])]
-    exact += [torch.cat([short.exact[i] for short in shortlists]) for i in (1, 2)]
+    exact_rows, start = [], 0
+    for short in shortlists:  # each block's row numbers, after the rows before it
+        exact_rows.append(short.exact[0] + start)
+        start += len(short.values)
+    exact = (torch.cat(exact_rows), *(torch.cat([short.exact[i] for short in shortlists]) for i in (1, 2)))
     return Shortlist(torch.cat([short.values for short in shortlists]),
-                     torch.cat([short.items for short in shortlists]), tuple(exact))
+                     torch.cat([short.items for short in shortlists]), exact)
 
 
 def whole_row_shortlist(scores: torch.Tensor, k: int) -> Shortlist:
@@ -127,8 +126,9 @@ def tile_shortlist(scores: torch.Tensor, k: int, width: int) -> Shortlist:
     exact = _no_rows(scores, k)
     if whole.any():
         exact_rows = whole.nonzero().squeeze(1)
-        exact_top = top_by_sorting(scores[exact_rows], k)
-        exact = exact_rows, exact_top, scores[exact_rows].gather(1, exact_top)
+        ranked_whole = scores[exact_rows]
+        exact_top = top_by_sorting(ranked_whole, k)
+        exact = exact_rows, exact_top, ranked_whole.gather(1, exact_top)
     return Shortlist(values, items, exact)
 
 
